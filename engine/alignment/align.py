@@ -1,0 +1,296 @@
+"""Align one map onto a reference: global search, hand check, local refinement.
+
+Pipeline (all arrays in memory; nothing here reads files):
+
+1. Both maps are masked (given masks, or the sphere inscribed in each box), Fourier-cropped to a
+   coarse *search* grid and low-passed (:mod:`engine.alignment.preprocess`).
+2. The rotation function on Fourier amplitudes ranks rotations for both hands at once
+   (:mod:`engine.alignment.rotation_function`), honouring the maximum search angle.
+3. Each candidate rotation and hand gets its best shift within the maximum shift by FFT
+   cross-correlation (:mod:`engine.alignment.translation`).
+4. The best candidates are refined in 6 DOF by Gauss-Newton on the search grid, then the winner
+   and the best clearly different alternative again on a finer grid at the low-pass resolution
+   (:mod:`engine.alignment.refine`).
+
+The score is the normalised cross-correlation of the masked, low-passed maps, so it does not
+depend on the greyscale scale or offset of either map.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from engine.alignment.interpolation import affine_cubic, spline_coefficients
+from engine.alignment.preprocess import default_mask, on_cube, working_map
+from engine.alignment.refine import MovingSpline, ReferencePoints, refine
+from engine.alignment.resample import index_mapping
+from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
+from engine.alignment.translation import best_shift, padded_size, reference_spectrum
+
+SEARCH_BOX_MAX = 64
+"""Largest search grid (voxels per side); coarser voxels are used for bigger maps."""
+REFINE_BOX_MAX = 96
+"""Largest final refinement grid (voxels per side)."""
+
+
+class AlignmentParams(BaseModel):
+    """Parameters of one alignment. Units: Å and degrees."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_shift_A: float = Field(40.0, ge=0.0, description="Largest translation searched, in Å.")
+    max_search_angle_deg: float = Field(
+        180.0, ge=0.0, le=180.0, description="Largest rotation angle searched; 180 = all of SO(3)."
+    )
+    lowpass_resolution_A: float = Field(
+        10.0,
+        gt=0.0,
+        description="Maps are low-pass filtered to this resolution (Å) before aligning.",
+    )
+    check_both_chiralities: bool = Field(
+        True, description="Also try the mirrored hand of the moving map."
+    )
+    rotation_candidates: int = Field(
+        12, ge=1, le=200, description="Rotation-function peaks examined per hand."
+    )
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A transform and its score at the stage that produced it."""
+
+    transform: RigidTransform
+    score: float
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    """Outcome of :func:`align_maps`.
+
+    ``transform`` maps the moving map onto the reference (DESIGN.md convention); ``score`` is
+    its NCC; ``alternative`` is the best clearly different transform found (other hand, or a
+    rotation more than 5° or a shift more than two search voxels away) and ``alternative_score``
+    its NCC on the same grid, or ``None`` when the search produced no other candidate.
+    """
+
+    transform: RigidTransform
+    score: float
+    alternative: RigidTransform | None
+    alternative_score: float | None
+    search_voxel_A: float
+    refine_voxel_A: float
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def _clearly_different(a: RigidTransform, b: RigidTransform, shift_tol_A: float) -> bool:
+    return a.flip != b.flip or a.rotation_error_deg(b) > 5.0 or a.shift_error_A(b) > shift_tol_A
+
+
+def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
+    vol = np.asarray(volume, dtype=np.float32)
+    if vol.ndim != 3 or min(vol.shape) < 4:
+        raise ValueError(
+            f"{name} must be a 3-D map at least 4 voxels on each side, got {vol.shape}"
+        )
+    if not np.all(np.isfinite(vol)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if float(vol.max()) == float(vol.min()):
+        raise ValueError(f"{name} is constant: nothing to align")
+    return vol
+
+
+def _mask_for(name: str, mask: ArrayLike | None, volume: NDArray, voxel: NDArray, edge: float):
+    if mask is None:
+        return default_mask(volume.shape, voxel, edge)
+    m = np.asarray(mask, dtype=np.float32)
+    if m.shape != volume.shape:
+        raise ValueError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
+    if float(m.max()) <= 0:
+        raise ValueError(f"{name} is empty (no voxel above 0)")
+    return np.clip(m, 0.0, 1.0)
+
+
+def align_maps(
+    reference: ArrayLike,
+    reference_voxel_A: float | ArrayLike,
+    moving: ArrayLike,
+    moving_voxel_A: float | ArrayLike,
+    params: AlignmentParams | None = None,
+    reference_mask: ArrayLike | None = None,
+    moving_mask: ArrayLike | None = None,
+) -> AlignmentResult:
+    """Find the rigid transform (and hand) that puts ``moving`` onto ``reference``.
+
+    Parameters
+    ----------
+    reference, moving : 3-D arrays ``[z, y, x]``; any box (odd, even, non-cubic)
+    reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
+    params : search limits and low-pass resolution (:class:`AlignmentParams`)
+    reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
+
+    Returns
+    -------
+    AlignmentResult
+        ``transform`` maps a point ``x`` of ``moving`` (Å, about its box centre) to
+        ``y = R F^flip x + t`` in the reference frame.
+    """
+    params = params or AlignmentParams()
+    clock = time.perf_counter()
+    timings: dict[str, float] = {}
+    ref = _check_volume("reference map", reference)
+    mov = _check_volume("moving map", moving)
+    p_ref = voxel_size_xyz(reference_voxel_A)
+    p_mov = voxel_size_xyz(moving_voxel_A)
+    lowpass_A = params.lowpass_resolution_A
+    extent = max(
+        float(np.max(np.array(ref.shape[::-1]) * p_ref)),
+        float(np.max(np.array(mov.shape[::-1]) * p_mov)),
+    )
+    coarsest = float(max(p_ref.max(), p_mov.max()))
+    search_voxel = max(lowpass_A / 2.0, extent / SEARCH_BOX_MAX, coarsest)
+    refine_voxel = max(lowpass_A / 3.0, extent / REFINE_BOX_MAX, coarsest)
+    lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
+    edge = 2.0 * search_voxel
+    ref_mask = _mask_for("reference mask", reference_mask, ref, p_ref, edge)
+    mov_mask = _mask_for("moving mask", moving_mask, mov, p_mov, edge)
+
+    # --- search grid: both maps on one cube
+    search_lowpass = max(lowpass_A, 2.0 * search_voxel)
+    ref_work = working_map(ref, p_ref, ref_mask, search_lowpass, search_voxel)
+    mov_work = working_map(mov, p_mov, mov_mask, search_lowpass, search_voxel)
+    box = int(np.ceil(extent / search_voxel))
+    ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
+    mov_cube, _ = on_cube(mov_work, box, search_voxel)
+    timings["prepare"] = time.perf_counter() - clock
+
+    hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params)
+    timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
+
+    scored = _translation_scores(ref_cube, mov_cube, search_voxel, hypotheses, params)
+    timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
+
+    # --- refine the best few on the search grid
+    ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w)
+    mov_spline = MovingSpline.from_map(mov_cube, np.full(3, search_voxel))
+    refined: list[Candidate] = []
+    for cand in scored[:4]:
+        out = refine(
+            ref_points,
+            mov_spline,
+            cand.transform,
+            params.max_search_angle_deg,
+            params.max_shift_A,
+            max_iterations=15,
+            tolerance_deg=0.01,
+            tolerance_A=0.01 * search_voxel,
+        )
+        refined.append(Candidate(out.transform, out.score))
+    refined.sort(key=lambda c: -c.score)
+    best = refined[0]
+    shift_tol = 2.0 * search_voxel
+    alternatives = [
+        c
+        for c in refined[1:] + scored[4:]
+        if _clearly_different(c.transform, best.transform, shift_tol)
+    ]
+    timings["coarse_refinement"] = time.perf_counter() - clock - sum(timings.values())
+
+    # --- final refinement on a finer grid at the requested low-pass
+    ref_fine = working_map(ref, p_ref, ref_mask, lowpass_A, refine_voxel)
+    mov_fine = working_map(mov, p_mov, mov_mask, lowpass_A, refine_voxel)
+    fine_points = ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights)
+    fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
+    final = refine(
+        fine_points,
+        fine_spline,
+        best.transform,
+        params.max_search_angle_deg,
+        params.max_shift_A,
+    )
+    alternative: Candidate | None = None
+    if alternatives:
+        alt = refine(
+            fine_points,
+            fine_spline,
+            alternatives[0].transform,
+            params.max_search_angle_deg,
+            params.max_shift_A,
+            max_iterations=10,
+        )
+        alternative = Candidate(alt.transform, alt.score)
+    timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
+    timings["total"] = time.perf_counter() - clock
+    return AlignmentResult(
+        transform=final.transform,
+        score=final.score,
+        alternative=alternative.transform if alternative else None,
+        alternative_score=alternative.score if alternative else None,
+        search_voxel_A=search_voxel,
+        refine_voxel_A=float(np.max(ref_fine.voxel_size_A)),
+        timings_s=timings,
+    )
+
+
+def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Centred ``|F|`` of a cube zero-padded to twice its size (finer Fourier sampling)."""
+    n = cube.shape[0]
+    padded = np.zeros((2 * n,) * 3, dtype=np.float32)
+    start = n - n // 2
+    padded[start : start + n, start : start + n, start : start + n] = cube
+    return np.abs(np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(padded))))
+
+
+def _rotation_hypotheses(
+    ref_cube: NDArray, mov_cube: NDArray, voxel_A: float, lowpass_A: float, params: AlignmentParams
+) -> list[RigidTransform]:
+    """Candidate (rotation, hand) pairs from the amplitude rotation function."""
+    n = ref_cube.shape[0]
+    pad = 2 * n
+    max_radius = min(pad * voxel_A / lowpass_A, pad // 2 - 2)
+    radii = np.arange(2.0, max_radius + 1e-9, 1.0)
+    rf = amplitude_rotation_function(_amplitudes(ref_cube), _amplitudes(mov_cube), radii)
+    limit = params.max_search_angle_deg
+    hands = [False, True] if params.check_both_chiralities else [False]
+    out: list[RigidTransform] = []
+    for flip in hands:
+        post = ROT_Z_PI if flip else np.eye(3)
+        allowed = None if limit >= 180.0 else rf.angle_within(limit, post if flip else None)
+        for q, _ in rf.peaks(params.rotation_candidates, 10.0, allowed):
+            out.append(RigidTransform(q @ post, np.zeros(3), flip))
+        # the unrotated map is always a candidate: it is the only one when the search angle
+        # is smaller than the grid spacing
+        out.append(RigidTransform(np.eye(3), np.zeros(3), flip))
+    return out
+
+
+def _translation_scores(
+    ref_cube: NDArray,
+    mov_cube: NDArray,
+    voxel_A: float,
+    hypotheses: list[RigidTransform],
+    params: AlignmentParams,
+) -> list[Candidate]:
+    """Best shift and normalised correlation for every hypothesis, best first."""
+    n = ref_cube.shape[0]
+    size = padded_size(n, params.max_shift_A / voxel_A)
+    spectrum = reference_spectrum(ref_cube, size)
+    coeffs = spline_coefficients(mov_cube)
+    ref_norm = float(np.linalg.norm(ref_cube))
+    shape = (n, n, n)
+    out = []
+    for hyp in hypotheses:
+        matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
+        rotated = affine_cubic(coeffs, matrix, offset, shape)
+        shift, cc = best_shift(spectrum, rotated, voxel_A, params.max_shift_A)
+        norm = ref_norm * float(np.linalg.norm(rotated))
+        out.append(
+            Candidate(RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0)
+        )
+    out.sort(key=lambda c: -c.score)
+    return out

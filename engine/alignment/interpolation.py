@@ -1,0 +1,316 @@
+"""Compiled interpolation kernels: cubic B-splines for maps, trilinear for masks.
+
+All kernels work in *index space*: a point is given as fractional voxel indices ``(ix, iy, iz)``
+of an array indexed ``[z, y, x]``. Points outside the box ``[0, N - 1]`` on any axis give 0 (and a
+zero gradient); taps that fall outside the box near the border use mirrored coefficients.
+
+The cubic B-spline is interpolating once its coefficients are computed with
+:func:`spline_coefficients` (Unser, Aldroubi & Eden, "B-spline signal processing", IEEE TSP 1993).
+Trilinear interpolation is a convex combination of neighbours, so it keeps mask values in [0, 1].
+
+numba is used because these loops dominate the job: ``scipy.ndimage.affine_transform`` (cubic)
+takes ~9 s for one 256^3 map on 2 cores, these kernels well under a second.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+_POLE = np.sqrt(3.0) - 2.0  # pole of the cubic B-spline prefilter
+
+
+@numba.njit(cache=True, inline="always")
+def _mirror(i: int, n: int) -> int:
+    if n == 1:
+        return 0
+    period = 2 * n - 2
+    i = abs(i) % period
+    return period - i if i >= n else i
+
+
+@numba.njit(cache=True)
+def _prefilter_columns(c: NDArray[np.floating], lo: int, hi: int) -> None:
+    """In-place cubic B-spline prefilter along axis 0 of the 2-D array ``c``, for its columns
+    ``lo:hi``, mirror boundary, gain 6 included. The recursion runs down axis 0 and is vectorised
+    over the contiguous axis 1, which keeps memory access sequential."""
+    n = c.shape[0]
+    z = _POLE
+    for k in range(n):
+        for j in range(lo, hi):
+            c[k, j] *= 6.0
+    if n < 2:
+        return
+    horizon = min(n, 30)  # |z|^30 < 1e-17: the truncated mirror sum is exact in double
+    for j in range(lo, hi):
+        acc = 0.0
+        zk = 1.0
+        for k in range(horizon):
+            acc += zk * c[k, j]
+            zk *= z
+        c[0, j] = acc
+    for k in range(1, n):
+        for j in range(lo, hi):
+            c[k, j] += z * c[k - 1, j]
+    for j in range(lo, hi):
+        c[n - 1, j] = (z / (z * z - 1.0)) * (c[n - 1, j] + z * c[n - 2, j])
+    for k in range(n - 2, -1, -1):
+        for j in range(lo, hi):
+            c[k, j] = z * (c[k + 1, j] - c[k, j])
+
+
+@numba.njit(cache=True, parallel=True)
+def _prefilter_axis0(c: NDArray[np.floating]) -> None:
+    """Prefilter along axis 0 of a 2-D array, in parallel over chunks of columns."""
+    m = c.shape[1]
+    chunk = 512
+    for block in numba.prange((m + chunk - 1) // chunk):
+        _prefilter_columns(c, block * chunk, min(block * chunk + chunk, m))
+
+
+@numba.njit(cache=True, parallel=True)
+def _prefilter_axis1(c: NDArray[np.floating]) -> None:
+    """Prefilter along axis 1 of a 3-D array, in parallel over planes of axis 0."""
+    for i in numba.prange(c.shape[0]):
+        _prefilter_columns(c[i], 0, c.shape[2])
+
+
+def spline_coefficients(
+    volume: NDArray[np.floating], dtype: type = np.float64
+) -> NDArray[np.floating]:
+    """Cubic B-spline coefficients of a 3-D array (mirror boundary).
+
+    Evaluating the spline with these coefficients at integer positions returns ``volume``.
+    ``float32`` halves memory and speeds up resampling of full-size maps (error ~1e-6 relative).
+    """
+    c = np.array(volume, dtype=dtype, order="C", copy=True)
+    if c.ndim != 3:
+        raise ValueError(f"expected a 3-D array, got shape {c.shape}")
+    n0, n1, n2 = c.shape
+    _prefilter_axis0(c.reshape(n0, n1 * n2))  # along z
+    _prefilter_axis1(c)  # along y
+    # along x: transpose so that x is the recursion axis, then copy back
+    t = np.ascontiguousarray(c.reshape(n0 * n1, n2).T)
+    _prefilter_axis0(t)
+    c[...] = t.T.reshape(n0, n1, n2)
+    return c
+
+
+@numba.njit(cache=True, inline="always")
+def _bspline_weights(t: float, w: NDArray[np.float64]) -> None:
+    u = 1.0 - t
+    t2 = t * t
+    t3 = t2 * t
+    w[0] = u * u * u / 6.0
+    w[1] = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
+    w[2] = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
+    w[3] = t3 / 6.0
+
+
+@numba.njit(cache=True, inline="always")
+def _bspline_derivative_weights(t: float, d: NDArray[np.float64]) -> None:
+    u = 1.0 - t
+    d[0] = -0.5 * u * u
+    d[1] = 1.5 * t * t - 2.0 * t
+    d[2] = -1.5 * t * t + t + 0.5
+    d[3] = 0.5 * t * t
+
+
+@numba.njit(cache=True, parallel=True)
+def _sample_cubic(
+    coeffs: NDArray, points: NDArray, want_gradient: bool, values: NDArray, gradients: NDArray
+) -> None:
+    n0, n1, n2 = coeffs.shape
+    for p in numba.prange(points.shape[0]):
+        sx = points[p, 0]
+        sy = points[p, 1]
+        sz = points[p, 2]
+        if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+            values[p] = 0.0
+            if want_gradient:
+                gradients[p, 0] = 0.0
+                gradients[p, 1] = 0.0
+                gradients[p, 2] = 0.0
+            continue
+        wx = np.empty(4)
+        wy = np.empty(4)
+        wz = np.empty(4)
+        dx = np.empty(4)
+        dy = np.empty(4)
+        dz = np.empty(4)
+        fx = np.floor(sx)
+        fy = np.floor(sy)
+        fz = np.floor(sz)
+        _bspline_weights(sx - fx, wx)
+        _bspline_weights(sy - fy, wy)
+        _bspline_weights(sz - fz, wz)
+        ix0 = int(fx) - 1
+        iy0 = int(fy) - 1
+        iz0 = int(fz) - 1
+        if want_gradient:
+            _bspline_derivative_weights(sx - fx, dx)
+            _bspline_derivative_weights(sy - fy, dy)
+            _bspline_derivative_weights(sz - fz, dz)
+        v = 0.0
+        gx = 0.0
+        gy = 0.0
+        gz = 0.0
+        for a in range(4):
+            iz = _mirror(iz0 + a, n0)
+            for b in range(4):
+                iy = _mirror(iy0 + b, n1)
+                row_v = 0.0
+                row_d = 0.0
+                for c in range(4):
+                    ix = _mirror(ix0 + c, n2)
+                    coef = coeffs[iz, iy, ix]
+                    row_v += wx[c] * coef
+                    if want_gradient:
+                        row_d += dx[c] * coef
+                v += wz[a] * wy[b] * row_v
+                if want_gradient:
+                    gx += wz[a] * wy[b] * row_d
+                    gy += wz[a] * dy[b] * row_v
+                    gz += dz[a] * wy[b] * row_v
+        values[p] = v
+        if want_gradient:
+            gradients[p, 0] = gx
+            gradients[p, 1] = gy
+            gradients[p, 2] = gz
+
+
+def sample_cubic(
+    coeffs: NDArray[np.float64], points_xyz: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Cubic B-spline values at fractional indices ``points_xyz`` (shape ``(n, 3)``, ``ix, iy, iz``)."""
+    pts = np.ascontiguousarray(points_xyz, dtype=np.float64).reshape(-1, 3)
+    values = np.empty(pts.shape[0])
+    _sample_cubic(coeffs, pts, False, values, np.empty((1, 3)))
+    return values
+
+
+def sample_cubic_with_gradient(
+    coeffs: NDArray[np.float64], points_xyz: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Values and gradients (per voxel, ``d/dix, d/diy, d/diz``) of the cubic B-spline."""
+    pts = np.ascontiguousarray(points_xyz, dtype=np.float64).reshape(-1, 3)
+    values = np.empty(pts.shape[0])
+    gradients = np.empty((pts.shape[0], 3))
+    _sample_cubic(coeffs, pts, True, values, gradients)
+    return values, gradients
+
+
+@numba.njit(cache=True, parallel=True)
+def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> None:
+    n0, n1, n2 = coeffs.shape
+    o0, o1, o2 = out.shape
+    for oz in numba.prange(o0):
+        wx = np.empty(4)
+        wy = np.empty(4)
+        wz = np.empty(4)
+        for oy in range(o1):
+            bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
+            by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
+            bz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
+            for ox in range(o2):
+                sx = bx + lin[0, 0] * ox
+                sy = by + lin[1, 0] * ox
+                sz = bz + lin[2, 0] * ox
+                if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+                    out[oz, oy, ox] = 0.0
+                    continue
+                fx = np.floor(sx)
+                fy = np.floor(sy)
+                fz = np.floor(sz)
+                _bspline_weights(sx - fx, wx)
+                _bspline_weights(sy - fy, wy)
+                _bspline_weights(sz - fz, wz)
+                ix0 = int(fx) - 1
+                iy0 = int(fy) - 1
+                iz0 = int(fz) - 1
+                interior = ix0 >= 0 and iy0 >= 0 and iz0 >= 0
+                interior = interior and ix0 + 3 < n2 and iy0 + 3 < n1 and iz0 + 3 < n0
+                v = 0.0
+                for a in range(4):
+                    iz = iz0 + a if interior else _mirror(iz0 + a, n0)
+                    for b in range(4):
+                        iy = iy0 + b if interior else _mirror(iy0 + b, n1)
+                        if interior:
+                            row = (
+                                wx[0] * coeffs[iz, iy, ix0]
+                                + wx[1] * coeffs[iz, iy, ix0 + 1]
+                                + wx[2] * coeffs[iz, iy, ix0 + 2]
+                                + wx[3] * coeffs[iz, iy, ix0 + 3]
+                            )
+                        else:
+                            row = 0.0
+                            for c in range(4):
+                                row += wx[c] * coeffs[iz, iy, _mirror(ix0 + c, n2)]
+                        v += wz[a] * wy[b] * row
+                out[oz, oy, ox] = v
+
+
+@numba.njit(cache=True, parallel=True)
+def _affine_linear(volume: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> None:
+    n0, n1, n2 = volume.shape
+    o0, o1, o2 = out.shape
+    for oz in numba.prange(o0):
+        for oy in range(o1):
+            bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
+            by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
+            bz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
+            for ox in range(o2):
+                sx = bx + lin[0, 0] * ox
+                sy = by + lin[1, 0] * ox
+                sz = bz + lin[2, 0] * ox
+                if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+                    out[oz, oy, ox] = 0.0
+                    continue
+                ix = min(int(sx), max(n2 - 2, 0))
+                iy = min(int(sy), max(n1 - 2, 0))
+                iz = min(int(sz), max(n0 - 2, 0))
+                tx = sx - ix
+                ty = sy - iy
+                tz = sz - iz
+                jx = min(ix + 1, n2 - 1)
+                jy = min(iy + 1, n1 - 1)
+                jz = min(iz + 1, n0 - 1)
+                c00 = volume[iz, iy, ix] * (1 - tx) + volume[iz, iy, jx] * tx
+                c01 = volume[iz, jy, ix] * (1 - tx) + volume[iz, jy, jx] * tx
+                c10 = volume[jz, iy, ix] * (1 - tx) + volume[jz, iy, jx] * tx
+                c11 = volume[jz, jy, ix] * (1 - tx) + volume[jz, jy, jx] * tx
+                c0 = c00 * (1 - ty) + c01 * ty
+                c1 = c10 * (1 - ty) + c11 * ty
+                out[oz, oy, ox] = c0 * (1 - tz) + c1 * tz
+
+
+def affine_cubic(
+    coeffs: NDArray[np.float64],
+    index_matrix: NDArray[np.float64],
+    index_offset: NDArray[np.float64],
+    out_shape: tuple[int, int, int],
+    dtype: type = np.float32,
+) -> NDArray[np.floating]:
+    """Resample a cubic B-spline onto a new grid.
+
+    Output voxel with indices ``o = (ox, oy, oz)`` takes the spline value at source indices
+    ``index_matrix @ o + index_offset`` (both in ``x, y, z`` order).
+    """
+    out = np.empty(out_shape, dtype=dtype)
+    _affine_cubic(coeffs, np.asarray(index_matrix, float), np.asarray(index_offset, float), out)
+    return out
+
+
+def affine_linear(
+    volume: NDArray[np.floating],
+    index_matrix: NDArray[np.float64],
+    index_offset: NDArray[np.float64],
+    out_shape: tuple[int, int, int],
+    dtype: type = np.float32,
+) -> NDArray[np.floating]:
+    """Trilinear resampling onto a new grid (same index mapping as :func:`affine_cubic`)."""
+    out = np.empty(out_shape, dtype=dtype)
+    vol = np.ascontiguousarray(volume, dtype=np.float32)
+    _affine_linear(vol, np.asarray(index_matrix, float), np.asarray(index_offset, float), out)
+    return out

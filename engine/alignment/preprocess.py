@@ -1,0 +1,100 @@
+"""Bring a map to a working grid: mask, Fourier-crop, low-pass, standardise.
+
+Working grids are coarser than the input (the alignment runs at the low-pass resolution, not at
+the data's Nyquist), so each map is first masked at full size, then Fourier-cropped (an ideal
+anti-aliasing filter) with the low-pass applied in the same pass. A map already coarser than the
+working voxel is only low-passed. Voxel sizes are in Å, ``(x, y, z)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from engine.alignment.fourier import fourier_resize
+from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
+from engine.alignment.resample import resample_map
+
+
+def soft_sphere(
+    shape: tuple[int, int, int], voxel_size_A: ArrayLike, radius_A: float, edge_A: float
+) -> NDArray[np.float32]:
+    """A sphere about the box centre: 1 inside ``radius_A``, a raised-cosine edge ``edge_A``
+    wide outside it, 0 beyond."""
+    p = voxel_size_xyz(voxel_size_A)
+    c = box_centre(shape)
+    z = (np.arange(shape[0]) - c[2]) * p[2]
+    y = (np.arange(shape[1]) - c[1]) * p[1]
+    x = (np.arange(shape[2]) - c[0]) * p[0]
+    r = np.sqrt(z[:, None, None] ** 2 + y[None, :, None] ** 2 + x[None, None, :] ** 2)
+    t = np.clip((r - radius_A) / max(edge_A, 1e-6), 0.0, 1.0)
+    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+
+
+def default_mask(
+    shape: tuple[int, int, int], voxel_size_A: ArrayLike, edge_A: float
+) -> NDArray[np.float32]:
+    """The mask used when none is given: the sphere inscribed in the box, with a soft edge
+    inside it, which keeps the box corners (empty or noisy) out of the score."""
+    p = voxel_size_xyz(voxel_size_A)
+    half_extent = 0.5 * float(np.min(np.array(shape[::-1]) * p))
+    edge = min(edge_A, 0.25 * half_extent)
+    return soft_sphere(shape, p, half_extent - edge - float(np.max(p)), edge)
+
+
+@dataclass(frozen=True)
+class WorkingMap:
+    """A map on its working grid. ``values`` are masked, low-passed and standardised;
+    ``weights`` is the mask on the same grid (values in [0, 1])."""
+
+    values: NDArray[np.float32]
+    weights: NDArray[np.float32]
+    voxel_size_A: NDArray[np.float64]
+
+
+def working_map(
+    volume: NDArray[np.floating],
+    voxel_size_A: ArrayLike,
+    mask: NDArray[np.floating],
+    lowpass_A: float,
+    target_voxel_A: float,
+) -> WorkingMap:
+    """Mask ``volume``, Fourier-crop it to a voxel of about ``target_voxel_A`` (never finer than
+    the input) and low-pass it at ``lowpass_A``; the mask is moved to the same grid."""
+    p = voxel_size_xyz(voxel_size_A)
+    shape = np.array(volume.shape)
+    extent_zyx = shape * p[::-1]
+    new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / target_voxel_A)))
+    masked = np.asarray(volume, dtype=np.float32) * mask
+    values, new_p = fourier_resize(masked, p, new_shape, lowpass_A=lowpass_A)
+    small_mask = resample_map(mask, p, RigidTransform(), new_shape, new_p, kind="mask")
+    return WorkingMap(_standardise(values, small_mask), small_mask, new_p)
+
+
+def on_cube(
+    work: WorkingMap, box: int, voxel_A: float
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Resample a working map and its weights onto a cube of ``box`` voxels of ``voxel_A`` Å
+    (same centre), for searches that need both maps on one grid."""
+    shape = (box, box, box)
+    values = resample_map(work.values, work.voxel_size_A, RigidTransform(), shape, voxel_A)
+    weights = resample_map(
+        work.weights, work.voxel_size_A, RigidTransform(), shape, voxel_A, kind="mask"
+    )
+    return _standardise(values * weights, weights), weights
+
+
+def _standardise(
+    values: NDArray[np.floating], weights: NDArray[np.floating]
+) -> NDArray[np.float32]:
+    """Zero weighted mean and unit weighted variance inside the mask, 0 outside it."""
+    w = np.asarray(weights, dtype=np.float64)
+    total = w.sum()
+    if total <= 0:
+        return np.zeros_like(values, dtype=np.float32)
+    mean = float(np.sum(w * values) / total)
+    centred = (values - mean) * w
+    std = float(np.sqrt(np.sum(w * centred**2) / total))
+    return (centred / std if std > 0 else centred).astype(np.float32)

@@ -1,0 +1,209 @@
+"""Global rotation search on Fourier amplitudes with spherical harmonics.
+
+``|F|`` does not change when a map is translated, so correlating the amplitudes of two maps
+over rotations finds the rotation without searching translations (the cross-rotation function of
+crystallography, here on normalised amplitudes instead of the Patterson function). Amplitudes of a
+real map are centrosymmetric, ``|F(-k)| = |F(k)|``, so the same search also serves the mirrored
+hand: if ``Q`` matches the amplitudes, the candidates are ``R = Q`` and ``R = Q Rz(π)`` with the
+hand flip ``F`` (because ``-F = Rz(π)``).
+
+On each Fourier shell the amplitudes are expanded in spherical harmonics (even degrees only, by
+centrosymmetry). The correlation of the reference's amplitudes ``f`` with the moving map's
+amplitudes ``g`` rotated by ``Q = Rz(α) Ry(β) Rz(γ)``,
+
+    C(Q) = Σ_shells ∫ f(u) g(Q⁻¹ u) du = Σ_l Σ_m'm conj(f_lm') D^l_m'm(Q) g_lm,
+
+with ``D^l_m'm = e^{-im'α} d^l_m'm(β) e^{-imγ}``, is computed on a whole (α, β, γ) grid with one
+2-D FFT per β (Kovacs & Wriggers, Acta Cryst. D58, 2002: fast rotational matching).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+import scipy.linalg as sla
+import scipy.ndimage as ndi
+import scipy.special as sps
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
+"""``Rz(π)``: the rotation that, with centrosymmetric amplitudes, turns ``F`` into ``-I``."""
+
+
+def wigner_small_d(degree: int, betas: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Wigner small-d matrices ``d^l_m'm(β) = <l m'| exp(-iβ J_y) |l m>`` for all ``betas``.
+
+    Returns an array ``[β, m' + l, m + l]``. Computed by diagonalising ``J_y``, which is exact
+    and stable for any degree (no factorials or recursions).
+
+    Examples
+    --------
+    >>> d = wigner_small_d(1, np.array([0.3]))[0]
+    >>> bool(np.isclose(d[1, 1], np.cos(0.3)))  # d^1_00(β) = cos β
+    True
+    """
+    m = np.arange(-degree, degree + 1, dtype=np.float64)
+    # J_x is real, symmetric and tridiagonal (off-diagonal sqrt(l(l+1) - m(m+1)) / 2), and
+    # J_y = U J_x U^† with U = exp(-i π/2 J_z): so the eigenvectors of J_y are U W.
+    off = 0.5 * np.sqrt(degree * (degree + 1) - m[:-1] * (m[:-1] + 1))
+    eigval, w = sla.eigh_tridiagonal(np.zeros(m.size), off)
+    eigvec = np.exp(-0.5j * np.pi * m)[:, None] * w
+    # d(β)_ab = Re Σ_k V_ak conj(V_bk) exp(-iβ λ_k): one real matrix product for all β
+    size = 2 * degree + 1
+    outer = (eigvec[:, None, :] * eigvec.conj()[None, :, :]).reshape(size * size, size)
+    angle = np.outer(eigval, betas)  # [k, β]
+    d = outer.real @ np.cos(angle) + outer.imag @ np.sin(angle)  # [ab, β]
+    return np.ascontiguousarray(d.T).reshape(len(betas), size, size)
+
+
+@dataclass(frozen=True)
+class ShellSampling:
+    """Sampling of a sphere for spherical-harmonic analysis up to degree ``max_degree``:
+    Gauss-Legendre nodes in ``cos θ`` and uniform ``φ`` (2x oversampled against aliasing)."""
+
+    max_degree: int
+
+    @property
+    def n_theta(self) -> int:
+        return 2 * self.max_degree + 2
+
+    @property
+    def n_phi(self) -> int:
+        return 4 * self.max_degree + 4
+
+    def nodes(self) -> tuple[NDArray, NDArray, NDArray]:
+        """``(theta, weights, phi)``: polar angles, their quadrature weights, azimuths."""
+        x, w = np.polynomial.legendre.leggauss(self.n_theta)
+        return np.arccos(x), w, 2 * np.pi * np.arange(self.n_phi) / self.n_phi
+
+    def unit_vectors(self) -> NDArray[np.float64]:
+        """Unit vectors ``(x, y, z)`` of the grid, shape ``(n_theta, n_phi, 3)``."""
+        theta, _, phi = self.nodes()
+        st = np.sin(theta)[:, None]
+        return np.stack(
+            [
+                st * np.cos(phi)[None, :],
+                st * np.sin(phi)[None, :],
+                np.broadcast_to(np.cos(theta)[:, None], (theta.size, phi.size)),
+            ],
+            axis=-1,
+        )
+
+    def analyse(self, values: NDArray[np.float64]) -> list[NDArray[np.complex128]]:
+        """Spherical-harmonic coefficients of functions sampled on the grid.
+
+        ``values`` has shape ``(..., n_theta, n_phi)``; returns, for each even degree ``l``, an
+        array ``(..., 2l + 1)`` of ``f_lm`` for ``m = -l..l`` (orthonormal, Condon-Shortley).
+        """
+        theta, weights, _ = self.nodes()
+        fm = sfft.fft(values, axis=-1) * (2 * np.pi / self.n_phi)  # [..., θ, m mod n_phi]
+        coeffs = []
+        for degree in range(0, self.max_degree + 1, 2):
+            ms = np.arange(-degree, degree + 1)
+            ylm = sps.sph_harm_y(degree, ms[:, None], theta[None, :], 0.0).real  # [m, θ]
+            sel = fm[..., :, ms % self.n_phi]  # [..., θ, m]
+            coeffs.append(np.einsum("...tm,mt,t->...m", sel, ylm, weights))
+        return coeffs
+
+
+def shell_amplitudes(
+    amplitude: NDArray[np.float64], radii: NDArray[np.float64], sampling: ShellSampling
+) -> NDArray[np.float64]:
+    """Sample a centred amplitude grid (``[z, y, x]``, origin at ``N // 2``) on spheres of the
+    given radii (in Fourier voxels), trilinearly. Returns ``(n_shell, n_theta, n_phi)``."""
+    centre = np.array([n // 2 for n in amplitude.shape], dtype=float)  # z, y, x
+    unit = sampling.unit_vectors()[..., ::-1]  # z, y, x
+    pts = radii[:, None, None, None] * unit[None] + centre
+    coords = np.moveaxis(pts, -1, 0).reshape(3, -1)
+    vals = ndi.map_coordinates(amplitude, coords, order=1, mode="nearest")
+    return vals.reshape(radii.size, sampling.n_theta, sampling.n_phi)
+
+
+def _normalise_shells(coeffs: list[NDArray[np.complex128]]) -> list[NDArray[np.complex128]]:
+    """Drop the shell means (degree 0) and scale every shell to unit power over ``l > 0``."""
+    power = sum(np.sum(np.abs(c) ** 2, axis=-1) for c in coeffs[1:])
+    scale = 1.0 / np.sqrt(np.maximum(power, 1e-30))
+    return [np.zeros_like(coeffs[0])] + [c * scale[:, None] for c in coeffs[1:]]
+
+
+@dataclass(frozen=True)
+class RotationFunction:
+    """The amplitude correlation on a ZYZ Euler grid: ``values[iβ, iα, iγ]`` for
+    ``Q = Rz(α) Ry(β) Rz(γ)`` with ``α = 2π iα / n``, ``γ = 2π iγ / n``, ``β = π (iβ + ½) / nβ``.
+    Values are normalised so that a perfect match scores 1."""
+
+    values: NDArray[np.float64]
+    alphas: NDArray[np.float64]
+    betas: NDArray[np.float64]
+
+    def rotation(self, index: tuple[int, int, int]) -> NDArray[np.float64]:
+        ib, ia, ig = index
+        angles = [self.alphas[ia], self.betas[ib], self.alphas[ig]]
+        return Rotation.from_euler("ZYZ", angles).as_matrix()
+
+    def peaks(
+        self, count: int, min_separation_deg: float, allowed: NDArray[np.bool_] | None = None
+    ) -> list[tuple[NDArray[np.float64], float]]:
+        """Up to ``count`` local maxima (rotation, value), best first, at least
+        ``min_separation_deg`` apart; ``allowed`` masks grid points out of the search."""
+        vals = self.values if allowed is None else np.where(allowed, self.values, -np.inf)
+        local = ndi.maximum_filter(vals, size=3, mode=("nearest", "wrap", "wrap")) == vals
+        local &= np.isfinite(vals)
+        order = np.argsort(vals[local])[::-1]
+        flat = np.argwhere(local)[order]
+        chosen: list[tuple[NDArray[np.float64], float]] = []
+        cos_limit = np.cos(np.radians(min_separation_deg))
+        for idx in flat:
+            rot = self.rotation(tuple(idx))
+            if all((np.trace(rot.T @ r) - 1) / 2 < cos_limit for r, _ in chosen):
+                chosen.append((rot, float(vals[tuple(idx)])))
+                if len(chosen) == count:
+                    break
+        return chosen
+
+    def angle_within(self, max_angle_deg: float, post: NDArray | None = None) -> NDArray:
+        """Boolean grid: rotation angle of ``Q`` (or of ``Q @ post`` for ``post = Rz(π)``) is at
+        most ``max_angle_deg``. Uses ``cos(ω/2) = cos(β/2) cos((α+γ)/2)`` for ZYZ angles."""
+        extra = np.pi if post is not None else 0.0
+        a = self.alphas[None, :, None]
+        g = self.alphas[None, None, :] + extra
+        b = self.betas[:, None, None]
+        half = np.abs(np.cos(b / 2) * np.cos((a + g) / 2))
+        return 2 * np.degrees(np.arccos(np.clip(half, 0.0, 1.0))) <= max_angle_deg + 1e-9
+
+
+def amplitude_rotation_function(
+    ref_amplitude: NDArray[np.float64],
+    mov_amplitude: NDArray[np.float64],
+    radii: NDArray[np.float64],
+    max_degree: int = 32,
+    n_angle: int = 96,
+) -> RotationFunction:
+    """Correlation of two amplitude grids over all rotations.
+
+    Parameters
+    ----------
+    ref_amplitude, mov_amplitude : centred amplitude grids ``|F|`` of the same shape
+    radii : shell radii in Fourier voxels of those grids
+    max_degree : highest spherical-harmonic degree (angular resolution ~ 180° / max_degree)
+    n_angle : grid points in α and γ (β gets half as many)
+    """
+    sampling = ShellSampling(max_degree)
+    f = _normalise_shells(sampling.analyse(shell_amplitudes(ref_amplitude, radii, sampling)))
+    g = _normalise_shells(sampling.analyse(shell_amplitudes(mov_amplitude, radii, sampling)))
+    n_beta = n_angle // 2
+    n = max(n_angle, 2 * max_degree + 2)
+    betas = np.pi * (np.arange(n_beta) + 0.5) / n_beta
+    table = np.zeros((n_beta, n, n), dtype=np.complex128)
+    for k, degree in enumerate(range(0, max_degree + 1, 2)):
+        if degree == 0:
+            continue
+        h = np.einsum("sa,sb->ab", f[k].conj(), g[k])  # [m', m] summed over shells
+        d = wigner_small_d(degree, betas)
+        ms = np.arange(-degree, degree + 1) % n
+        table[:, ms[:, None], ms[None, :]] += d * h[None]
+    values = sfft.fft2(table, axes=(1, 2)).real / len(radii)
+    return RotationFunction(values, 2 * np.pi * np.arange(n) / n, betas)
