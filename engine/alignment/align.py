@@ -22,12 +22,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
 from engine.alignment.interpolation import affine_cubic, spline_coefficients
-from engine.alignment.preprocess import default_mask, on_cube, working_map
+from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from engine.alignment.resample import index_mapping
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
@@ -37,6 +38,8 @@ SEARCH_BOX_MAX = 64
 """Largest search grid (voxels per side); coarser voxels are used for bigger maps."""
 REFINE_BOX_MAX = 96
 """Largest final refinement grid (voxels per side)."""
+COARSE_REFINED = 3
+"""Best-scoring (rotation, hand, shift) candidates refined on the search grid."""
 
 
 class AlignmentParams(BaseModel):
@@ -105,14 +108,14 @@ def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
     return vol
 
 
-def _mask_for(name: str, mask: ArrayLike | None, volume: NDArray, voxel: NDArray, edge: float):
+def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray | None:
     if mask is None:
-        return default_mask(volume.shape, voxel, edge)
+        return None
     m = np.asarray(mask, dtype=np.float32)
     if m.shape != volume.shape:
         raise ValueError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
-    if float(m.max()) <= 0:
-        raise ValueError(f"{name} is empty (no voxel above 0)")
+    if not np.all(np.isfinite(m)) or float(m.max()) <= 0:
+        raise ValueError(f"{name} is empty or not finite (needs values in [0, 1], some above 0)")
     return np.clip(m, 0.0, 1.0)
 
 
@@ -157,13 +160,13 @@ def align_maps(
     refine_voxel = max(lowpass_A / 3.0, extent / REFINE_BOX_MAX, coarsest)
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
-    ref_mask = _mask_for("reference mask", reference_mask, ref, p_ref, edge)
-    mov_mask = _mask_for("moving mask", moving_mask, mov, p_mov, edge)
+    ref_src = SourceMap.from_map(ref, p_ref, _checked_mask("reference mask", reference_mask, ref))
+    mov_src = SourceMap.from_map(mov, p_mov, _checked_mask("moving mask", moving_mask, mov))
 
     # --- search grid: both maps on one cube
     search_lowpass = max(lowpass_A, 2.0 * search_voxel)
-    ref_work = working_map(ref, p_ref, ref_mask, search_lowpass, search_voxel)
-    mov_work = working_map(mov, p_mov, mov_mask, search_lowpass, search_voxel)
+    ref_work = working_map(ref_src, search_lowpass, search_voxel, edge)
+    mov_work = working_map(mov_src, search_lowpass, search_voxel, edge)
     box = int(np.ceil(extent / search_voxel))
     ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
     mov_cube, _ = on_cube(mov_work, box, search_voxel)
@@ -175,20 +178,20 @@ def align_maps(
     scored = _translation_scores(ref_cube, mov_cube, search_voxel, hypotheses, params)
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
 
-    # --- refine the best few on the search grid
-    ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w)
+    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass)
+    ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w, stride=2)
     mov_spline = MovingSpline.from_map(mov_cube, np.full(3, search_voxel))
     refined: list[Candidate] = []
-    for cand in scored[:4]:
+    for cand in scored[:COARSE_REFINED]:
         out = refine(
             ref_points,
             mov_spline,
             cand.transform,
             params.max_search_angle_deg,
             params.max_shift_A,
-            max_iterations=15,
-            tolerance_deg=0.01,
-            tolerance_A=0.01 * search_voxel,
+            max_iterations=10,
+            tolerance_deg=0.05,
+            tolerance_A=0.02 * search_voxel,
         )
         refined.append(Candidate(out.transform, out.score))
     refined.sort(key=lambda c: -c.score)
@@ -196,34 +199,45 @@ def align_maps(
     shift_tol = 2.0 * search_voxel
     alternatives = [
         c
-        for c in refined[1:] + scored[4:]
+        for c in refined[1:] + scored[COARSE_REFINED:]
         if _clearly_different(c.transform, best.transform, shift_tol)
     ]
     timings["coarse_refinement"] = time.perf_counter() - clock - sum(timings.values())
 
-    # --- final refinement on a finer grid at the requested low-pass
-    ref_fine = working_map(ref, p_ref, ref_mask, lowpass_A, refine_voxel)
-    mov_fine = working_map(mov, p_mov, mov_mask, lowpass_A, refine_voxel)
-    fine_points = ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights)
+    # --- final refinement at the requested low-pass on a finer grid: converge on a lattice of
+    # every other voxel, then polish with all voxels
+    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge)
+    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge)
     fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
-    final = refine(
-        fine_points,
-        fine_spline,
-        best.transform,
-        params.max_search_angle_deg,
-        params.max_shift_A,
-    )
-    alternative: Candidate | None = None
-    if alternatives:
-        alt = refine(
-            fine_points,
+    lattices = [
+        ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights, stride)
+        for stride in (2, 1)
+    ]
+
+    def polish(start: RigidTransform, full: bool = True) -> Candidate:
+        quick = refine(
+            lattices[0],
             fine_spline,
-            alternatives[0].transform,
+            start,
             params.max_search_angle_deg,
             params.max_shift_A,
-            max_iterations=10,
+            max_iterations=40 if full else 6,
+            tolerance_deg=0.005,
+            tolerance_A=0.005 * refine_voxel,
         )
-        alternative = Candidate(alt.transform, alt.score)
+        final = refine(
+            lattices[1],
+            fine_spline,
+            quick.transform,
+            params.max_search_angle_deg,
+            params.max_shift_A,
+            max_iterations=5 if full else 0,
+        )
+        return Candidate(final.transform, final.score)
+
+    final = polish(best.transform)
+    # the alternative only needs a comparable score: a shorter polish
+    alternative = polish(alternatives[0].transform, full=False) if alternatives else None
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     timings["total"] = time.perf_counter() - clock
     return AlignmentResult(
@@ -243,7 +257,7 @@ def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
     padded = np.zeros((2 * n,) * 3, dtype=np.float32)
     start = n - n // 2
     padded[start : start + n, start : start + n, start : start + n] = cube
-    return np.abs(np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(padded))))
+    return np.abs(sfft.fftshift(sfft.fftn(sfft.ifftshift(padded)))).astype(np.float64)
 
 
 def _rotation_hypotheses(

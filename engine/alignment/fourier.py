@@ -55,6 +55,39 @@ def _centred_resize_axis(spec: NDArray[np.complexfloating], axis: int, n: int) -
     return sfft.ifftshift(out, axes=axis)
 
 
+def centred_spectrum(volume: NDArray[np.floating]) -> NDArray[np.complexfloating]:
+    """``rfftn`` of a map whose origin voxel ``N // 2`` is moved to index 0 first."""
+    return sfft.rfftn(sfft.ifftshift(np.asarray(volume, dtype=np.float32)))
+
+
+def resize_spectrum(
+    spectrum: NDArray[np.complexfloating],
+    shape: tuple[int, int, int],
+    voxel_size: float | ArrayLike,
+    new_shape: tuple[int, int, int],
+    lowpass_A: float | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
+    """The map of :func:`centred_spectrum` (of a ``shape`` box) resampled to ``new_shape`` by
+    cropping or zero-padding its spectrum; see :func:`fourier_resize`."""
+    p = voxel_size_xyz(voxel_size)
+    spec = spectrum
+    for axis in (0, 1):
+        spec = _centred_resize_axis(spec, axis, new_shape[axis])
+    half = new_shape[2] // 2 + 1
+    if spec.shape[2] >= half:
+        spec = spec[:, :, :half]
+    else:
+        spec = np.concatenate(
+            [spec, np.zeros((*spec.shape[:2], half - spec.shape[2]), spec.dtype)], axis=2
+        )
+    new_p = p * np.array(shape[::-1]) / np.array(new_shape[::-1])
+    if lowpass_A is not None:
+        spec = spec * lowpass_response(frequency_grid(new_shape, new_p), lowpass_A)
+    out = sfft.irfftn(spec, s=new_shape)
+    out *= np.prod(new_shape) / np.prod(shape)
+    return sfft.fftshift(out).astype(np.float32), new_p
+
+
 def fourier_resize(
     volume: NDArray[np.floating],
     voxel_size: float | ArrayLike,
@@ -70,23 +103,7 @@ def fourier_resize(
     Returns the resampled map (float32) and its voxel size ``(x, y, z)`` in Å.
     """
     vol = np.asarray(volume, dtype=np.float32)
-    p = voxel_size_xyz(voxel_size)
-    spec = sfft.rfftn(sfft.ifftshift(vol))
-    for axis in (0, 1):
-        spec = _centred_resize_axis(spec, axis, new_shape[axis])
-    half = new_shape[2] // 2 + 1
-    if spec.shape[2] >= half:
-        spec = spec[:, :, :half]
-    else:
-        spec = np.concatenate(
-            [spec, np.zeros((*spec.shape[:2], half - spec.shape[2]), spec.dtype)], axis=2
-        )
-    new_p = p * np.array(vol.shape[::-1]) / np.array(new_shape[::-1])
-    if lowpass_A is not None:
-        spec = spec * lowpass_response(frequency_grid(new_shape, new_p), lowpass_A)
-    out = sfft.irfftn(spec, s=new_shape)
-    out *= np.prod(new_shape) / np.prod(vol.shape)
-    return sfft.fftshift(out).astype(np.float32), new_p
+    return resize_spectrum(centred_spectrum(vol), vol.shape, voxel_size, new_shape, lowpass_A)
 
 
 def lowpass(

@@ -98,34 +98,45 @@ def spline_coefficients(
 
 
 @numba.njit(cache=True, inline="always")
-def _bspline_weights(t: float, w: NDArray[np.float64]) -> None:
+def _bspline_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
     t2 = t * t
     t3 = t2 * t
-    w[0] = u * u * u / 6.0
-    w[1] = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
-    w[2] = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
-    w[3] = t3 / 6.0
+    return (
+        u * u * u / 6.0,
+        (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0,
+        (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0,
+        t3 / 6.0,
+    )
 
 
 @numba.njit(cache=True, inline="always")
-def _bspline_derivative_weights(t: float, d: NDArray[np.float64]) -> None:
+def _bspline_derivative_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
-    d[0] = -0.5 * u * u
-    d[1] = 1.5 * t * t - 2.0 * t
-    d[2] = -1.5 * t * t + t + 0.5
-    d[3] = 0.5 * t * t
+    return (-0.5 * u * u, 1.5 * t * t - 2.0 * t, -1.5 * t * t + t + 0.5, 0.5 * t * t)
 
 
 @numba.njit(cache=True, parallel=True)
 def _sample_cubic(
-    coeffs: NDArray, points: NDArray, want_gradient: bool, values: NDArray, gradients: NDArray
+    coeffs: NDArray,
+    points: NDArray,
+    matrix: NDArray,
+    offset: NDArray,
+    grad_matrix: NDArray,
+    want_gradient: bool,
+    values: NDArray,
+    gradients: NDArray,
 ) -> None:
+    """Spline values at ``s = matrix @ point + offset`` (index space, ``x, y, z``) and, when
+    asked, ``grad_matrix @ ∇_s`` (the gradient carried to whatever frame the caller needs)."""
     n0, n1, n2 = coeffs.shape
     for p in numba.prange(points.shape[0]):
-        sx = points[p, 0]
-        sy = points[p, 1]
-        sz = points[p, 2]
+        px = points[p, 0]
+        py = points[p, 1]
+        pz = points[p, 2]
+        sx = matrix[0, 0] * px + matrix[0, 1] * py + matrix[0, 2] * pz + offset[0]
+        sy = matrix[1, 0] * px + matrix[1, 1] * py + matrix[1, 2] * pz + offset[1]
+        sz = matrix[2, 0] * px + matrix[2, 1] * py + matrix[2, 2] * pz + offset[2]
         if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
             values[p] = 0.0
             if want_gradient:
@@ -133,71 +144,97 @@ def _sample_cubic(
                 gradients[p, 1] = 0.0
                 gradients[p, 2] = 0.0
             continue
-        wx = np.empty(4)
-        wy = np.empty(4)
-        wz = np.empty(4)
-        dx = np.empty(4)
-        dy = np.empty(4)
-        dz = np.empty(4)
         fx = np.floor(sx)
         fy = np.floor(sy)
         fz = np.floor(sz)
-        _bspline_weights(sx - fx, wx)
-        _bspline_weights(sy - fy, wy)
-        _bspline_weights(sz - fz, wz)
+        wx = _bspline_weights(sx - fx)
+        wy = _bspline_weights(sy - fy)
+        wz = _bspline_weights(sz - fz)
+        dx = _bspline_derivative_weights(sx - fx)
+        dy = _bspline_derivative_weights(sy - fy)
+        dz = _bspline_derivative_weights(sz - fz)
         ix0 = int(fx) - 1
         iy0 = int(fy) - 1
         iz0 = int(fz) - 1
-        if want_gradient:
-            _bspline_derivative_weights(sx - fx, dx)
-            _bspline_derivative_weights(sy - fy, dy)
-            _bspline_derivative_weights(sz - fz, dz)
+        xs = (_mirror(ix0, n2), _mirror(ix0 + 1, n2), _mirror(ix0 + 2, n2), _mirror(ix0 + 3, n2))
+        ys = (_mirror(iy0, n1), _mirror(iy0 + 1, n1), _mirror(iy0 + 2, n1), _mirror(iy0 + 3, n1))
+        zs = (_mirror(iz0, n0), _mirror(iz0 + 1, n0), _mirror(iz0 + 2, n0), _mirror(iz0 + 3, n0))
         v = 0.0
         gx = 0.0
         gy = 0.0
         gz = 0.0
         for a in range(4):
-            iz = _mirror(iz0 + a, n0)
+            iz = zs[a]
             for b in range(4):
-                iy = _mirror(iy0 + b, n1)
-                row_v = 0.0
-                row_d = 0.0
-                for c in range(4):
-                    ix = _mirror(ix0 + c, n2)
-                    coef = coeffs[iz, iy, ix]
-                    row_v += wx[c] * coef
-                    if want_gradient:
-                        row_d += dx[c] * coef
+                iy = ys[b]
+                c0 = coeffs[iz, iy, xs[0]]
+                c1 = coeffs[iz, iy, xs[1]]
+                c2 = coeffs[iz, iy, xs[2]]
+                c3 = coeffs[iz, iy, xs[3]]
+                row_v = wx[0] * c0 + wx[1] * c1 + wx[2] * c2 + wx[3] * c3
                 v += wz[a] * wy[b] * row_v
                 if want_gradient:
+                    row_d = dx[0] * c0 + dx[1] * c1 + dx[2] * c2 + dx[3] * c3
                     gx += wz[a] * wy[b] * row_d
                     gy += wz[a] * dy[b] * row_v
                     gz += dz[a] * wy[b] * row_v
         values[p] = v
         if want_gradient:
-            gradients[p, 0] = gx
-            gradients[p, 1] = gy
-            gradients[p, 2] = gz
+            for k in range(3):
+                gradients[p, k] = (
+                    grad_matrix[k, 0] * gx + grad_matrix[k, 1] * gy + grad_matrix[k, 2] * gz
+                )
+
+
+_IDENTITY = np.eye(3)
+_ZERO = np.zeros(3)
 
 
 def sample_cubic(
-    coeffs: NDArray[np.float64], points_xyz: NDArray[np.float64]
+    coeffs: NDArray[np.floating],
+    points: NDArray[np.float64],
+    matrix: NDArray[np.float64] = _IDENTITY,
+    offset: NDArray[np.float64] = _ZERO,
 ) -> NDArray[np.float64]:
-    """Cubic B-spline values at fractional indices ``points_xyz`` (shape ``(n, 3)``, ``ix, iy, iz``)."""
-    pts = np.ascontiguousarray(points_xyz, dtype=np.float64).reshape(-1, 3)
+    """Cubic B-spline values at fractional indices ``matrix @ point + offset`` for each row of
+    ``points`` (shape ``(n, 3)``; by default the points are indices ``ix, iy, iz`` themselves)."""
+    pts = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
     values = np.empty(pts.shape[0])
-    _sample_cubic(coeffs, pts, False, values, np.empty((1, 3)))
+    _sample_cubic(
+        coeffs,
+        pts,
+        np.asarray(matrix, float),
+        np.asarray(offset, float),
+        _IDENTITY,
+        False,
+        values,
+        np.empty((1, 3)),
+    )
     return values
 
 
 def sample_cubic_with_gradient(
-    coeffs: NDArray[np.float64], points_xyz: NDArray[np.float64]
+    coeffs: NDArray[np.floating],
+    points: NDArray[np.float64],
+    matrix: NDArray[np.float64] = _IDENTITY,
+    offset: NDArray[np.float64] = _ZERO,
+    grad_matrix: NDArray[np.float64] = _IDENTITY,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Values and gradients (per voxel, ``d/dix, d/diy, d/diz``) of the cubic B-spline."""
-    pts = np.ascontiguousarray(points_xyz, dtype=np.float64).reshape(-1, 3)
+    """Values and ``grad_matrix @ ∇`` of the cubic B-spline, where ``∇`` is the gradient with
+    respect to the fractional indices ``(ix, iy, iz)`` (see :func:`sample_cubic`)."""
+    pts = np.ascontiguousarray(points, dtype=np.float64).reshape(-1, 3)
     values = np.empty(pts.shape[0])
     gradients = np.empty((pts.shape[0], 3))
-    _sample_cubic(coeffs, pts, True, values, gradients)
+    _sample_cubic(
+        coeffs,
+        pts,
+        np.asarray(matrix, float),
+        np.asarray(offset, float),
+        np.asarray(grad_matrix, float),
+        True,
+        values,
+        gradients,
+    )
     return values, gradients
 
 
@@ -206,9 +243,6 @@ def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> 
     n0, n1, n2 = coeffs.shape
     o0, o1, o2 = out.shape
     for oz in numba.prange(o0):
-        wx = np.empty(4)
-        wy = np.empty(4)
-        wz = np.empty(4)
         for oy in range(o1):
             bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
             by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
@@ -223,9 +257,9 @@ def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> 
                 fx = np.floor(sx)
                 fy = np.floor(sy)
                 fz = np.floor(sz)
-                _bspline_weights(sx - fx, wx)
-                _bspline_weights(sy - fy, wy)
-                _bspline_weights(sz - fz, wz)
+                wx = _bspline_weights(sx - fx)
+                wy = _bspline_weights(sy - fy)
+                wz = _bspline_weights(sz - fz)
                 ix0 = int(fx) - 1
                 iy0 = int(fy) - 1
                 iz0 = int(fz) - 1

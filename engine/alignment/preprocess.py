@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.fourier import fourier_resize
+from engine.alignment.fourier import centred_spectrum, resize_spectrum
 from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
 from engine.alignment.resample import resample_map
 
@@ -45,6 +45,26 @@ def default_mask(
 
 
 @dataclass(frozen=True)
+class SourceMap:
+    """A map ready to be brought to any working grid: the spectrum of the masked map (computed
+    once, cropped for each grid), its shape and voxel size, and its mask; ``mask`` is ``None``
+    when the default sphere applies, which is then built on each small grid instead."""
+
+    spectrum: NDArray[np.complexfloating]
+    shape: tuple[int, int, int]
+    voxel_size_A: NDArray[np.float64]
+    mask: NDArray[np.float32] | None
+
+    @classmethod
+    def from_map(
+        cls, volume: NDArray[np.floating], voxel_size_A: ArrayLike, mask: NDArray | None
+    ) -> SourceMap:
+        vol = np.asarray(volume, dtype=np.float32)
+        masked = vol if mask is None else vol * mask
+        return cls(centred_spectrum(masked), vol.shape, voxel_size_xyz(voxel_size_A), mask)
+
+
+@dataclass(frozen=True)
 class WorkingMap:
     """A map on its working grid. ``values`` are masked, low-passed and standardised;
     ``weights`` is the mask on the same grid (values in [0, 1])."""
@@ -55,22 +75,25 @@ class WorkingMap:
 
 
 def working_map(
-    volume: NDArray[np.floating],
-    voxel_size_A: ArrayLike,
-    mask: NDArray[np.floating],
-    lowpass_A: float,
-    target_voxel_A: float,
+    source: SourceMap, lowpass_A: float, target_voxel_A: float, edge_A: float
 ) -> WorkingMap:
-    """Mask ``volume``, Fourier-crop it to a voxel of about ``target_voxel_A`` (never finer than
-    the input) and low-pass it at ``lowpass_A``; the mask is moved to the same grid."""
-    p = voxel_size_xyz(voxel_size_A)
-    shape = np.array(volume.shape)
-    extent_zyx = shape * p[::-1]
+    """Fourier-crop a map to a voxel of about ``target_voxel_A`` (never finer than the input),
+    low-pass it at ``lowpass_A`` and mask it on that grid (its own mask moved there, or the
+    inscribed sphere with an ``edge_A`` soft edge)."""
+    shape = np.array(source.shape)
+    extent_zyx = shape * source.voxel_size_A[::-1]
     new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / target_voxel_A)))
-    masked = np.asarray(volume, dtype=np.float32) * mask
-    values, new_p = fourier_resize(masked, p, new_shape, lowpass_A=lowpass_A)
-    small_mask = resample_map(mask, p, RigidTransform(), new_shape, new_p, kind="mask")
-    return WorkingMap(_standardise(values, small_mask), small_mask, new_p)
+    values, new_p = resize_spectrum(
+        source.spectrum, source.shape, source.voxel_size_A, new_shape, lowpass_A
+    )
+    if source.mask is None:
+        weights = default_mask(new_shape, new_p, edge_A)
+    else:
+        identity = RigidTransform()
+        weights = resample_map(
+            source.mask, source.voxel_size_A, identity, new_shape, new_p, kind="mask"
+        )
+    return WorkingMap(_standardise(values * weights, weights), weights, new_p)
 
 
 def on_cube(

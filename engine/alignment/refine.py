@@ -20,14 +20,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.alignment.geometry import (
-    FLIP,
     RigidTransform,
     box_centre,
     clamp_norm,
     clamp_rotation,
     small_rotation,
 )
-from engine.alignment.interpolation import sample_cubic_with_gradient, spline_coefficients
+from engine.alignment.interpolation import (
+    sample_cubic,
+    sample_cubic_with_gradient,
+    spline_coefficients,
+)
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,15 @@ class ReferencePoints:
         volume: NDArray[np.floating],
         voxel_size_A: NDArray[np.float64],
         weights: NDArray[np.floating],
+        stride: int = 1,
         min_weight: float = 1e-3,
     ) -> ReferencePoints:
-        """All voxels of ``volume`` whose weight exceeds ``min_weight``; values standardised
-        (weighted mean 0, weighted variance 1)."""
-        keep = np.asarray(weights) > min_weight
+        """Voxels of ``volume`` whose weight exceeds ``min_weight``, every ``stride``-th along
+        each axis (a coarser lattice for fast early iterations); values standardised (weighted
+        mean 0, weighted variance 1)."""
+        keep = np.zeros(volume.shape, dtype=bool)
+        keep[::stride, ::stride, ::stride] = True
+        keep &= np.asarray(weights) > min_weight
         iz, iy, ix = np.nonzero(keep)
         idx = np.stack([ix, iy, iz], axis=1).astype(np.float64)
         points = (idx - box_centre(volume.shape)) * voxel_size_A
@@ -71,14 +78,17 @@ class MovingSpline:
         return cls(spline_coefficients(volume), np.asarray(voxel_size_A, dtype=np.float64))
 
     def sample(
-        self, transform: RigidTransform, points_A: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Values and gradients (per Å, in the moving frame) at ``x = F^f R^T (y - t)``."""
-        back = transform.linear.T
-        x = (points_A - transform.shift_A) @ back.T
-        idx = x / self.voxel_size_A + box_centre(self.coeffs.shape)
-        values, grad_idx = sample_cubic_with_gradient(self.coeffs, idx)
-        return values, grad_idx / self.voxel_size_A
+        self, transform: RigidTransform, points_A: NDArray[np.float64], gradient: bool = True
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
+        """Values at ``x = F^f R^T (y - t)`` and, with ``gradient``, ``h = R F^f ∇m(x)``: the
+        gradient (per Å) carried back to the reference frame."""
+        back = transform.linear.T  # A = F^f R^T
+        to_index = back / self.voxel_size_A[:, None]
+        offset = box_centre(self.coeffs.shape) - to_index @ transform.shift_A
+        if not gradient:
+            return sample_cubic(self.coeffs, points_A, to_index, offset), None
+        grad_matrix = back.T / self.voxel_size_A[None, :]
+        return sample_cubic_with_gradient(self.coeffs, points_A, to_index, offset, grad_matrix)
 
 
 def weighted_ncc(ref: ReferencePoints, values: NDArray[np.float64]) -> float:
@@ -109,14 +119,13 @@ def refine(
     """Refine ``start`` to the nearest NCC maximum, keeping ``angle(R) <= max_angle_deg`` and
     ``|t| <= max_shift_A`` (steps that leave the bounds are projected back onto them)."""
     current = start
-    flip = FLIP if start.flip else np.eye(3)
     values, grad = moving.sample(current, ref.points_A)
     score = weighted_ncc(ref, values)
     damping = 1e-4
     w = ref.weights
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007
-        h = grad @ flip @ current.rotation.T
+        h = grad
         u = ref.points_A - current.shift_A
         jac = np.concatenate([np.cross(h, u), -h], axis=1)
         # greyscale fit of the reference by the moving map: r ≈ a m + b
