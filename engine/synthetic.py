@@ -1,7 +1,7 @@
 """Deterministic synthetic test data: protein-like maps and noise of known SNR.
 
-A protein-like map is a few compact domains of pseudo-atoms (random chains with a 3.8 Å step,
-about one residue per 110 Å³ at 60 % packing), rendered as Gaussians of width ``blur_A``. Domains
+A protein-like map is six compact domains of different sizes, made of pseudo-atoms (random chains with a 3.8 Å step,
+one residue per 110 Å³ of domain), rendered as Gaussians of width ``blur_A``. Domains
 of different sizes at random positions make the map asymmetric (no symmetry, a definite hand).
 Everything is seeded: the same arguments give the same array on every machine.
 """
@@ -11,8 +11,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
 
 from engine.alignment.fourier import lowpass
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.resample import resample_map
 
 
 def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int) -> NDArray:
@@ -35,7 +38,7 @@ def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int)
 def protein_like_map(
     shape: tuple[int, int, int] = (64, 64, 64),
     voxel_size_A: float = 2.0,
-    radius_fraction: float = 0.33,
+    radius_fraction: float = 0.38,
     blur_A: float = 2.5,
     seed: int = 0,
 ) -> NDArray[np.float32]:
@@ -53,12 +56,12 @@ def protein_like_map(
     extent = np.array(shape[::-1], dtype=float) * voxel_size_A  # xyz extent in Å
     radius = radius_fraction * extent.min()
     domains = []
-    for fraction in (0.55, 0.3, 0.15):
-        r_dom = radius * fraction ** (1 / 3) * 0.75
+    for fraction in (0.3, 0.22, 0.18, 0.12, 0.1, 0.08):
+        r_dom = radius * fraction ** (1 / 3) * 0.9
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
         centre = direction * (radius - r_dom) * rng.uniform(0.3, 1.0)
-        count = max(8, int(0.6 * (4 / 3) * np.pi * r_dom**3 / 110.0))
+        count = max(8, int((4 / 3) * np.pi * r_dom**3 / 110.0))
         domains.append(_chain(rng, centre, r_dom, count))
     atoms = np.concatenate(domains)
     weights = rng.uniform(0.6, 1.4, size=len(atoms))  # residues of different mass
@@ -77,10 +80,30 @@ def add_noise(
     seed: int = 0,
 ) -> NDArray[np.float32]:
     """Add white Gaussian noise so that, after a low-pass at ``resolution_A``, the ratio of the
-    signal's variance to the noise's variance over the box is ``snr``."""
+    signal's variance to the noise's variance over the whole box is ``snr``."""
     rng = np.random.default_rng(seed)
     vol = np.asarray(volume, dtype=np.float32)
     noise = rng.normal(size=vol.shape).astype(np.float32)
     signal_var = float(np.var(lowpass(vol, voxel_size_A, resolution_A)))
     noise_var = float(np.var(lowpass(noise, voxel_size_A, resolution_A)))
     return (vol + noise * np.sqrt(signal_var / (snr * noise_var))).astype(np.float32)
+
+
+DEMO_TRUTH = RigidTransform(
+    Rotation.from_euler("ZYZ", [37.0, 71.0, -122.0], degrees=True).as_matrix(),
+    np.array([6.5, -4.0, 3.2]),
+    flip=True,
+)
+"""The transform that puts the demo's moving map onto its reference (DESIGN.md convention)."""
+
+
+def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.float32], float]]:
+    """The built-in example: ``((reference, voxel_A), (moving, voxel_A))``.
+
+    The reference is a 64^3 protein-like map at 2.0 Å. The moving map is the same molecule,
+    mirrored, rotated and shifted (the inverse of :data:`DEMO_TRUTH`), on a different grid
+    (72 x 70 x 68 voxels of 1.9 Å), so the demo exercises hand, box and voxel-size handling.
+    """
+    reference = protein_like_map((64, 64, 64), 2.0, seed=2026)
+    moving = resample_map(reference, 2.0, DEMO_TRUTH.inverse(), (68, 70, 72), 1.9)
+    return (reference, 2.0), (moving, 1.9)

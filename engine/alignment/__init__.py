@@ -3,7 +3,7 @@
 It knows nothing of jobs, slots or files. Conventions: see :mod:`engine.alignment.geometry`.
 """
 
-from engine.alignment.align import AlignmentParams, AlignmentResult, align_maps
+from engine.alignment.align import AlignmentParams, AlignmentResult, InvalidMapError, align_maps
 from engine.alignment.fsc import FSCCurve, fsc
 from engine.alignment.geometry import RigidTransform, random_transform
 from engine.alignment.resample import resample_map
@@ -12,6 +12,7 @@ __all__ = [
     "AlignmentParams",
     "AlignmentResult",
     "FSCCurve",
+    "InvalidMapError",
     "RigidTransform",
     "align_maps",
     "fsc",

@@ -18,6 +18,7 @@ depend on the greyscale scale or offset of either map.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -27,19 +28,24 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
-from engine.alignment.interpolation import affine_cubic, spline_coefficients
+from engine.alignment.interpolation import affine_linear
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from engine.alignment.resample import index_mapping
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
 from engine.alignment.translation import best_shift, padded_size, reference_spectrum
 
-SEARCH_BOX_MAX = 64
-"""Largest search grid (voxels per side); coarser voxels are used for bigger maps."""
-REFINE_BOX_MAX = 96
-"""Largest final refinement grid (voxels per side)."""
+SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
+"""Bounds of the search grid (voxels per side) where the low-pass alone would leave fewer or
+more voxels."""
+REFINE_BOX_MIN, REFINE_BOX_MAX = 48, 96
+"""Bounds of the final refinement grid (voxels per side)."""
 COARSE_REFINED = 3
 """Best-scoring (rotation, hand, shift) candidates refined on the search grid."""
+
+
+class InvalidMapError(ValueError):
+    """A map or mask given to :func:`align_maps` cannot be aligned (the message says why)."""
 
 
 class AlignmentParams(BaseModel):
@@ -98,13 +104,13 @@ def _clearly_different(a: RigidTransform, b: RigidTransform, shift_tol_A: float)
 def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
     vol = np.asarray(volume, dtype=np.float32)
     if vol.ndim != 3 or min(vol.shape) < 4:
-        raise ValueError(
+        raise InvalidMapError(
             f"{name} must be a 3-D map at least 4 voxels on each side, got {vol.shape}"
         )
     if not np.all(np.isfinite(vol)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+        raise InvalidMapError(f"{name} contains NaN or infinite values")
     if float(vol.max()) == float(vol.min()):
-        raise ValueError(f"{name} is constant: nothing to align")
+        raise InvalidMapError(f"{name} is constant: nothing to align")
     return vol
 
 
@@ -113,9 +119,11 @@ def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray
         return None
     m = np.asarray(mask, dtype=np.float32)
     if m.shape != volume.shape:
-        raise ValueError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
+        raise InvalidMapError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
     if not np.all(np.isfinite(m)) or float(m.max()) <= 0:
-        raise ValueError(f"{name} is empty or not finite (needs values in [0, 1], some above 0)")
+        raise InvalidMapError(
+            f"{name} is empty or not finite (needs values in [0, 1], some above 0)"
+        )
     return np.clip(m, 0.0, 1.0)
 
 
@@ -127,6 +135,7 @@ def align_maps(
     params: AlignmentParams | None = None,
     reference_mask: ArrayLike | None = None,
     moving_mask: ArrayLike | None = None,
+    workers: int | None = None,
 ) -> AlignmentResult:
     """Find the rigid transform (and hand) that puts ``moving`` onto ``reference``.
 
@@ -136,6 +145,7 @@ def align_maps(
     reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
+    workers : threads for the FFTs (default: all cores; compiled kernels use numba's setting)
 
     Returns
     -------
@@ -143,6 +153,27 @@ def align_maps(
         ``transform`` maps a point ``x`` of ``moving`` (Å, about its box centre) to
         ``y = R F^flip x + t`` in the reference frame.
     """
+    with sfft.set_workers(workers or os.cpu_count() or 1):
+        return _align(
+            reference,
+            reference_voxel_A,
+            moving,
+            moving_voxel_A,
+            params,
+            reference_mask,
+            moving_mask,
+        )
+
+
+def _align(
+    reference: ArrayLike,
+    reference_voxel_A: float | ArrayLike,
+    moving: ArrayLike,
+    moving_voxel_A: float | ArrayLike,
+    params: AlignmentParams | None,
+    reference_mask: ArrayLike | None,
+    moving_mask: ArrayLike | None,
+) -> AlignmentResult:
     params = params or AlignmentParams()
     clock = time.perf_counter()
     timings: dict[str, float] = {}
@@ -156,8 +187,14 @@ def align_maps(
         float(np.max(np.array(mov.shape[::-1]) * p_mov)),
     )
     coarsest = float(max(p_ref.max(), p_mov.max()))
-    search_voxel = max(lowpass_A / 2.0, extent / SEARCH_BOX_MAX, coarsest)
-    refine_voxel = max(lowpass_A / 3.0, extent / REFINE_BOX_MAX, coarsest)
+    # working grids: at the low-pass resolution, but at least SEARCH_BOX_MIN (REFINE_BOX_MIN)
+    # voxels across so that small maps keep enough samples, and at most the *_MAX
+    search_voxel = max(
+        coarsest, min(lowpass_A / 2.0, extent / SEARCH_BOX_MIN), extent / SEARCH_BOX_MAX
+    )
+    refine_voxel = max(
+        coarsest, min(lowpass_A / 3.0, extent / REFINE_BOX_MIN), extent / REFINE_BOX_MAX
+    )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
     ref_src = SourceMap.from_map(ref, p_ref, _checked_mask("reference mask", reference_mask, ref))
@@ -206,8 +243,10 @@ def align_maps(
 
     # --- final refinement at the requested low-pass on a finer grid: converge on a lattice of
     # every other voxel, then polish with all voxels
-    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge)
-    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge)
+    # no taper here: the score is taken over the reference's mask, and a moving map cut by a
+    # sphere that does not move with it would bias the optimum
+    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge, taper=False)
+    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge, taper=False)
     fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
     lattices = [
         ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights, stride)
@@ -294,13 +333,13 @@ def _translation_scores(
     n = ref_cube.shape[0]
     size = padded_size(n, params.max_shift_A / voxel_A)
     spectrum = reference_spectrum(ref_cube, size)
-    coeffs = spline_coefficients(mov_cube)
     ref_norm = float(np.linalg.norm(ref_cube))
     shape = (n, n, n)
     out = []
     for hyp in hypotheses:
+        # trilinear is enough to rank candidates (the best are refined with cubic splines)
         matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
-        rotated = affine_cubic(coeffs, matrix, offset, shape)
+        rotated = affine_linear(mov_cube, matrix, offset, shape)
         shift, cc = best_shift(spectrum, rotated, voxel_A, params.max_shift_A)
         norm = ref_norm * float(np.linalg.norm(rotated))
         out.append(

@@ -35,29 +35,58 @@ def lowpass_response(frequency: ArrayLike, resolution_A: float) -> NDArray[np.fl
     return ramp
 
 
-def _centred_resize_axis(spec: NDArray[np.complexfloating], axis: int, n: int) -> NDArray:
-    """Crop or zero-pad one full (non-rfft) axis of a spectrum to ``n`` frequencies about 0."""
+def _origin_phase(freqs: NDArray, n: int) -> NDArray[np.complex128]:
+    """``exp(2πi f (n // 2) / n)``: moves voxel ``n // 2`` of an ``n`` axis to index 0."""
+    return np.exp(2j * np.pi * freqs * (n // 2) / n)
+
+
+def _along(vector: NDArray, axis: int, ndim: int = 3) -> NDArray:
+    shape = [1] * ndim
+    shape[axis] = vector.size
+    return vector.reshape(shape)
+
+
+def _resize_axis(spec: NDArray[np.complexfloating], axis: int, n: int) -> NDArray:
+    """Crop or zero-pad one full (non-rfft) axis of a spectrum to ``n`` frequencies about 0,
+    moving the origin voxel ``N // 2`` to index 0 on the way (a phase on the kept frequencies,
+    cheaper than shifting the whole map).
+
+    Only the kept frequencies are touched. An even axis has a single Nyquist bin standing for
+    both +N/2 and -N/2: when padding, it is split between the two new bins; when cropping to an
+    even size, the two old bins that fold onto the new Nyquist bin are summed. A real map stays
+    real and its origin stays in place.
+    """
     size = spec.shape[axis]
-    if size == n:
-        return spec
-    shifted = sfft.fftshift(spec, axes=axis)
-    out_shape = list(spec.shape)
-    out_shape[axis] = n
-    out = np.zeros(out_shape, dtype=spec.dtype)
     keep = min(size, n)
-    src_start = size // 2 - keep // 2
-    dst_start = n // 2 - keep // 2
-    src = [slice(None)] * spec.ndim
-    dst = [slice(None)] * spec.ndim
-    src[axis] = slice(src_start, src_start + keep)
-    dst[axis] = slice(dst_start, dst_start + keep)
-    out[tuple(dst)] = shifted[tuple(src)]
-    return sfft.ifftshift(out, axes=axis)
+    freqs = np.arange(-(keep // 2), (keep - 1) // 2 + 1)
+    shape = list(spec.shape)
+    shape[axis] = n
+    out = np.zeros(shape, dtype=spec.dtype)
+
+    def take(f: NDArray) -> NDArray:
+        sub = np.take(spec, f % size, axis=axis)
+        return sub * _along(_origin_phase(f, size), axis).astype(spec.dtype)
+
+    def index(f: NDArray | int) -> tuple:
+        where: list[object] = [slice(None)] * spec.ndim
+        where[axis] = np.atleast_1d(f) % n
+        return tuple(where)
+
+    out[index(freqs)] = take(freqs)
+    nyquist = np.array([size // 2])
+    if n > size and size % 2 == 0:  # split the old Nyquist bin into ±size/2
+        half = take(-nyquist) / 2
+        out[index(-nyquist)] = half
+        out[index(nyquist)] = half
+    elif n < size and n % 2 == 0:  # fold +n/2 onto the new Nyquist bin
+        out[index(-n // 2)] += take(np.array([n // 2]))
+    return out
 
 
 def centred_spectrum(volume: NDArray[np.floating]) -> NDArray[np.complexfloating]:
-    """``rfftn`` of a map whose origin voxel ``N // 2`` is moved to index 0 first."""
-    return sfft.rfftn(sfft.ifftshift(np.asarray(volume, dtype=np.float32)))
+    """``rfftn`` of a map, as is: its origin is at voxel ``N // 2``, which
+    :func:`resize_spectrum` accounts for."""
+    return sfft.rfftn(np.asarray(volume, dtype=np.float32))
 
 
 def resize_spectrum(
@@ -70,16 +99,23 @@ def resize_spectrum(
     """The map of :func:`centred_spectrum` (of a ``shape`` box) resampled to ``new_shape`` by
     cropping or zero-padding its spectrum; see :func:`fourier_resize`."""
     p = voxel_size_xyz(voxel_size)
-    spec = spectrum
-    for axis in (0, 1):
-        spec = _centred_resize_axis(spec, axis, new_shape[axis])
+    spec = _resize_axis(_resize_axis(spectrum, 0, new_shape[0]), 1, new_shape[1])
     half = new_shape[2] // 2 + 1
-    if spec.shape[2] >= half:
-        spec = spec[:, :, :half]
-    else:
-        spec = np.concatenate(
-            [spec, np.zeros((*spec.shape[:2], half - spec.shape[2]), spec.dtype)], axis=2
+    keep = min(half, spec.shape[2])
+    spec = spec[:, :, :keep] * _origin_phase(np.arange(keep), shape[2]).astype(spec.dtype)
+    if keep < half:
+        spec = np.concatenate([spec, np.zeros((*spec.shape[:2], half - keep), spec.dtype)], axis=2)
+        if shape[2] % 2 == 0:  # the old Nyquist bin now stands for +N/2 only (with its mirror)
+            spec[:, :, shape[2] // 2] *= 0.5
+    elif new_shape[2] % 2 == 0 and new_shape[2] < shape[2]:
+        # new Nyquist plane: fold in the old -n/2 plane, the Hermitian mirror of the +n/2 one
+        plane = spec[:, :, -1]
+        mirror = np.conj(
+            plane[(-np.arange(plane.shape[0])) % plane.shape[0]][
+                :, (-np.arange(plane.shape[1])) % plane.shape[1]
+            ]
         )
+        spec[:, :, -1] = plane + mirror
     new_p = p * np.array(shape[::-1]) / np.array(new_shape[::-1])
     if lowpass_A is not None:
         spec = spec * lowpass_response(frequency_grid(new_shape, new_p), lowpass_A)

@@ -42,14 +42,18 @@ def _prefilter_columns(c: NDArray[np.floating], lo: int, hi: int) -> None:
             c[k, j] *= 6.0
     if n < 2:
         return
-    horizon = min(n, 30)  # |z|^30 < 1e-17: the truncated mirror sum is exact in double
+    # causal initialisation, exact for the mirrored (period 2n - 2) signal; terms below
+    # |z|^k < 1e-17 are dropped
+    period = 2 * n - 2
+    terms = min(period, 32)
+    norm = 1.0 / (1.0 - z**period) if terms == period else 1.0
     for j in range(lo, hi):
         acc = 0.0
         zk = 1.0
-        for k in range(horizon):
-            acc += zk * c[k, j]
+        for k in range(terms):
+            acc += zk * c[k if k < n else period - k, j]
             zk *= z
-        c[0, j] = acc
+        c[0, j] = acc * norm
     for k in range(1, n):
         for j in range(lo, hi):
             c[k, j] += z * c[k - 1, j]
@@ -116,6 +120,51 @@ def _bspline_derivative_weights(t: float) -> tuple[float, float, float, float]:
     return (-0.5 * u * u, 1.5 * t * t - 2.0 * t, -1.5 * t * t + t + 0.5, 0.5 * t * t)
 
 
+@numba.njit(cache=True, inline="always")
+def _spline_at(
+    coeffs: NDArray, sx: float, sy: float, sz: float, want_gradient: bool
+) -> tuple[float, float, float, float]:
+    """Spline value and index-space gradient at ``(sx, sy, sz)``; zeros outside the box."""
+    n0, n1, n2 = coeffs.shape
+    if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+        return 0.0, 0.0, 0.0, 0.0
+    fx = np.floor(sx)
+    fy = np.floor(sy)
+    fz = np.floor(sz)
+    wx = _bspline_weights(sx - fx)
+    wy = _bspline_weights(sy - fy)
+    wz = _bspline_weights(sz - fz)
+    dx = _bspline_derivative_weights(sx - fx)
+    dy = _bspline_derivative_weights(sy - fy)
+    dz = _bspline_derivative_weights(sz - fz)
+    ix0 = int(fx) - 1
+    iy0 = int(fy) - 1
+    iz0 = int(fz) - 1
+    xs = (_mirror(ix0, n2), _mirror(ix0 + 1, n2), _mirror(ix0 + 2, n2), _mirror(ix0 + 3, n2))
+    ys = (_mirror(iy0, n1), _mirror(iy0 + 1, n1), _mirror(iy0 + 2, n1), _mirror(iy0 + 3, n1))
+    zs = (_mirror(iz0, n0), _mirror(iz0 + 1, n0), _mirror(iz0 + 2, n0), _mirror(iz0 + 3, n0))
+    v = 0.0
+    gx = 0.0
+    gy = 0.0
+    gz = 0.0
+    for a in range(4):
+        iz = zs[a]
+        for b in range(4):
+            iy = ys[b]
+            c0 = coeffs[iz, iy, xs[0]]
+            c1 = coeffs[iz, iy, xs[1]]
+            c2 = coeffs[iz, iy, xs[2]]
+            c3 = coeffs[iz, iy, xs[3]]
+            row_v = wx[0] * c0 + wx[1] * c1 + wx[2] * c2 + wx[3] * c3
+            v += wz[a] * wy[b] * row_v
+            if want_gradient:
+                row_d = dx[0] * c0 + dx[1] * c1 + dx[2] * c2 + dx[3] * c3
+                gx += wz[a] * wy[b] * row_d
+                gy += wz[a] * dy[b] * row_v
+                gz += dz[a] * wy[b] * row_v
+    return v, gx, gy, gz
+
+
 @numba.njit(cache=True, parallel=True)
 def _sample_cubic(
     coeffs: NDArray,
@@ -129,7 +178,6 @@ def _sample_cubic(
 ) -> None:
     """Spline values at ``s = matrix @ point + offset`` (index space, ``x, y, z``) and, when
     asked, ``grad_matrix @ ∇_s`` (the gradient carried to whatever frame the caller needs)."""
-    n0, n1, n2 = coeffs.shape
     for p in numba.prange(points.shape[0]):
         px = points[p, 0]
         py = points[p, 1]
@@ -137,47 +185,7 @@ def _sample_cubic(
         sx = matrix[0, 0] * px + matrix[0, 1] * py + matrix[0, 2] * pz + offset[0]
         sy = matrix[1, 0] * px + matrix[1, 1] * py + matrix[1, 2] * pz + offset[1]
         sz = matrix[2, 0] * px + matrix[2, 1] * py + matrix[2, 2] * pz + offset[2]
-        if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
-            values[p] = 0.0
-            if want_gradient:
-                gradients[p, 0] = 0.0
-                gradients[p, 1] = 0.0
-                gradients[p, 2] = 0.0
-            continue
-        fx = np.floor(sx)
-        fy = np.floor(sy)
-        fz = np.floor(sz)
-        wx = _bspline_weights(sx - fx)
-        wy = _bspline_weights(sy - fy)
-        wz = _bspline_weights(sz - fz)
-        dx = _bspline_derivative_weights(sx - fx)
-        dy = _bspline_derivative_weights(sy - fy)
-        dz = _bspline_derivative_weights(sz - fz)
-        ix0 = int(fx) - 1
-        iy0 = int(fy) - 1
-        iz0 = int(fz) - 1
-        xs = (_mirror(ix0, n2), _mirror(ix0 + 1, n2), _mirror(ix0 + 2, n2), _mirror(ix0 + 3, n2))
-        ys = (_mirror(iy0, n1), _mirror(iy0 + 1, n1), _mirror(iy0 + 2, n1), _mirror(iy0 + 3, n1))
-        zs = (_mirror(iz0, n0), _mirror(iz0 + 1, n0), _mirror(iz0 + 2, n0), _mirror(iz0 + 3, n0))
-        v = 0.0
-        gx = 0.0
-        gy = 0.0
-        gz = 0.0
-        for a in range(4):
-            iz = zs[a]
-            for b in range(4):
-                iy = ys[b]
-                c0 = coeffs[iz, iy, xs[0]]
-                c1 = coeffs[iz, iy, xs[1]]
-                c2 = coeffs[iz, iy, xs[2]]
-                c3 = coeffs[iz, iy, xs[3]]
-                row_v = wx[0] * c0 + wx[1] * c1 + wx[2] * c2 + wx[3] * c3
-                v += wz[a] * wy[b] * row_v
-                if want_gradient:
-                    row_d = dx[0] * c0 + dx[1] * c1 + dx[2] * c2 + dx[3] * c3
-                    gx += wz[a] * wy[b] * row_d
-                    gy += wz[a] * dy[b] * row_v
-                    gz += dz[a] * wy[b] * row_v
+        v, gx, gy, gz = _spline_at(coeffs, sx, sy, sz, want_gradient)
         values[p] = v
         if want_gradient:
             for k in range(3):
@@ -236,6 +244,92 @@ def sample_cubic_with_gradient(
         gradients,
     )
     return values, gradients
+
+
+@numba.njit(cache=True, parallel=True)
+def _normal_sums(
+    coeffs: NDArray,
+    points: NDArray,
+    ref_values: NDArray,
+    weights: NDArray,
+    matrix: NDArray,
+    offset: NDArray,
+    grad_matrix: NDArray,
+    shift: NDArray,
+    blocks: int,
+) -> NDArray:
+    n_points = points.shape[0]
+    partial = np.zeros((blocks, 9, 9))
+    size = (n_points + blocks - 1) // blocks
+    for blk in numba.prange(blocks):
+        v = np.empty(9)
+        acc = partial[blk]
+        lo = blk * size
+        hi = min(lo + size, n_points)
+        for p in range(lo, hi):
+            px = points[p, 0]
+            py = points[p, 1]
+            pz = points[p, 2]
+            sx = matrix[0, 0] * px + matrix[0, 1] * py + matrix[0, 2] * pz + offset[0]
+            sy = matrix[1, 0] * px + matrix[1, 1] * py + matrix[1, 2] * pz + offset[1]
+            sz = matrix[2, 0] * px + matrix[2, 1] * py + matrix[2, 2] * pz + offset[2]
+            value, gx, gy, gz = _spline_at(coeffs, sx, sy, sz, True)
+            hx = grad_matrix[0, 0] * gx + grad_matrix[0, 1] * gy + grad_matrix[0, 2] * gz
+            hy = grad_matrix[1, 0] * gx + grad_matrix[1, 1] * gy + grad_matrix[1, 2] * gz
+            hz = grad_matrix[2, 0] * gx + grad_matrix[2, 1] * gy + grad_matrix[2, 2] * gz
+            ux = px - shift[0]
+            uy = py - shift[1]
+            uz = pz - shift[2]
+            v[0] = hy * uz - hz * uy  # h x u
+            v[1] = hz * ux - hx * uz
+            v[2] = hx * uy - hy * ux
+            v[3] = -hx
+            v[4] = -hy
+            v[5] = -hz
+            v[6] = value
+            v[7] = 1.0
+            v[8] = ref_values[p]
+            w = weights[p]
+            for i in range(9):
+                wi = w * v[i]
+                for j in range(i, 9):
+                    acc[i, j] += wi * v[j]
+    total = np.zeros((9, 9))
+    for blk in range(blocks):
+        total += partial[blk]
+    for i in range(9):
+        for j in range(i):
+            total[i, j] = total[j, i]
+    return total
+
+
+def normal_sums(
+    coeffs: NDArray[np.floating],
+    points: NDArray[np.float64],
+    ref_values: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    matrix: NDArray[np.float64],
+    offset: NDArray[np.float64],
+    grad_matrix: NDArray[np.float64],
+    shift: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """``Σ_i w_i v_i v_iᵀ`` with ``v = (h × u, -h, m, 1, r)`` for a Gauss-Newton step.
+
+    ``m`` and ``∇`` are the spline's value and index-space gradient at ``matrix @ y + offset``,
+    ``h = grad_matrix @ ∇``, ``u = y - shift`` (see :mod:`engine.alignment.refine`).
+    """
+    blocks = 8 * numba.get_num_threads()
+    return _normal_sums(
+        coeffs,
+        np.ascontiguousarray(points, dtype=np.float64),
+        ref_values,
+        weights,
+        np.asarray(matrix, float),
+        np.asarray(offset, float),
+        np.asarray(grad_matrix, float),
+        np.asarray(shift, float),
+        blocks,
+    )
 
 
 @numba.njit(cache=True, parallel=True)

@@ -75,11 +75,13 @@ class WorkingMap:
 
 
 def working_map(
-    source: SourceMap, lowpass_A: float, target_voxel_A: float, edge_A: float
+    source: SourceMap, lowpass_A: float, target_voxel_A: float, edge_A: float, taper: bool = True
 ) -> WorkingMap:
-    """Fourier-crop a map to a voxel of about ``target_voxel_A`` (never finer than the input),
-    low-pass it at ``lowpass_A`` and mask it on that grid (its own mask moved there, or the
-    inscribed sphere with an ``edge_A`` soft edge)."""
+    """Fourier-crop a map to a voxel of about ``target_voxel_A`` (never finer than the input)
+    and low-pass it at ``lowpass_A``. ``weights`` is the map's own mask moved to that grid, or
+    the inscribed sphere with an ``edge_A`` soft edge. With ``taper`` the values are multiplied
+    by the weights (for searches, which need the box edges quiet); without it they are left
+    whole, so that a moving map is not cut by a sphere that does not move with it."""
     shape = np.array(source.shape)
     extent_zyx = shape * source.voxel_size_A[::-1]
     new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / target_voxel_A)))
@@ -93,7 +95,8 @@ def working_map(
         weights = resample_map(
             source.mask, source.voxel_size_A, identity, new_shape, new_p, kind="mask"
         )
-    return WorkingMap(_standardise(values * weights, weights), weights, new_p)
+    values = _standardise(values * weights if taper else values, weights, zero_outside=taper)
+    return WorkingMap(values, weights, new_p)
 
 
 def on_cube(
@@ -110,14 +113,15 @@ def on_cube(
 
 
 def _standardise(
-    values: NDArray[np.floating], weights: NDArray[np.floating]
+    values: NDArray[np.floating], weights: NDArray[np.floating], zero_outside: bool = True
 ) -> NDArray[np.float32]:
-    """Zero weighted mean and unit weighted variance inside the mask, 0 outside it."""
+    """Zero weighted mean and unit weighted variance inside the mask (and, with
+    ``zero_outside``, multiplied by the mask again so that the outside is 0)."""
     w = np.asarray(weights, dtype=np.float64)
     total = w.sum()
     if total <= 0:
         return np.zeros_like(values, dtype=np.float32)
     mean = float(np.sum(w * values) / total)
-    centred = (values - mean) * w
+    centred = (values - mean) * w if zero_outside else values - mean
     std = float(np.sqrt(np.sum(w * centred**2) / total))
     return (centred / std if std > 0 else centred).astype(np.float32)

@@ -26,11 +26,7 @@ from engine.alignment.geometry import (
     clamp_rotation,
     small_rotation,
 )
-from engine.alignment.interpolation import (
-    sample_cubic,
-    sample_cubic_with_gradient,
-    spline_coefficients,
-)
+from engine.alignment.interpolation import normal_sums, sample_cubic, spline_coefficients
 
 
 @dataclass(frozen=True)
@@ -77,18 +73,57 @@ class MovingSpline:
     def from_map(cls, volume: NDArray[np.floating], voxel_size_A: NDArray) -> MovingSpline:
         return cls(spline_coefficients(volume), np.asarray(voxel_size_A, dtype=np.float64))
 
-    def sample(
-        self, transform: RigidTransform, points_A: NDArray[np.float64], gradient: bool = True
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
-        """Values at ``x = F^f R^T (y - t)`` and, with ``gradient``, ``h = R F^f ∇m(x)``: the
-        gradient (per Å) carried back to the reference frame."""
+    def normal_sums(self, transform: RigidTransform, ref: ReferencePoints) -> NDArray[np.float64]:
+        """``S = Σ_i w_i v_i v_iᵀ`` with ``v = (∂m/∂ω, ∂m/∂δt, m, 1, r)`` (a 9x9 matrix): all
+        that one Gauss-Newton step and the NCC need, gathered in one compiled pass over the
+        points, where ``m`` is the moving map sampled at ``x = F^f R^T (y - t)``."""
         back = transform.linear.T  # A = F^f R^T
         to_index = back / self.voxel_size_A[:, None]
         offset = box_centre(self.coeffs.shape) - to_index @ transform.shift_A
-        if not gradient:
-            return sample_cubic(self.coeffs, points_A, to_index, offset), None
-        grad_matrix = back.T / self.voxel_size_A[None, :]
-        return sample_cubic_with_gradient(self.coeffs, points_A, to_index, offset, grad_matrix)
+        grad_matrix = back.T / self.voxel_size_A[None, :]  # h = R F^f ∇_x m
+        return normal_sums(
+            self.coeffs,
+            ref.points_A,
+            ref.values,
+            ref.weights,
+            to_index,
+            offset,
+            grad_matrix,
+            transform.shift_A,
+        )
+
+    def sample(
+        self, transform: RigidTransform, points_A: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Values of the moving map at ``x = F^f R^T (y - t)`` for reference points ``y``."""
+        back = transform.linear.T
+        to_index = back / self.voxel_size_A[:, None]
+        offset = box_centre(self.coeffs.shape) - to_index @ transform.shift_A
+        return sample_cubic(self.coeffs, points_A, to_index, offset)
+
+
+def ncc_from_sums(sums: NDArray[np.float64]) -> float:
+    """Weighted NCC of the moving values ``m`` and reference values ``r`` from :meth:`normal_sums`."""
+    sw, sm, sr = sums[7, 7], sums[6, 7], sums[8, 7]
+    cov = sums[6, 8] - sm * sr / sw
+    var_m = sums[6, 6] - sm * sm / sw
+    var_r = sums[8, 8] - sr * sr / sw
+    return float(cov / np.sqrt(var_m * var_r)) if var_m > 0 and var_r > 0 else 0.0
+
+
+def _gauss_newton_system(sums: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+    """Normal equations for ``(δω, δt, Δa, Δb)`` of ``r ≈ a (m + J δ) + b`` at the greyscale
+    fit ``(a, b)`` of the current values: columns ``X = (a J, m, 1)``, residual ``r - a m - b``."""
+    sw, sm, smm, sr, smr = sums[7, 7], sums[6, 7], sums[6, 6], sums[8, 7], sums[6, 8]
+    det = smm * sw - sm * sm
+    a = (smr * sw - sm * sr) / det if det > 0 else 0.0
+    b = (sr - a * sm) / sw
+    scale = np.array([a] * 6 + [1.0, 1.0])
+    xtx = sums[:8, :8] * np.outer(scale, scale)
+    xtr = sums[:8, 8] * scale  # Σ w X r
+    xtm = sums[:8, 6] * scale  # Σ w X m
+    xt1 = sums[:8, 7] * scale  # Σ w X
+    return xtx, xtr - a * xtm - b * xt1
 
 
 def weighted_ncc(ref: ReferencePoints, values: NDArray[np.float64]) -> float:
@@ -119,37 +154,26 @@ def refine(
     """Refine ``start`` to the nearest NCC maximum, keeping ``angle(R) <= max_angle_deg`` and
     ``|t| <= max_shift_A`` (steps that leave the bounds are projected back onto them)."""
     current = start
-    values, grad = moving.sample(current, ref.points_A)
-    score = weighted_ncc(ref, values)
+    sums = moving.normal_sums(current, ref)
+    score = ncc_from_sums(sums)
     damping = 1e-4
-    w = ref.weights
     iteration = 0
     for iteration in range(1, max_iterations + 1):  # noqa: B007
-        h = grad
-        u = ref.points_A - current.shift_A
-        jac = np.concatenate([np.cross(h, u), -h], axis=1)
-        # greyscale fit of the reference by the moving map: r ≈ a m + b
-        design = np.column_stack([values, np.ones_like(values)])
-        normal = design.T @ (design * w[:, None])
-        a, b = np.linalg.solve(normal + 1e-12 * np.eye(2), design.T @ (w * ref.values))
-        residual = ref.values - a * values - b
-        full = np.column_stack([a * jac, design])
-        jtj = full.T @ (full * w[:, None])
-        jtr = full.T @ (w * residual)
+        xtx, xte = _gauss_newton_system(sums)
         improved = False
         for _ in range(8):
-            lhs = jtj + damping * np.diag(np.concatenate([np.diag(jtj)[:6], np.zeros(2)]))
-            step = np.linalg.lstsq(lhs, jtr, rcond=None)[0]
+            lhs = xtx + damping * np.diag(np.concatenate([np.diag(xtx)[:6], np.zeros(2)]))
+            step = np.linalg.lstsq(lhs, xte, rcond=None)[0]
             rot = clamp_rotation(small_rotation(step[:3]) @ current.rotation, max_angle_deg)
             shift = clamp_norm(current.shift_A + step[3:6], max_shift_A)
             trial = RigidTransform(rot, shift, start.flip)
-            trial_values, trial_grad = moving.sample(trial, ref.points_A)
-            trial_score = weighted_ncc(ref, trial_values)
+            trial_sums = moving.normal_sums(trial, ref)
+            trial_score = ncc_from_sums(trial_sums)
             if trial_score >= score - 1e-12:
                 improved = True
                 moved_deg = np.degrees(np.linalg.norm(step[:3]))
                 moved_A = np.linalg.norm(step[3:6])
-                current, values, grad, score = trial, trial_values, trial_grad, trial_score
+                current, sums, score = trial, trial_sums, trial_score
                 damping = max(damping / 4, 1e-7)
                 break
             damping *= 8

@@ -1,0 +1,127 @@
+"""Reading and writing MRC maps (thin, typed, on top of mrcfile).
+
+A map is returned as a float32 array indexed ``[z, y, x]`` with its voxel size in Å
+``(x, y, z)`` and the header fields that outputs carry over (origin, nstart). Axis order is
+normalised: files whose MAPC/MAPR/MAPS are not 1/2/3 are transposed to ``[z, y, x]``.
+Writing is atomic: a temporary file next to the target is renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+from numpy.typing import NDArray
+
+
+class MapReadError(ValueError):
+    """A map file cannot be used; the message names the file and says what to do."""
+
+
+@dataclass(frozen=True)
+class MapHeader:
+    """Header fields kept for outputs: origin in Å ``(x, y, z)`` and ``nstart`` in voxels."""
+
+    origin_A: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    nstart: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class MapData:
+    """A 3-D map: ``data`` ``[z, y, x]`` float32, ``voxel_size_A`` ``(x, y, z)`` in Å."""
+
+    data: NDArray[np.float32]
+    voxel_size_A: tuple[float, float, float]
+    header: MapHeader = field(default_factory=MapHeader)
+
+
+def read_map(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapData:
+    """Read a 3-D MRC map.
+
+    ``voxel_size_A`` overrides the header (needed when the header says 0, as some tools write).
+    Raises :class:`MapReadError` with the file name and a remedy for files that cannot be used:
+    missing, not MRC, not 3-D, NaN or infinite voxels, constant, no usable voxel size.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MapReadError(f"{p}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.open(p, mode="r", permissive=True) as mrc:
+                if mrc.data is None:
+                    raise MapReadError(f"{p}: not a readable MRC file (no data block)")
+                data = np.asarray(mrc.data, dtype=np.float32)
+                header = mrc.header
+                axes = (int(header.mapc), int(header.mapr), int(header.maps))
+                size = mrc.voxel_size
+                file_voxel = (float(size.x), float(size.y), float(size.z))
+                origin = (float(header.origin.x), float(header.origin.y), float(header.origin.z))
+                nstart = (int(header.nxstart), int(header.nystart), int(header.nzstart))
+    except MapReadError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise MapReadError(f"{p}: not a valid MRC map ({exc})") from exc
+    if data.ndim != 3 or min(data.shape) < 2:
+        raise MapReadError(
+            f"{p}: expected a 3-D volume, got an array of shape {data.shape} "
+            "(a 2-D image or an image stack is not a volume)"
+        )
+    if sorted(axes) == [1, 2, 3] and axes != (1, 2, 3):
+        # array axes 0, 1, 2 are sections, rows, columns: they hold the map axes MAPS, MAPR,
+        # MAPC (1 = x, 2 = y, 3 = z); bring z, y, x to the front in that order
+        labels = [axes[2], axes[1], axes[0]]
+        perm = [labels.index(3), labels.index(2), labels.index(1)]
+        data = np.ascontiguousarray(np.transpose(data, perm))
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise MapReadError(
+            f"{p}: {bad} voxel(s) are NaN or infinite; fix or replace the map "
+            "(e.g. relion_image_handler --replace_nan 0)"
+        )
+    if float(data.max()) == float(data.min()):
+        raise MapReadError(f"{p}: every voxel has the value {float(data.max())}: an empty map")
+    if voxel_size_A is not None:
+        if not voxel_size_A > 0:
+            raise MapReadError(f"{p}: the voxel size override must be positive, got {voxel_size_A}")
+        voxel = (float(voxel_size_A),) * 3
+    else:
+        voxel = file_voxel
+        if not all(np.isfinite(v) and v > 0 for v in voxel):
+            raise MapReadError(
+                f"{p}: the header gives voxel size {voxel} Å; give the real voxel size "
+                "(voxel_size_A on the volume, --ref-voxel / --mov-voxel on the command line)"
+            )
+    return MapData(data, voxel, MapHeader(origin, nstart))
+
+
+def write_map(
+    path: str | os.PathLike,
+    data: NDArray[np.floating],
+    voxel_size_A: tuple[float, float, float] | float,
+    header: MapHeader | None = None,
+) -> Path:
+    """Write a float32 MRC map atomically (temporary file in the same folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with mrcfile.new(tmp, overwrite=True) as mrc:
+            mrc.set_data(np.asarray(data, dtype=np.float32))
+            vs = voxel_size_A if isinstance(voxel_size_A, tuple) else (voxel_size_A,) * 3
+            mrc.voxel_size = vs
+            if header is not None:
+                mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = header.origin_A
+                mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = header.nstart
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,126 @@
+"""The command line: the README's demo, aligning two files, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+
+from engine.cli import EXIT_INVALID_INPUT, EXIT_OK, main
+from engine.synthetic import DEMO_TRUTH
+from slots.mrc import read_map, write_map
+
+
+def test_demo_recovers_the_known_transform(tmp_path: Path) -> None:
+    # run as the README does: the installed console script, in a subprocess
+    out = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "demo", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == EXIT_OK, proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["hand_flipped"] is True
+    assert result["truth"]["hand_right"] is True
+    assert result["truth"]["rotation_error_deg"] <= 0.25
+    assert result["truth"]["shift_error_A"] <= 0.25 * 2.0
+    assert np.allclose(np.array(result["matrix"])[:3, :3], DEMO_TRUTH.linear, atol=0.01)
+    aligned = read_map(out / "aligned_map.mrc")
+    reference = read_map(out / "inputs" / "reference.mrc")
+    assert aligned.data.shape == reference.data.shape
+    assert aligned.voxel_size_A == pytest.approx(reference.voxel_size_A)
+    assert result["fsc_0143_A"] < result["fsc_0143_before_A"] or result["fsc_0143_before_A"] is None
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys) -> None:
+    from engine.synthetic import demo_maps
+
+    (ref, p_ref), (mov, p_mov) = demo_maps()
+    ref_path = tmp_path / "ref.mrc"
+    with mrcfile.new(ref_path) as f:
+        f.set_data(ref)
+        f.voxel_size = p_ref
+        f.header.origin.x, f.header.origin.y, f.header.origin.z = (10.0, 20.0, 30.0)
+    mov_path = write_map(tmp_path / "mov.mrc", mov, p_mov)
+    before = (_sha(ref_path), _sha(mov_path))
+    out = tmp_path / "out" / "aligned.mrc"
+    code = main(
+        [
+            "align",
+            str(ref_path),
+            str(mov_path),
+            "--out",
+            str(out),
+            "--json",
+            str(tmp_path / "s.json"),
+        ]
+    )
+    assert code == EXIT_OK
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["hand_flipped"] is True
+    with mrcfile.open(out) as f:
+        assert f.data.shape == ref.shape
+        assert float(f.voxel_size.x) == pytest.approx(p_ref)
+        assert (float(f.header.origin.x), float(f.header.origin.z)) == (10.0, 30.0)
+    assert (_sha(ref_path), _sha(mov_path)) == before  # inputs untouched
+    assert not list(out.parent.glob(".*.tmp"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "file not found"),
+        ("not_mrc", "not a valid MRC"),
+        ("zero_voxel", "--ref-voxel"),
+        ("image", "not a volume"),
+        ("nan", "NaN"),
+        ("constant", "empty map"),
+        ("bad_param", "--max-angle"),
+    ],
+)
+def test_bad_input_is_reported_clearly(tmp_path: Path, capsys, setup: str, message: str) -> None:
+    good = write_map(tmp_path / "good.mrc", np.random.default_rng(0).random((16, 16, 16)), 2.0)
+    ref = tmp_path / "ref.mrc"
+    extra: list[str] = []
+    data = np.random.default_rng(1).random((16, 16, 16)).astype(np.float32)
+    if setup == "missing":
+        pass
+    elif setup == "not_mrc":
+        ref.write_text("this is not a map")
+    elif setup == "zero_voxel":
+        with mrcfile.new(ref) as f:
+            f.set_data(data)
+    elif setup == "image":
+        with mrcfile.new(ref) as f:
+            f.set_data(data[0])
+            f.voxel_size = 2.0
+    elif setup == "nan":
+        data[3, 4, 5] = np.nan
+        with pytest.warns(RuntimeWarning):
+            write_map(ref, data, 2.0)
+    elif setup == "constant":
+        write_map(ref, np.ones((16, 16, 16)), 2.0)
+    elif setup == "bad_param":
+        write_map(ref, data, 2.0)
+        extra = ["--max-angle", "270"]
+    out = tmp_path / "aligned.mrc"
+    code = main(["align", str(ref), str(good), "--out", str(out), *extra])
+    err = capsys.readouterr().err
+    assert code == EXIT_INVALID_INPUT
+    assert message in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    if setup != "bad_param":
+        assert str(ref) in err

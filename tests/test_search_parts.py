@@ -1,0 +1,86 @@
+"""The parts of the global search: Wigner matrices, the rotation function, the shift search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from engine.alignment.rotation_function import amplitude_rotation_function, wigner_small_d
+from engine.alignment.translation import best_shift, padded_size, reference_spectrum
+
+
+def test_wigner_d_is_orthogonal_and_matches_known_values() -> None:
+    betas = np.array([0.0, 0.4, 1.3, np.pi])
+    for degree in (1, 2, 7, 20):
+        d = wigner_small_d(degree, betas)
+        for mat in d:
+            assert np.allclose(mat @ mat.T, np.eye(2 * degree + 1), atol=1e-10)
+        assert np.allclose(d[0], np.eye(2 * degree + 1), atol=1e-10)
+    d1 = wigner_small_d(1, np.array([0.4]))[0]
+    b = 0.4
+    # rows/cols m = -1, 0, 1 (Sakurai's convention)
+    expected = np.array(
+        [
+            [(1 + np.cos(b)) / 2, np.sin(b) / np.sqrt(2), (1 - np.cos(b)) / 2],
+            [-np.sin(b) / np.sqrt(2), np.cos(b), np.sin(b) / np.sqrt(2)],
+            [(1 - np.cos(b)) / 2, -np.sin(b) / np.sqrt(2), (1 + np.cos(b)) / 2],
+        ]
+    )
+    assert np.allclose(d1, expected)
+
+
+def _amplitude_field(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    out = np.zeros(points.shape[:-1])
+    for c in centres:
+        for sign in (1, -1):  # centrosymmetric, like |F|
+            out += np.exp(-((points - sign * c) ** 2).sum(-1) / (2 * 2.5**2))
+    return out
+
+
+def test_rotation_function_peaks_at_the_rotation() -> None:
+    rng = np.random.default_rng(3)
+    n = 48
+    z, y, x = np.mgrid[0:n, 0:n, 0:n] - n // 2
+    k = np.stack([x, y, z], -1).astype(float)
+    centres = rng.normal(size=(10, 3)) * 8
+    truth = Rotation.random(random_state=9).as_matrix()
+    ref = _amplitude_field(k, centres)
+    mov = _amplitude_field(k @ truth.T, centres)  # mov(k) = ref(Q k): ref(u) = mov(Q^-1 u)
+    rf = amplitude_rotation_function(ref, mov, np.arange(3.0, 20.0))
+    (best, value), *_ = rf.peaks(3, 10.0)
+    assert value > 0.95
+    assert np.degrees(Rotation.from_matrix(best.T @ truth).magnitude()) < 4.0
+
+
+def _blob(n: int, centre_xyz: np.ndarray) -> np.ndarray:
+    """Two Gaussians of different size (no symmetry that would hide a shift)."""
+    z, y, x = np.mgrid[0:n, 0:n, 0:n] - n // 2
+    dx, dy, dz = x - centre_xyz[0], y - centre_xyz[1], z - centre_xyz[2]
+    return np.exp(-(dx**2 + dy**2 + dz**2) / 8.0) + 0.5 * np.exp(
+        -((dx - 4) ** 2 + (dy - 1) ** 2 + dz**2) / 4.0
+    )
+
+
+def test_best_shift_finds_a_known_shift() -> None:
+    n, p = 40, 2.0
+    ref = _blob(n, np.array([3.3, -2.6, 1.2]))
+    mov = _blob(n, np.array([0.0, 0.0, 0.0]))
+    size = padded_size(n, 10.0)
+    shift, _ = best_shift(reference_spectrum(ref, size), mov, p, 20.0)
+    assert np.allclose(shift / p, [3.3, -2.6, 1.2], atol=0.25)
+
+
+def test_best_shift_honours_the_limit() -> None:
+    n, p = 40, 1.0
+    ref = _blob(n, np.array([9.0, 0.0, 0.0]))
+    mov = _blob(n, np.array([0.0, 0.0, 0.0]))
+    size = padded_size(n, 5.0)
+    shift, _ = best_shift(reference_spectrum(ref, size), mov, p, 5.0)
+    assert np.linalg.norm(shift) <= 5.0 + 1e-9
+    assert shift[0] > 3.0  # as far as allowed, towards the true shift
+
+
+@pytest.mark.parametrize("n", [31, 32])
+def test_padding_avoids_wrap_around(n: int) -> None:
+    assert padded_size(n, 8.0) >= n + 8
