@@ -80,6 +80,18 @@ def _prefilter_axis1(c: NDArray[np.floating]) -> None:
         _prefilter_columns(c[i], 0, c.shape[2])
 
 
+@numba.njit(cache=True, parallel=True)
+def _prefilter_axis2(c: NDArray[np.floating]) -> None:
+    """Prefilter along axis 2 of a 3-D array, in parallel over planes: each plane is transposed
+    into a small buffer so that the recursion is vectorised over rows (a recursion along one
+    contiguous row is a serial chain of dependent operations, several times slower)."""
+    n0, n1 = c.shape[0], c.shape[1]
+    for i in numba.prange(n0):
+        buf = np.ascontiguousarray(c[i].T)
+        _prefilter_columns(buf, 0, n1)
+        c[i] = buf.T
+
+
 def spline_coefficients(
     volume: NDArray[np.floating], dtype: type = np.float64
 ) -> NDArray[np.floating]:
@@ -94,10 +106,7 @@ def spline_coefficients(
     n0, n1, n2 = c.shape
     _prefilter_axis0(c.reshape(n0, n1 * n2))  # along z
     _prefilter_axis1(c)  # along y
-    # along x: transpose so that x is the recursion axis, then copy back
-    t = np.ascontiguousarray(c.reshape(n0 * n1, n2).T)
-    _prefilter_axis0(t)
-    c[...] = t.T.reshape(n0, n1, n2)
+    _prefilter_axis2(c)  # along x
     return c
 
 
@@ -333,50 +342,56 @@ def normal_sums(
 
 
 @numba.njit(cache=True, parallel=True)
-def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> None:
+def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, tile: int) -> None:
+    """Output in cubic tiles, in parallel: the source voxels a tile reads stay in cache."""
     n0, n1, n2 = coeffs.shape
     o0, o1, o2 = out.shape
-    for oz in numba.prange(o0):
-        for oy in range(o1):
-            bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
-            by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
-            bz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
-            for ox in range(o2):
-                sx = bx + lin[0, 0] * ox
-                sy = by + lin[1, 0] * ox
-                sz = bz + lin[2, 0] * ox
-                if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
-                    out[oz, oy, ox] = 0.0
-                    continue
-                fx = np.floor(sx)
-                fy = np.floor(sy)
-                fz = np.floor(sz)
-                wx = _bspline_weights(sx - fx)
-                wy = _bspline_weights(sy - fy)
-                wz = _bspline_weights(sz - fz)
-                ix0 = int(fx) - 1
-                iy0 = int(fy) - 1
-                iz0 = int(fz) - 1
-                interior = ix0 >= 0 and iy0 >= 0 and iz0 >= 0
-                interior = interior and ix0 + 3 < n2 and iy0 + 3 < n1 and iz0 + 3 < n0
-                v = 0.0
-                for a in range(4):
-                    iz = iz0 + a if interior else _mirror(iz0 + a, n0)
-                    for b in range(4):
-                        iy = iy0 + b if interior else _mirror(iy0 + b, n1)
-                        if interior:
-                            row = (
-                                wx[0] * coeffs[iz, iy, ix0]
-                                + wx[1] * coeffs[iz, iy, ix0 + 1]
-                                + wx[2] * coeffs[iz, iy, ix0 + 2]
-                                + wx[3] * coeffs[iz, iy, ix0 + 3]
-                            )
-                        else:
-                            row = 0.0
-                            for c in range(4):
-                                row += wx[c] * coeffs[iz, iy, _mirror(ix0 + c, n2)]
-                        v += wz[a] * wy[b] * row
-                out[oz, oy, ox] = v
+    t0 = (o0 + tile - 1) // tile
+    t1 = (o1 + tile - 1) // tile
+    t2 = (o2 + tile - 1) // tile
+    for t in numba.prange(t0 * t1 * t2):
+        bz = (t // (t1 * t2)) * tile
+        by = ((t // t2) % t1) * tile
+        bx = (t % t2) * tile
+        for oz in range(bz, min(bz + tile, o0)):
+            for oy in range(by, min(by + tile, o1)):
+                rx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
+                ry = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
+                rz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
+                for ox in range(bx, min(bx + tile, o2)):
+                    sx = rx + lin[0, 0] * ox
+                    sy = ry + lin[1, 0] * ox
+                    sz = rz + lin[2, 0] * ox
+                    if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+                        out[oz, oy, ox] = 0.0
+                        continue
+                    fx = np.floor(sx)
+                    fy = np.floor(sy)
+                    fz = np.floor(sz)
+                    wx = _bspline_weights(sx - fx)
+                    wy = _bspline_weights(sy - fy)
+                    wz = _bspline_weights(sz - fz)
+                    ix0 = int(fx) - 1
+                    iy0 = int(fy) - 1
+                    iz0 = int(fz) - 1
+                    interior = ix0 >= 0 and iy0 >= 0 and iz0 >= 0
+                    if interior and ix0 + 3 < n2 and iy0 + 3 < n1 and iz0 + 3 < n0:
+                        v = 0.0
+                        for a in range(4):
+                            acc = 0.0
+                            for b in range(4):
+                                row = coeffs[iz0 + a, iy0 + b]
+                                acc += wy[b] * (
+                                    wx[0] * row[ix0]
+                                    + wx[1] * row[ix0 + 1]
+                                    + wx[2] * row[ix0 + 2]
+                                    + wx[3] * row[ix0 + 3]
+                                )
+                            v += wz[a] * acc
+                        out[oz, oy, ox] = v
+                    else:
+                        v, _, _, _ = _spline_at(coeffs, sx, sy, sz, False)
+                        out[oz, oy, ox] = v
 
 
 @numba.njit(cache=True, parallel=True)
@@ -426,7 +441,8 @@ def affine_cubic(
     ``index_matrix @ o + index_offset`` (both in ``x, y, z`` order).
     """
     out = np.empty(out_shape, dtype=dtype)
-    _affine_cubic(coeffs, np.asarray(index_matrix, float), np.asarray(index_offset, float), out)
+    matrix = np.asarray(index_matrix, float)
+    _affine_cubic(coeffs, matrix, np.asarray(index_offset, float), out, 16)
     return out
 
 
