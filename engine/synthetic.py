@@ -8,6 +8,9 @@ Everything is seeded: the same arguments give the same array on every machine.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
@@ -107,3 +110,42 @@ def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.flo
     reference = protein_like_map((64, 64, 64), 2.0, seed=2026)
     moving = resample_map(reference, 2.0, DEMO_TRUTH.inverse(), (68, 70, 72), 1.9)
     return (reference, 2.0), (moving, 1.9)
+
+
+FIXTURE_TRUTH = RigidTransform(
+    Rotation.from_euler("ZYZ", [-64.0, 118.0, 23.0], degrees=True).as_matrix(),
+    np.array([-3.5, 2.0, 4.25]),
+    flip=True,
+)
+"""The transform that puts ``fixtures/small_moving.mrc`` onto ``fixtures/small_reference.mrc``."""
+
+
+def write_fixtures(folder: str | Path) -> list[Path]:
+    """Write the small deterministic fixture maps (and their true transform) into ``folder``:
+    a 40^3 protein-like reference at 3.0 Å and a mirrored, rotated, shifted copy on a 44^3 grid
+    of 2.8 Å. Byte-for-byte reproducible (tests check the committed files against this)."""
+    from slots.mrc import write_map
+
+    out = Path(folder)
+    reference = protein_like_map((40, 40, 40), 3.0, seed=7)
+    moving = resample_map(reference, 3.0, FIXTURE_TRUTH.inverse(), (44, 44, 44), 2.8)
+    paths = [
+        write_map(out / "small_reference.mrc", reference, 3.0),
+        write_map(out / "small_moving.mrc", moving, 2.8),
+    ]
+    truth = {
+        "convention": "y = R F^flip x + t maps small_moving.mrc points to small_reference.mrc",
+        "rotation": FIXTURE_TRUTH.rotation.round(12).tolist(),
+        "shift_A": FIXTURE_TRUTH.shift_A.tolist(),
+        "hand_flipped": FIXTURE_TRUTH.flip,
+    }
+    paths.append(out / "small_truth.json")
+    paths[-1].write_text(json.dumps(truth, indent=2) + "\n")
+    return paths
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written in write_fixtures(sys.argv[1] if len(sys.argv) > 1 else "fixtures"):
+        print(written)

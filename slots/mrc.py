@@ -112,6 +112,9 @@ def write_map(
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.asarray(data, dtype=np.float32))
