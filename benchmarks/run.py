@@ -1,0 +1,414 @@
+"""align3d vs EMalign: speed and accuracy, side by side, on real maps moved by known transforms.
+
+One command, from the repository root (after ``bash benchmarks/setup_emalign.sh`` once)::
+
+    .venv/bin/python benchmarks/run.py [--sizes 128 256] [--cases 3] [--skip-emalign]
+                                       [--skip-align3d] [--reuse [emalign]] [--lowpass 10]
+
+First one untimed align3d run fills numba's on-disk compilation cache (``--no-warmup`` skips it),
+so no timed run pays the JIT compile. Then for every box size and case index it makes the case if missing (make_cases.py: reference map,
+moving map, truth.json), runs ``align3d_runner.py`` with this interpreter (the project venv) and
+``emalign_runner.py`` with ``benchmarks/.emalign-venv/bin/python``, one after the other, each as
+its own process under ``/usr/bin/time -v`` (peak resident memory of that process alone), and
+prints a Markdown table; it also writes ``benchmarks/results/table.md`` and
+``benchmarks/results/results.json``. Per-case outputs (both tools' JSON, aligned maps, logs) are in
+``benchmarks/results/cases/<case>/``.
+
+Columns: wall time of each tool (reading both maps to writing the aligned map; interpreter
+start-up and imports excluded), the ratio EMalign / align3d, rotation error (°), translation
+error (Å and reference voxels), whether the hand is right, peak memory (MB), and the correlation
+of each tool's aligned map with the reference (whole box). For symmetric maps (D2, C4, D7) the
+transform errors are taken modulo the map's point group (the operator ``g`` minimising the
+rotation error; ``g`` composed with the truth is an equally right answer). The group's axes are
+checked numerically on each reference (``symmetry_min_cc`` in truth.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(REPO_ROOT))
+
+from make_cases import MAPS, correlation, default_data_dir, make_case, read_map  # noqa: E402
+
+from engine.alignment.geometry import RigidTransform  # noqa: E402
+
+RESULTS = BENCH_DIR / "results"
+EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
+    """Run one runner as its own process; return its JSON plus exit status and peak memory."""
+    out_json = case_dir / f"{name}.json"
+    time_file = case_dir / f"{name}.time"
+    log_file = case_dir / f"{name}.log"
+    out_json.unlink(missing_ok=True)
+    full = ([GNU_TIME, "-v", "-o", str(time_file)] if GNU_TIME else []) + cmd
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(
+            f"  warning: load average {load_before:.2f} before {name}: other work on this "
+            "machine skews the timings",
+            flush=True,
+        )
+    t0 = time.perf_counter()
+    try:
+        with log_file.open("w") as log:
+            proc = subprocess.run(
+                full, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO_ROOT
+            )
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        rc = "timeout"
+    elapsed = time.perf_counter() - t0
+    log_tail = log_file.read_text(errors="replace")[-2000:]
+    print(
+        f"  {name}: exit {rc}, {elapsed:.1f} s  | {log_tail.strip().splitlines()[-1] if log_tail.strip() else ''}",
+        flush=True,
+    )
+    doc = json.loads(out_json.read_text()) if rc == 0 and out_json.exists() else {}
+    doc["exit"] = rc
+    doc["process_s"] = elapsed
+    doc["loadavg_1min_before"] = load_before
+    doc["loadavg_1min_after"] = os.getloadavg()[0]
+    if rc != 0:
+        doc["log_tail"] = log_tail
+    if GNU_TIME and time_file.exists():
+        for line in time_file.read_text().splitlines():
+            if "Maximum resident set size" in line:
+                doc["process_peak_rss_MB"] = int(line.split(":")[-1]) / 1024.0
+    return doc
+
+
+def load_reused(case_dir: Path, name: str) -> dict | None:
+    p = case_dir / f"{name}.json"
+    truth = case_dir / "truth.json"
+    if p.exists() and p.stat().st_mtime > truth.stat().st_mtime:
+        doc = json.loads(p.read_text())
+        doc.setdefault("exit", 0)
+        doc["reused"] = True
+        tf = case_dir / f"{name}.time"
+        if tf.exists():
+            for line in tf.read_text().splitlines():
+                if "Maximum resident set size" in line:
+                    doc["process_peak_rss_MB"] = int(line.split(":")[-1]) / 1024.0
+        return doc
+    return None
+
+
+def errors(doc: dict, truth: dict, ref: np.ndarray) -> dict:
+    """Transform errors (modulo the point group) and the aligned map's correlation."""
+    if not doc or doc.get("exit") != 0 or "rotation" not in doc:
+        return {}
+    est = RigidTransform(doc["rotation"], doc["shift_A"], doc["flip"])
+    true = RigidTransform(truth["rotation"], truth["shift_A"], truth["flip"])
+    best = None
+    for g in truth["symmetry_ops"]:
+        # ref(g y) = ref(y): (g R, g t, flip) is an equally right answer.
+        cand = RigidTransform(
+            np.asarray(g) @ true.rotation, np.asarray(g) @ true.shift_A, true.flip
+        )
+        err = (est.rotation_error_deg(cand), est.shift_error_A(cand))
+        if best is None or err[0] < best[0]:
+            best = err
+    out = {
+        "rotation_error_deg": best[0],
+        "shift_error_A": best[1],
+        "shift_error_vox": best[1] / truth["voxel_A"],
+        "hand_right": est.flip == true.flip,
+    }
+    aligned = doc.get("aligned_map")
+    if aligned and Path(aligned).exists():
+        vol, _ = read_map(Path(aligned), 1.0)
+        if vol.shape == ref.shape:
+            out["aligned_cc"] = correlation(ref, vol)
+    return out
+
+
+def fmt(value, spec: str = ".2f", missing: str = "–") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    return format(value, spec)
+
+
+def table(rows: list[dict]) -> str:
+    head = [
+        "case",
+        "size",
+        "sym",
+        "align3d s",
+        "EMalign s",
+        "ratio EM/a3d",
+        "rot err ° a3d",
+        "rot err ° EM",
+        "shift err Å a3d",
+        "shift err Å EM",
+        "shift err vox a3d",
+        "shift err vox EM",
+        "hand a3d",
+        "hand EM",
+        "peak MB a3d",
+        "peak MB EM",
+        "aligned cc a3d",
+        "aligned cc EM",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        a, e = r["align3d"], r["emalign"]
+        ea, ee = r["align3d_err"], r["emalign_err"]
+        a_ok, e_ok = a.get("exit") == 0, e.get("exit") == 0
+        ratio = e["wall_s"] / a["wall_s"] if a_ok and e_ok and a.get("wall_s") else None
+
+        def peak(d):
+            return d.get("process_peak_rss_MB", d.get("peak_rss_MB"))
+
+        def status(d):
+            return "skipped" if not d else f"failed ({d.get('exit')})"
+
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["case"],
+                    str(r["size"]),
+                    r["symmetry"],
+                    fmt(a.get("wall_s")) if a_ok else status(a),
+                    fmt(e.get("wall_s"), ".1f") if e_ok else status(e),
+                    fmt(ratio, ".1f"),
+                    fmt(ea.get("rotation_error_deg")),
+                    fmt(ee.get("rotation_error_deg")),
+                    fmt(ea.get("shift_error_A")),
+                    fmt(ee.get("shift_error_A")),
+                    fmt(ea.get("shift_error_vox")),
+                    fmt(ee.get("shift_error_vox")),
+                    fmt(ea.get("hand_right")),
+                    fmt(ee.get("hand_right")),
+                    fmt(peak(a), ".0f") if a_ok else "–",
+                    fmt(peak(e), ".0f") if e_ok else "–",
+                    fmt(ea.get("aligned_cc"), ".4f"),
+                    fmt(ee.get("aligned_cc"), ".4f"),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument(
+        "--cases",
+        type=int,
+        default=3,
+        help=f"cases per size; maps cycle {', '.join(m.label for m in MAPS)}",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-emalign", action="store_true")
+    ap.add_argument("--skip-align3d", action="store_true")
+    ap.add_argument(
+        "--reuse",
+        nargs="?",
+        const="all",
+        choices=["all", "emalign", "align3d"],
+        default=None,
+        help="reuse existing results (of both tools, or of the one named) for a case when "
+        "newer than the case: e.g. --reuse emalign while align3d changes",
+    )
+    ap.add_argument("--lowpass", type=float, default=10.0, help="align3d working resolution, Å")
+    ap.add_argument(
+        "--emalign-downsample",
+        type=int,
+        default=None,
+        help="EMalign --downsample (default: EMalign's own, 64)",
+    )
+    ap.add_argument("--timeout", type=float, default=3600.0, help="per tool run, s")
+    ap.add_argument("--remake-cases", action="store_true")
+    ap.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the untimed align3d run that fills numba's on-disk cache",
+    )
+    args = ap.parse_args(argv)
+
+    data_dir = default_data_dir()
+    if not data_dir.is_dir():
+        print(f"skipped: no maps at {data_dir} (set ALIGN3D_DATA)")
+        return 0
+    run_emalign = not args.skip_emalign
+    if run_emalign and not EMALIGN_PYTHON.exists():
+        print("EMalign venv missing: run `bash benchmarks/setup_emalign.sh` (or --skip-emalign)")
+        return 2
+
+    if not args.skip_align3d and not args.no_warmup:
+        # numba compiles align3d's kernels on first use and caches them on disk (cache=True);
+        # one untimed run on the smallest case fills that cache so that no timed run pays it.
+        case_dir = make_case(
+            0, min(args.sizes), args.seed, RESULTS / "cases", data_dir, force=args.remake_cases
+        )
+        warm = RESULTS / "warmup"
+        warm.mkdir(parents=True, exist_ok=True)
+        print("warm-up (numba cache):", flush=True)
+        run_tool(
+            "align3d",
+            [
+                sys.executable,
+                str(BENCH_DIR / "align3d_runner.py"),
+                str(case_dir / "ref.mrc"),
+                str(case_dir / "mov.mrc"),
+                str(warm / "align3d.json"),
+                "--aligned",
+                str(warm / "aligned.mrc"),
+                "--lowpass",
+                str(args.lowpass),
+            ],
+            warm,
+            args.timeout,
+        )
+
+    rows = []
+    for size in args.sizes:
+        for i in range(args.cases):
+            t0 = time.perf_counter()
+            case_dir = make_case(
+                i, size, args.seed, RESULTS / "cases", data_dir, force=args.remake_cases
+            )
+            truth = json.loads((case_dir / "truth.json").read_text())
+            print(
+                f"{case_dir.name}: {truth['symmetry']}, box {size}, {truth['voxel_A']:.3f} Å "
+                f"(case ready in {time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
+            ref_path, mov_path = case_dir / "ref.mrc", case_dir / "mov.mrc"
+
+            a_doc: dict = {}
+            if not args.skip_align3d:
+                a_doc = (
+                    args.reuse in ("all", "align3d") and load_reused(case_dir, "align3d")
+                ) or run_tool(
+                    "align3d",
+                    [
+                        sys.executable,
+                        str(BENCH_DIR / "align3d_runner.py"),
+                        str(ref_path),
+                        str(mov_path),
+                        str(case_dir / "align3d.json"),
+                        "--aligned",
+                        str(case_dir / "align3d_aligned.mrc"),
+                        "--lowpass",
+                        str(args.lowpass),
+                        "--max-shift",
+                        str(truth["max_shift_A"]),
+                    ],
+                    case_dir,
+                    args.timeout,
+                )
+            e_doc: dict = {}
+            if run_emalign:
+                cmd = [
+                    str(EMALIGN_PYTHON),
+                    str(BENCH_DIR / "emalign_runner.py"),
+                    str(ref_path),
+                    str(mov_path),
+                    str(case_dir / "emalign.json"),
+                    "--aligned",
+                    str(case_dir / "emalign_aligned.mrc"),
+                ]
+                if args.emalign_downsample:
+                    cmd += ["--downsample", str(args.emalign_downsample)]
+                e_doc = (
+                    args.reuse in ("all", "emalign") and load_reused(case_dir, "emalign")
+                ) or run_tool("emalign", cmd, case_dir, args.timeout)
+
+            ref, _ = read_map(ref_path)
+            rows.append(
+                {
+                    "case": case_dir.name,
+                    "size": size,
+                    "symmetry": truth["symmetry"],
+                    "voxel_A": truth["voxel_A"],
+                    "truth": {
+                        k: truth[k]
+                        for k in (
+                            "rotation",
+                            "shift_A",
+                            "flip",
+                            "angle_deg",
+                            "max_shift_A",
+                            "symmetry_min_cc",
+                        )
+                    },
+                    "align3d": a_doc,
+                    "emalign": e_doc,
+                    "align3d_err": errors(a_doc, truth, ref),
+                    "emalign_err": errors(e_doc, truth, ref),
+                }
+            )
+            del ref
+
+    md = table(rows)
+    for size in args.sizes:
+        a = [
+            r["align3d"]["wall_s"]
+            for r in rows
+            if r["size"] == size and r["align3d"].get("exit") == 0
+        ]
+        e = [
+            r["emalign"]["wall_s"]
+            for r in rows
+            if r["size"] == size and r["emalign"].get("exit") == 0
+        ]
+        parts = [f"size {size}:"]
+        if a:
+            parts.append(f"align3d median {np.median(a):.2f} s")
+        if e:
+            parts.append(f"EMalign median {np.median(e):.1f} s")
+        if a and e:
+            parts.append(f"ratio of medians {np.median(e) / np.median(a):.1f}")
+        md += ("\n\n" if size == args.sizes[0] else "; ") + parts[0] + " " + ", ".join(parts[1:])
+    notes = (
+        "\n\nWall time: reading both maps to writing the aligned map (interpreter start-up and "
+        "imports excluded). Peak MB: maximum resident set size of each tool's process "
+        "(/usr/bin/time -v). Errors for symmetric maps (D2, C4, D7) are modulo the point group. "
+        "EMalign: defaults (downsample 64, 30 projections, BFGS refinement; both hands; no "
+        "maximum shift); its shift is refined to whole voxels only. align3d: lowpass "
+        f"{args.lowpass} Å, max shift = the case's bound. Machine: {os.cpu_count()} CPUs.\n"
+    )
+    print()
+    print(md + notes)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "table.md").write_text(md + notes)
+    (RESULTS / "results.json").write_text(
+        json.dumps(
+            {
+                "argv": sys.argv[1:],
+                "cpu_count": os.cpu_count(),
+                "rows": rows,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS / 'table.md'} and {RESULTS / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
