@@ -14,8 +14,18 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.alignment import AlignmentParams, InvalidMapError
+from engine.alignment import AlignmentParams, InvalidMapError, RigidTransform
+from engine.executor import (
+    InvalidSpec,
+    OutputExists,
+    load_document,
+    run_document,
+    validate_document,
+)
+from engine.issues import Issue
+from engine.jobdef import JobInputError, discover_jobs
 from engine.pairwise import align_files
+from schemas.export import export_schemas, write_schemas
 from slots.mrc import MapReadError, write_map
 
 EXIT_OK = 0
@@ -89,28 +99,99 @@ def cmd_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_issues(issues: list[Issue]) -> None:
+    for issue in issues:
+        print(str(issue), file=sys.stderr)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a job spec or workflow: exit 0 when valid, 2 with every problem listed."""
+    data = load_document(Path(args.spec))
+    resolution = validate_document(data, discover_jobs())
+    issues = resolution if isinstance(resolution, list) else resolution.issues
+    if args.json:
+        print(json.dumps([i.model_dump() for i in issues], indent=2))
+    else:
+        _print_issues(issues)
+    if any(i.level == "error" for i in issues):
+        return EXIT_INVALID_INPUT
+    if not args.json:
+        print(f"{args.spec}: valid", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a job spec (into --out) or a workflow (into --out/JOB for each job)."""
+    spec = Path(args.spec)
+    data = load_document(spec)
+    manifests = run_document(
+        data, spec.resolve().parent, Path(args.out), discover_jobs(), args.force, args.quiet
+    )
+    for name, manifest in manifests.items():
+        print(f"{name}: {manifest.job_type} complete", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schemas of the documents, or write them to --out as NAME.schema.json."""
+    schemas = export_schemas()
+    if args.out:
+        for path in write_schemas(Path(args.out)):
+            print(path)
+    else:
+        print(json.dumps(schemas, indent=2))
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Align the built-in example (a mirrored, rotated, shifted copy on another grid)."""
+    """Run the built-in example as a workflow: import two maps, align one onto the other."""
     from engine.synthetic import DEMO_TRUTH, demo_maps
 
     out = Path(args.out)
     (reference, p_ref), (moving, p_mov) = demo_maps()
-    ref_path = write_map(out / "inputs" / "reference.mrc", reference, p_ref)
-    mov_path = write_map(out / "inputs" / "moving.mrc", moving, p_mov)
-    outcome = align_files(ref_path, mov_path, out / "aligned_map.mrc", _params(args))
-    found = outcome.alignment.transform
-    summary = outcome.summary()
-    summary["truth"] = {
-        "rotation": DEMO_TRUTH.rotation.round(8).tolist(),
-        "shift_A": DEMO_TRUTH.shift_A.tolist(),
-        "hand_flipped": DEMO_TRUTH.flip,
-        "rotation_error_deg": round(found.rotation_error_deg(DEMO_TRUTH), 4),
-        "shift_error_A": round(found.shift_error_A(DEMO_TRUTH), 4),
-        "hand_right": found.flip == DEMO_TRUTH.flip,
+    write_map(out / "inputs" / "reference.mrc", reference, p_ref)
+    write_map(out / "inputs" / "moving.mrc", moving, p_mov)
+    params = _params(args)
+    workflow = {
+        "jobs": {
+            "reference": {"job": "import_volume", "params": {"map": "inputs/reference.mrc"}},
+            "moving": {"job": "import_volume", "params": {"map": "inputs/moving.mrc"}},
+            "align": {
+                "job": "align_3d_maps",
+                "params": {
+                    "max_shift_A": params.max_shift_A,
+                    "max_search_angle_deg": params.max_search_angle_deg,
+                    "lowpass_resolution_A": params.lowpass_resolution_A,
+                    "check_both_chiralities": params.check_both_chiralities,
+                },
+                "inputs": {
+                    "reference_map": {"from": "reference.volume"},
+                    "maps_to_align": [{"from": "moving.volume"}],
+                },
+            },
+        }
     }
-    (out / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+    spec = out / "workflow.json"
+    spec.write_text(json.dumps(workflow, indent=2) + "\n")
+    manifests = run_document(workflow, out, out / "run", discover_jobs(), args.force, args.quiet)
+    record = manifests["align"].alignments[0]
+    found = RigidTransform.from_matrix(record.matrix)
+    summary = {
+        "workflow": str(spec),
+        "result": str(out / "run" / "align" / "result.json"),
+        "aligned_map": str(
+            out / "run" / "align" / manifests["align"].outputs["aligned_volume_1"]["map"]
+        ),
+        "alignment": record.model_dump(),
+        "truth": {
+            "matrix": DEMO_TRUTH.matrix.round(8).tolist(),
+            "rotation_error_deg": round(found.rotation_error_deg(DEMO_TRUTH), 4),
+            "shift_error_A": round(found.shift_error_A(DEMO_TRUTH), 4),
+            "hand_right": found.flip == DEMO_TRUTH.flip,
+        },
+    }
+    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary)
-    print(f"demo: wrote {out / 'aligned_map.mrc'} and {out / 'result.json'}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -122,8 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
+    run = sub.add_parser("run", help=cmd_run.__doc__)
+    run.add_argument("spec", help="job spec or workflow (JSON)")
+    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--force", action="store_true", help="replace completed job folders")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.set_defaults(func=cmd_run)
+
+    validate = sub.add_parser("validate", help=cmd_validate.__doc__)
+    validate.add_argument("spec", help="job spec or workflow (JSON)")
+    validate.add_argument("--json", action="store_true", help="issues as JSON on stdout")
+    validate.set_defaults(func=cmd_validate)
+
+    schema = sub.add_parser("schema", help=cmd_schema.__doc__)
+    schema.add_argument("--out", help="folder to write NAME.schema.json files into")
+    schema.set_defaults(func=cmd_schema)
+
     demo = sub.add_parser("demo", help=cmd_demo.__doc__)
     demo.add_argument("--out", required=True, help="output folder")
+    demo.add_argument("--force", action="store_true", help="replace a previous demo run")
+    demo.add_argument("--quiet", action="store_true", help="no progress lines")
     _add_search_options(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -144,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (InvalidInput, MapReadError, InvalidMapError) as exc:
+    except InvalidSpec as exc:
+        _print_issues(exc.issues)
+        print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except (InvalidInput, MapReadError, InvalidMapError, JobInputError, OutputExists) as exc:
         print(f"align3d: error: {exc}", file=sys.stderr)
         return EXIT_INVALID_INPUT
     except Exception:  # a bug: say so and show where

@@ -1,15 +1,15 @@
-"""Align one map file onto a reference map file and write the aligned map.
+"""Align one volume (files) onto a reference: the per-volume unit of work.
 
-This is the per-volume unit of work: read both maps, find the transform
-(:func:`engine.alignment.align_maps`), move the map onto the reference grid (reference box,
-voxel size and header origin), write it atomically, and measure the FSC with the reference
-before and after.
+Read the volume's map, find the transform (:func:`engine.alignment.align_maps`), then move every
+map of the volume (map, sharpened map, half maps) and its mask onto the reference grid
+(reference box, voxel size and header origin) with that one transform, write them atomically,
+and measure the FSC with the reference before and after. Job-agnostic: paths in, paths out.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +17,23 @@ from numpy.typing import NDArray
 
 from engine.alignment import AlignmentParams, AlignmentResult, align_maps, fsc, resample_map
 from engine.alignment.geometry import RigidTransform
-from slots.mrc import MapData, read_map, write_map
+from slots.mrc import MapData, MapReadError, read_map, write_map
 
 
 @dataclass(frozen=True)
-class PairOutcome:
-    """What one pairwise alignment produced (paths, the alignment, FSC and timings)."""
+class VolumeOutcome:
+    """What aligning one volume produced: written files by map name (``map``, ``map_sharp``,
+    ``map_half_A``, ``map_half_B``, ``mask``), the alignment, FSC (Å) and timings (s)."""
 
-    aligned_path: Path
+    files: dict[str, Path]
     alignment: AlignmentResult
     fsc_before_0143_A: float
     fsc_after_0143_A: float
-    timings_s: dict[str, float]
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def aligned_path(self) -> Path:
+        return self.files["map"]
 
     def summary(self) -> dict[str, object]:
         """A JSON-ready summary (DESIGN.md convention for the matrices)."""
@@ -43,13 +48,13 @@ class PairOutcome:
             "rotation_angle_deg": round(t.angle_deg, 6),
             "score": round(self.alignment.score, 6),
             "alternative_score": None if alt is None else round(alt, 6),
-            "fsc_0143_before_A": _finite_or_none(self.fsc_before_0143_A),
-            "fsc_0143_A": _finite_or_none(self.fsc_after_0143_A),
+            "fsc_0143_before_A": finite_or_none(self.fsc_before_0143_A),
+            "fsc_0143_A": finite_or_none(self.fsc_after_0143_A),
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
         }
 
 
-def _finite_or_none(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     return round(value, 3) if np.isfinite(value) else None
 
 
@@ -72,6 +77,75 @@ def fsc_resolution(a: NDArray, b: NDArray, voxel_size_A: float) -> float:
     return fsc(a, b, voxel_size_A).resolution_at(0.143)
 
 
+def _read_alongside(path: Path, main: MapData, voxel_override: float | None) -> MapData:
+    """Read a map that must share the grid of the volume's main map."""
+    other = read_map(path, voxel_override)
+    if other.data.shape != main.data.shape or not np.allclose(
+        other.voxel_size_A, main.voxel_size_A, rtol=1e-3
+    ):
+        raise MapReadError(
+            f"{path}: grid {other.data.shape} at {other.voxel_size_A[0]:.4g} Å does not match "
+            f"its volume's map ({main.data.shape} at {main.voxel_size_A[0]:.4g} Å); "
+            "all maps and the mask of a volume must share one grid"
+        )
+    return other
+
+
+def align_volume(
+    reference: MapData,
+    maps: dict[str, Path],
+    out_files: dict[str, Path],
+    params: AlignmentParams,
+    reference_mask: NDArray[np.floating] | None = None,
+    mask: Path | None = None,
+    voxel_size_A: float | None = None,
+    use_masks: bool = True,
+) -> VolumeOutcome:
+    """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
+
+    ``mask`` (on the volume's grid) moves with the volume; with ``use_masks`` it and
+    ``reference_mask`` also restrict the alignment. Each moved map (and ``mask``) is written to
+    ``out_files[name]``.
+    """
+    clock = time.perf_counter()
+    moving = read_map(maps["map"], voxel_size_A)
+    moving_mask = _read_alongside(mask, moving, voxel_size_A) if mask is not None else None
+    timings = {"read": time.perf_counter() - clock}
+    result = align_maps(
+        reference.data,
+        reference.voxel_size_A,
+        moving.data,
+        moving.voxel_size_A,
+        params,
+        reference_mask=reference_mask if use_masks else None,
+        moving_mask=moving_mask.data if (use_masks and moving_mask is not None) else None,
+    )
+    timings["align"] = result.timings_s["total"]
+    start = time.perf_counter()
+    files: dict[str, Path] = {}
+    aligned_main: NDArray[np.float32] | None = None
+    for name, path in maps.items():
+        data = moving if name == "map" else _read_alongside(path, moving, voxel_size_A)
+        aligned = move_onto(data, result.transform, reference)
+        files[name] = write_map(out_files[name], aligned, reference.voxel_size_A, reference.header)
+        if name == "map":
+            aligned_main = aligned
+    if moving_mask is not None:
+        moved_mask = move_onto(moving_mask, result.transform, reference, kind="mask")
+        files["mask"] = write_map(
+            out_files["mask"], moved_mask, reference.voxel_size_A, reference.header
+        )
+    timings["resample_write"] = time.perf_counter() - start
+    start = time.perf_counter()
+    p = float(reference.voxel_size_A[0])
+    before = move_onto(moving, RigidTransform(), reference)
+    fsc_before = fsc_resolution(reference.data, before, p)
+    fsc_after = fsc_resolution(reference.data, aligned_main, p)
+    timings["fsc"] = time.perf_counter() - start
+    timings["total"] = time.perf_counter() - clock
+    return VolumeOutcome(files, result, fsc_before, fsc_after, timings)
+
+
 def align_files(
     reference_path: Path,
     moving_path: Path,
@@ -79,27 +153,18 @@ def align_files(
     params: AlignmentParams,
     reference_voxel_A: float | None = None,
     moving_voxel_A: float | None = None,
-) -> PairOutcome:
-    """Align ``moving_path`` onto ``reference_path``; write the aligned map to ``aligned_path``."""
+) -> VolumeOutcome:
+    """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``."""
     clock = time.perf_counter()
     reference = read_map(reference_path, reference_voxel_A)
-    moving = read_map(moving_path, moving_voxel_A)
-    timings = {"read": time.perf_counter() - clock}
-    result = align_maps(
-        reference.data, reference.voxel_size_A, moving.data, moving.voxel_size_A, params
+    read_s = time.perf_counter() - clock
+    outcome = align_volume(
+        reference,
+        {"map": moving_path},
+        {"map": aligned_path},
+        params,
+        voxel_size_A=moving_voxel_A,
     )
-    timings["align"] = result.timings_s["total"]
-    start = time.perf_counter()
-    aligned = move_onto(moving, result.transform, reference)
-    timings["resample"] = time.perf_counter() - start
-    start = time.perf_counter()
-    write_map(aligned_path, aligned, reference.voxel_size_A, reference.header)
-    timings["write"] = time.perf_counter() - start
-    start = time.perf_counter()
-    p = float(reference.voxel_size_A[0])
-    before = move_onto(moving, RigidTransform(), reference)
-    fsc_before = fsc_resolution(reference.data, before, p)
-    fsc_after = fsc_resolution(reference.data, aligned, p)
-    timings["fsc"] = time.perf_counter() - start
-    timings["total"] = time.perf_counter() - clock
-    return PairOutcome(aligned_path, result, fsc_before, fsc_after, timings)
+    outcome.timings_s["read"] += read_s
+    outcome.timings_s["total"] += read_s
+    return outcome

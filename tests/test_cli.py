@@ -18,26 +18,30 @@ from slots.mrc import read_map, write_map
 
 
 def test_demo_recovers_the_known_transform(tmp_path: Path) -> None:
-    # run as the README does: the installed console script, in a subprocess
+    # run as the README does, in a subprocess: a workflow of two imports and one alignment
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "demo", "--out", str(out)],
+        [sys.executable, "-m", "engine.cli", "demo", "--out", str(out), "--quiet"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert proc.returncode == EXIT_OK, proc.stderr
-    result = json.loads((out / "result.json").read_text())
-    assert result["hand_flipped"] is True
-    assert result["truth"]["hand_right"] is True
-    assert result["truth"]["rotation_error_deg"] <= 0.25
-    assert result["truth"]["shift_error_A"] <= 0.25 * 2.0
-    assert np.allclose(np.array(result["matrix"])[:3, :3], DEMO_TRUTH.linear, atol=0.01)
-    aligned = read_map(out / "aligned_map.mrc")
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert summary["truth"]["hand_right"] is True
+    assert summary["truth"]["rotation_error_deg"] <= 0.25
+    assert summary["truth"]["shift_error_A"] <= 0.25 * 2.0
+    assert np.allclose(
+        np.array(summary["alignment"]["matrix"])[:3, :3], DEMO_TRUTH.linear, atol=0.01
+    )
+    manifest = json.loads((out / "run" / "align" / "result.json").read_text())
+    assert manifest["alignments"][0]["hand_flipped"] is True
+    aligned = read_map(summary["aligned_map"])
     reference = read_map(out / "inputs" / "reference.mrc")
     assert aligned.data.shape == reference.data.shape
     assert aligned.voxel_size_A == pytest.approx(reference.voxel_size_A)
-    assert result["fsc_0143_A"] < result["fsc_0143_before_A"] or result["fsc_0143_before_A"] is None
+    record = summary["alignment"]
+    assert record["fsc_0143_A"] < record["fsc_0143_before_A"]
 
 
 def _sha(path: Path) -> str:

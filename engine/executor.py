@@ -1,0 +1,224 @@
+"""Run a validated workflow: jobs in topological order, each into a folder that appears whole.
+
+Each job works in a temporary sibling folder (``.NAME.tmp-PID``) and is renamed into place
+with its ``result.json`` once complete, so a job folder is complete or absent. Inputs are never
+modified: jobs read them and write only inside their own folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.issues import Issue
+from engine.jobdef import JobDefinition, RunContext, SlotSpec
+from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, item_index, resolve
+from schemas.documents import FromRef, GroupRef, PathRef, ResultManifest, SingleInput, VolumeRef
+from slots.payloads import (
+    PAYLOAD_OF_KIND,
+    MaskPayload,
+    ParticlesPayload,
+    SlotKind,
+    VolumePayload,
+    VolumesGroupPayload,
+)
+
+
+class InvalidSpec(Exception):
+    """The document or graph has errors; ``issues`` lists them all."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues
+
+
+class JobError(Exception):
+    """A job failed on its input (a user-fixable problem); the message says which job."""
+
+
+class OutputExists(Exception):
+    """A completed job folder is already there and ``force`` was not given."""
+
+
+def validate_document(data: Any, registry: Mapping[str, JobDefinition]) -> Resolution | list[Issue]:
+    """The resolution of a document, or the document's structural issues."""
+    workflow, issues = document_issues(data)
+    if workflow is None:
+        return issues
+    return resolve(workflow, registry)
+
+
+def _volume_payload(ref: VolumeRef, base: Path) -> VolumePayload:
+    def path(value: str | None) -> Path | None:
+        return None if value is None else base / value
+
+    return VolumePayload(
+        map=base / ref.map,
+        map_sharp=path(ref.map_sharp),
+        map_half_A=path(ref.map_half_A),
+        map_half_B=path(ref.map_half_B),
+        mask=path(ref.mask),
+        voxel_size_A=ref.voxel_size_A,
+    )
+
+
+def _absolute_paths(payload: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Output payload paths are relative to their job folder; make them absolute."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key == "volumes":
+            out[key] = [_absolute_paths(v, folder) for v in value]
+        elif isinstance(value, str) and key not in ("kind",):
+            out[key] = str(folder / value)
+        else:
+            out[key] = value
+    return out
+
+
+def _materialise(
+    item: SingleInput, slot: SlotSpec, base: Path, done: Mapping[str, tuple[Path, ResultManifest]]
+) -> BaseModel:
+    if isinstance(item, FromRef):
+        folder, manifest = done[item.job]
+        payload = _absolute_paths(manifest.outputs[item.slot], folder)
+        return PAYLOAD_OF_KIND[slot.kind].model_validate(payload)
+    if isinstance(item, VolumeRef):
+        return _volume_payload(item, base)
+    if isinstance(item, GroupRef):
+        return VolumesGroupPayload(volumes=[_volume_payload(v, base) for v in item.volumes])
+    assert isinstance(item, PathRef)
+    if slot.kind == SlotKind.PARTICLES:
+        return ParticlesPayload(path=base / item.path)
+    return MaskPayload(path=base / item.path, voxel_size_A=item.voxel_size_A)
+
+
+def job_inputs(
+    job: ResolvedJob, base: Path, done: Mapping[str, tuple[Path, ResultManifest]]
+) -> dict[str, Any]:
+    """The job's inputs as payloads: one per slot, or ``[(index, payload), ...]`` for a
+    multiple input."""
+    slots = {s.name: s for s in job.inputs}
+    inputs: dict[str, Any] = {}
+    for name, value in job.spec.inputs.items():
+        slot = slots[name]
+        items = as_list(value)
+        if slot.multiple:
+            inputs[name] = [
+                (item_index(it, i), _materialise(it, slot, base, done))
+                for i, it in enumerate(items)
+            ]
+        else:
+            inputs[name] = _materialise(items[0], slot, base, done)
+    return inputs
+
+
+def _logger(folder: Path, name: str, quiet: bool) -> Callable[[str], None]:
+    log_file = folder / "job.log"
+
+    def log(line: str) -> None:
+        with log_file.open("a") as fh:
+            fh.write(line + "\n")
+        if not quiet:
+            print(f"[{name}] {line}", file=sys.stderr)
+
+    return log
+
+
+def run_job(
+    job: ResolvedJob,
+    job_dir: Path,
+    base: Path,
+    done: Mapping[str, tuple[Path, ResultManifest]],
+    force: bool = False,
+    quiet: bool = False,
+) -> ResultManifest:
+    """Run one job into ``job_dir`` (complete or absent, never half-written)."""
+    if (job_dir / "result.json").exists() and not force:
+        raise OutputExists(f"{job_dir} already holds a completed job; use --force to replace it")
+    if job_dir.exists() and not force and any(job_dir.iterdir()):
+        raise OutputExists(
+            f"{job_dir} exists and is not empty; choose another --out or use --force"
+        )
+    assert job.definition is not None and job.params is not None
+    job_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = job_dir.parent / f".{job_dir.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        context = RunContext(
+            workdir=tmp, base_dir=base, log=_logger(tmp, job.name, quiet), quiet=quiet
+        )
+        outcome = job.definition.run(job.params, job_inputs(job, base, done), context)
+        declared = {s.name for s in job.outputs}
+        if set(outcome.outputs) != declared:
+            raise RuntimeError(
+                f"job {job.name} produced outputs {sorted(outcome.outputs)}, declared {sorted(declared)}"
+            )
+        manifest = ResultManifest(
+            job=job.name,
+            job_type=job.definition.name,
+            params=job.params.model_dump(mode="json"),
+            outputs={
+                k: v.model_dump(mode="json", exclude_none=True) for k, v in outcome.outputs.items()
+            },
+            alignments=outcome.extra.get("alignments", []),
+            warnings=outcome.extra.get("warnings", []),
+        )
+        (tmp / "result.json").write_text(manifest.model_dump_json(indent=2) + "\n")
+        if job_dir.exists():
+            shutil.rmtree(job_dir)  # force, or an empty folder
+        os.replace(tmp, job_dir)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def run_document(
+    data: Any,
+    base: Path,
+    out_dir: Path,
+    registry: Mapping[str, JobDefinition],
+    force: bool = False,
+    quiet: bool = False,
+) -> dict[str, ResultManifest]:
+    """Validate and run a job spec (into ``out_dir``) or a workflow (``out_dir/<job>``)."""
+    resolution = validate_document(data, registry)
+    if isinstance(resolution, list):
+        raise InvalidSpec(resolution)
+    if not resolution.ok:
+        raise InvalidSpec([i for i in resolution.issues if i.level == "error"])
+    single = not (isinstance(data, dict) and "jobs" in data)
+    done: dict[str, tuple[Path, ResultManifest]] = {}
+    for name in resolution.order():
+        job_dir = out_dir if single else out_dir / name
+        manifest = run_job(resolution.jobs[name], job_dir, base, done, force, quiet)
+        done[name] = (job_dir.resolve(), manifest)
+    return {name: manifest for name, (_, manifest) in done.items()}
+
+
+def load_document(path: Path) -> Any:
+    """Read a JSON document; a parse error is an :class:`InvalidSpec` with the position."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidSpec(
+            [Issue(code="invalid_document", message=f"{path}: file not found")]
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidSpec(
+            [
+                Issue(
+                    code="invalid_document",
+                    message=f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, "
+                    f"column {exc.colno}",
+                )
+            ]
+        ) from exc

@@ -1,0 +1,37 @@
+"""Structured validation issues: every problem of a graph, reported at once.
+
+Codes (stable, for programs that read them):
+
+``unknown_job``, ``unknown_param``, ``invalid_param``, ``param_out_of_range``,
+``unknown_slot``, ``unknown_source``, ``type_mismatch``, ``missing_required_input``,
+``group_and_individual``, ``per_volume_without_volume``, ``wrong_mask_count``,
+``multiple_connections``, ``duplicate_index``, ``cycle``, ``invalid_document``,
+``group_replaces_individual`` (a warning of the graph-editing API).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Issue(BaseModel):
+    """One problem: where (job, slot or param, JSON path), what (code, message), how bad."""
+
+    model_config = ConfigDict(frozen=True)
+    level: Literal["error", "warning"] = "error"
+    code: str
+    message: str
+    job: str | None = None
+    slot: str | None = None
+    param: str | None = None
+    path: str = "$"
+
+    def __str__(self) -> str:
+        where = ".".join(x for x in (self.job, self.slot or self.param) if x)
+        return f"{self.level}: {self.path}: [{self.code}] {where + ': ' if where else ''}{self.message}"
+
+
+def errors(issues: list[Issue]) -> list[Issue]:
+    return [i for i in issues if i.level == "error"]

@@ -1,0 +1,358 @@
+"""Resolve a workflow document into a validated graph, reporting every problem at once.
+
+The graph is a networkx ``MultiDiGraph``: one node per job (attributes ``job_type``,
+``params``), one edge per connection from another job's output, with ``source_slot`` and
+``target_slot`` (and ``index`` for items of a multiple input) on the edge. The resolver knows no
+job: it asks each job definition for its slots, as pure functions of (params, connected).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ValidationError
+
+from engine.issues import Issue
+from engine.jobdef import Connected, JobDefinition, SlotSpec
+from schemas.documents import FromRef, GroupRef, JobSpec, PathRef, SingleInput, VolumeRef, Workflow
+from slots.payloads import SlotKind
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+@dataclass
+class ResolvedJob:
+    """A job of the graph with its validated parameters and slots."""
+
+    name: str
+    spec: JobSpec
+    definition: JobDefinition | None
+    params: BaseModel | None
+    connected: Connected
+    inputs: list[SlotSpec] = field(default_factory=list)
+    outputs: list[SlotSpec] = field(default_factory=list)
+
+
+@dataclass
+class Resolution:
+    graph: nx.MultiDiGraph
+    jobs: dict[str, ResolvedJob]
+    issues: list[Issue]
+
+    @property
+    def ok(self) -> bool:
+        return not any(i.level == "error" for i in self.issues)
+
+    def order(self) -> list[str]:
+        """Jobs in an order where every job comes after the jobs it reads from."""
+        return list(nx.topological_sort(self.graph))
+
+
+def as_list(value: SingleInput | list[SingleInput]) -> list[SingleInput]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def item_index(item: SingleInput, position: int) -> int:
+    """Stable index of an item of a multiple input: its ``index``, else its position from 1."""
+    index = getattr(item, "index", None)
+    return index if index is not None else position + 1
+
+
+def _connected(spec: JobSpec) -> Connected:
+    counts: dict[str, int] = {}
+    indices: dict[str, tuple[int, ...]] = {}
+    sizes: dict[str, int | None] = {}
+    for slot, value in spec.inputs.items():
+        items = as_list(value)
+        counts[slot] = len(items)
+        indices[slot] = tuple(item_index(it, i) for i, it in enumerate(items))
+        if len(items) == 1 and isinstance(items[0], GroupRef):
+            sizes[slot] = len(items[0].volumes)
+        elif len(items) == 1 and isinstance(items[0], FromRef):
+            sizes[slot] = None
+    return Connected(counts, indices, sizes)
+
+
+def _param_issues(name: str, exc: ValidationError) -> list[Issue]:
+    issues = []
+    for err in exc.errors():
+        param = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden":
+            code, message = "unknown_param", f"unknown parameter {param!r}"
+        elif err["type"] in _RANGE_ERRORS:
+            code, message = "param_out_of_range", f"{param}: {err['msg']} (got {err['input']!r})"
+        else:
+            code, message = "invalid_param", f"{param}: {err['msg']} (got {err['input']!r})"
+        issues.append(
+            Issue(
+                code=code,
+                message=message,
+                job=name,
+                param=param,
+                path=f"$.jobs.{name}.params.{param}",
+            )
+        )
+    return issues
+
+
+def _literal_kind(item: SingleInput) -> set[SlotKind]:
+    if isinstance(item, VolumeRef):
+        return {SlotKind.VOLUME}
+    if isinstance(item, GroupRef):
+        return {SlotKind.VOLUMES_GROUP}
+    if isinstance(item, PathRef):
+        if item.path.lower().endswith((".star", ".cs")):
+            return {SlotKind.PARTICLES}
+        return {SlotKind.MASK}
+    return set()
+
+
+def resolve(workflow: Workflow, registry: Mapping[str, JobDefinition]) -> Resolution:
+    """Validate ``workflow`` against the job definitions in ``registry``."""
+    issues: list[Issue] = []
+    graph = nx.MultiDiGraph()
+    jobs: dict[str, ResolvedJob] = {}
+
+    # pass 1: jobs, parameters, input slots
+    for name, spec in workflow.jobs.items():
+        definition = registry.get(spec.job)
+        graph.add_node(name, job_type=spec.job)
+        connected = _connected(spec)
+        resolved = ResolvedJob(name, spec, definition, None, connected)
+        jobs[name] = resolved
+        if definition is None:
+            known = ", ".join(sorted(registry))
+            issues.append(
+                Issue(
+                    code="unknown_job",
+                    job=name,
+                    path=f"$.jobs.{name}.job",
+                    message=f"unknown job type {spec.job!r} (known: {known})",
+                )
+            )
+            continue
+        try:
+            resolved.params = definition.params_model(**spec.params)
+        except ValidationError as exc:
+            issues.extend(_param_issues(name, exc))
+            continue
+        graph.nodes[name]["params"] = resolved.params.model_dump(mode="json")
+        resolved.inputs = definition.input_slots(resolved.params, connected)
+        resolved.outputs = definition.output_slots(resolved.params, connected)
+        issues.extend(_job_check_issues(name, definition, resolved))
+
+    # pass 2: connections
+    for name, resolved in jobs.items():
+        if resolved.params is None:
+            continue
+        issues.extend(_connection_issues(name, resolved, jobs, graph))
+
+    for cycle in nx.simple_cycles(graph):
+        path = " -> ".join([*cycle, cycle[0]])
+        issues.append(
+            Issue(
+                code="cycle",
+                job=cycle[0],
+                path=f"$.jobs.{cycle[0]}.inputs",
+                message=f"jobs read from each other in a cycle: {path}",
+            )
+        )
+    return Resolution(graph, jobs, issues)
+
+
+def _job_check_issues(name: str, definition: JobDefinition, job: ResolvedJob) -> list[Issue]:
+    check = getattr(definition, "check", None)
+    if check is None:
+        return []
+    return [
+        Issue(
+            code=code,
+            job=name,
+            slot=slot,
+            message=message,
+            path=f"$.jobs.{name}.inputs" + (f".{slot}" if slot else ""),
+        )
+        for code, slot, message in check(job.params, job.connected)
+    ]
+
+
+_PER_VOLUME = re.compile(r"^(?P<base>.+)_(?P<index>\d+)$")
+
+
+def _connection_issues(
+    name: str, job: ResolvedJob, jobs: dict[str, ResolvedJob], graph: nx.MultiDiGraph
+) -> list[Issue]:
+    issues: list[Issue] = []
+    slots = {s.name: s for s in job.inputs}
+    claimed = (
+        {i.slot for i in _job_check_issues(name, job.definition, job)} if job.definition else set()
+    )
+    for slot_name, value in job.spec.inputs.items():
+        base = f"$.jobs.{name}.inputs.{slot_name}"
+        slot = slots.get(slot_name)
+        if slot is None:
+            if slot_name not in claimed:
+                known = ", ".join(sorted(slots)) or "none"
+                issues.append(
+                    Issue(
+                        code="unknown_slot",
+                        job=name,
+                        slot=slot_name,
+                        path=base,
+                        message=f"no input slot {slot_name!r} with these parameters "
+                        f"(inputs now: {known})",
+                    )
+                )
+            continue
+        items = as_list(value)
+        if len(items) > 1 and not slot.multiple:
+            issues.append(
+                Issue(
+                    code="multiple_connections",
+                    job=name,
+                    slot=slot_name,
+                    path=base,
+                    message=f"{slot_name} takes one connection, got {len(items)}",
+                )
+            )
+        if slot.multiple:
+            seen: dict[int, int] = {}
+            for i, item in enumerate(items):
+                index = item_index(item, i)
+                if index in seen:
+                    issues.append(
+                        Issue(
+                            code="duplicate_index",
+                            job=name,
+                            slot=slot_name,
+                            path=f"{base}[{i}].index",
+                            message=f"index {index} is given twice",
+                        )
+                    )
+                seen[index] = i
+        for i, item in enumerate(items):
+            where = f"{base}[{i}]" if isinstance(value, list) else base
+            issues.extend(_item_issues(name, slot, item, i, where, jobs, graph))
+    for slot in job.inputs:
+        if slot.required and not job.connected.has(slot.name):
+            issues.append(
+                Issue(
+                    code="missing_required_input",
+                    job=name,
+                    slot=slot.name,
+                    path=f"$.jobs.{name}.inputs.{slot.name}",
+                    message=f"required input {slot.name!r} ({slot.kind}) is not connected",
+                )
+            )
+    return issues
+
+
+def _item_issues(
+    name: str,
+    slot: SlotSpec,
+    item: SingleInput,
+    position: int,
+    where: str,
+    jobs: dict[str, ResolvedJob],
+    graph: nx.MultiDiGraph,
+) -> list[Issue]:
+    if isinstance(item, FromRef):
+        source = jobs.get(item.job)
+        if source is None:
+            return [
+                Issue(
+                    code="unknown_source",
+                    job=name,
+                    slot=slot.name,
+                    path=f"{where}.from",
+                    message=f"no job named {item.job!r} in this workflow",
+                )
+            ]
+        graph.add_edge(
+            item.job,
+            name,
+            source_slot=item.slot,
+            target_slot=slot.name,
+            index=item_index(item, position),
+        )
+        if source.params is None:
+            return []  # the source's own issues are reported already
+        outputs = {s.name: s for s in source.outputs}
+        out = outputs.get(item.slot)
+        if out is None:
+            known = ", ".join(sorted(outputs))
+            return [
+                Issue(
+                    code="unknown_source",
+                    job=name,
+                    slot=slot.name,
+                    path=f"{where}.from",
+                    message=f"job {item.job!r} has no output {item.slot!r} (outputs: {known})",
+                )
+            ]
+        if out.kind != slot.kind:
+            return [
+                Issue(
+                    code="type_mismatch",
+                    job=name,
+                    slot=slot.name,
+                    path=f"{where}.from",
+                    message=f"{item.from_} is a {out.kind}, {slot.name} takes a {slot.kind}",
+                )
+            ]
+        return []
+    kinds = _literal_kind(item)
+    if slot.kind not in kinds:
+        given = "/".join(sorted(kinds)) or "reference"
+        return [
+            Issue(
+                code="type_mismatch",
+                job=name,
+                slot=slot.name,
+                path=where,
+                message=f"{slot.name} takes a {slot.kind}, got a {given}",
+            )
+        ]
+    return []
+
+
+def document_issues(data: Any) -> tuple[Workflow | None, list[Issue]]:
+    """Parse a job spec or workflow document (a dict from JSON); structural problems become
+    ``invalid_document`` issues with their JSON paths."""
+    try:
+        if isinstance(data, dict) and "jobs" in data:
+            return Workflow.model_validate(data), []
+        spec = JobSpec.model_validate(data)
+        return Workflow(jobs={"J1": spec}), []
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = [str(x) for x in err["loc"] if not str(x).startswith("<")]
+            path = "$"
+            for part in loc:
+                path += f"[{part}]" if part.isdigit() else f".{part}"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = f"unknown key {loc[-1]!r}"
+            elif err["type"] == "missing":
+                message = f"missing key {loc[-1]!r}"
+            elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "from":
+                message = 'expected "JOB.SLOT", e.g. "J1.aligned_volume_2"'
+
+            issues.append(Issue(code="invalid_document", path=path, message=message))
+        return None, _dedupe(issues)
+
+
+def _dedupe(issues: list[Issue]) -> list[Issue]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for issue in issues:
+        key = (issue.path, issue.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out

@@ -1,0 +1,338 @@
+"""Align 3D Maps: put volumes in register with a reference (rotation, shift, hand).
+
+Inputs and outputs are pure functions of (params, connected inputs):
+
+* inputs: ``reference_map`` (volume, required), ``reference_mask`` (mask); exactly one of
+  ``maps_to_align_group`` (volumes group) or ``maps_to_align`` (one or more volumes, each with a
+  stable index N); in group mode ``particles_all`` (update on) and ``masks_all_classes`` (create
+  masks on: 1 mask, or one per volume in order); in individual mode ``particles_N`` (update on)
+  and ``mask_N`` (create masks on) for each connected volume N.
+* outputs: ``reference_volume`` (unmodified), ``aligned_volumes`` (volumes group); individual
+  mode: ``aligned_volume_N``, ``mask_aligned_N`` (for each connected ``mask_N``),
+  ``particles_for_map_N`` (for each connected ``particles_N``); group mode: ``all_particles``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
+
+from engine.alignment import AlignmentParams
+from engine.jobdef import Connected, JobInputError, JobOutcome, RunContext, SlotSpec
+from engine.pairwise import align_volume, finite_or_none
+from slots.mrc import read_map
+from slots.payloads import MaskPayload, SlotKind, VolumePayload, VolumesGroupPayload
+
+PER_VOLUME = re.compile(r"^(particles|mask)_(\d+)$")
+
+
+class AlignParams(BaseModel):
+    """Parameters of Align 3D Maps (hard limits in the field constraints)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    update_particle_alignments: StrictBool = Field(
+        False, description="Update the poses of each volume's particles to follow its volume."
+    )
+    create_mask_inputs: StrictBool = Field(
+        False, description="Add a mask input per volume (mask_N, or masks_all_classes)."
+    )
+    apply_mask_to_volumes: StrictBool = Field(
+        True, description="Use the masks to restrict the alignment (masks always move along)."
+    )
+    log_diagnostics: StrictBool = Field(
+        True, description="Log rotation matrices and write figures and difference maps."
+    )
+    check_both_chiralities: StrictBool = Field(
+        True, description="Also try the mirrored hand of each volume."
+    )
+    max_shift_A: float = Field(40.0, ge=0.0, le=1000.0, description="Maximum shift, Å.")
+    max_search_angle_deg: float = Field(
+        180.0, ge=0.0, le=180.0, description="Maximum search angle, degrees (180: all rotations)."
+    )
+    lowpass_resolution_A: float = Field(
+        10.0, gt=0.0, le=1000.0, description="Low-pass filter applied before aligning, Å."
+    )
+
+    def alignment(self) -> AlignmentParams:
+        return AlignmentParams(
+            max_shift_A=self.max_shift_A,
+            max_search_angle_deg=self.max_search_angle_deg,
+            lowpass_resolution_A=self.lowpass_resolution_A,
+            check_both_chiralities=self.check_both_chiralities,
+        )
+
+
+def _group_mode(connected: Connected) -> bool:
+    return connected.has("maps_to_align_group")
+
+
+def _volume_indices(connected: Connected) -> tuple[int, ...]:
+    return tuple(connected.volume_indices.get("maps_to_align", ()))
+
+
+class AlignJob:
+    name = "align_3d_maps"
+    description = "Align volumes onto a reference volume (rotation, shift, hand)."
+    params_model = AlignParams
+
+    def input_slots(self, params: AlignParams, connected: Connected) -> list[SlotSpec]:
+        slots = [
+            SlotSpec(
+                "reference_map", SlotKind.VOLUME, required=True, description="The reference volume."
+            ),
+            SlotSpec("reference_mask", SlotKind.MASK, description="Mask of the reference."),
+            SlotSpec(
+                "maps_to_align_group",
+                SlotKind.VOLUMES_GROUP,
+                description="Volumes to align, as one group.",
+            ),
+            SlotSpec(
+                "maps_to_align",
+                SlotKind.VOLUME,
+                multiple=True,
+                description="Volumes to align, one by one (each with a stable index).",
+            ),
+        ]
+        if _group_mode(connected):
+            if params.update_particle_alignments:
+                slots.append(
+                    SlotSpec(
+                        "particles_all",
+                        SlotKind.PARTICLES,
+                        required=True,
+                        description="Particles of all classes (by class number).",
+                    )
+                )
+            if params.create_mask_inputs:
+                slots.append(
+                    SlotSpec(
+                        "masks_all_classes",
+                        SlotKind.MASK,
+                        multiple=True,
+                        description="One mask for all volumes, or one per volume.",
+                    )
+                )
+            return slots
+        for n in _volume_indices(connected):
+            if params.update_particle_alignments:
+                slots.append(
+                    SlotSpec(
+                        f"particles_{n}",
+                        SlotKind.PARTICLES,
+                        volume_index=n,
+                        description=f"Particles of volume {n}.",
+                    )
+                )
+            if params.create_mask_inputs:
+                slots.append(
+                    SlotSpec(
+                        f"mask_{n}",
+                        SlotKind.MASK,
+                        volume_index=n,
+                        description=f"Mask of volume {n}.",
+                    )
+                )
+        return slots
+
+    def output_slots(self, params: AlignParams, connected: Connected) -> list[SlotSpec]:
+        slots = [
+            SlotSpec("reference_volume", SlotKind.VOLUME, description="The reference, as given."),
+            SlotSpec("aligned_volumes", SlotKind.VOLUMES_GROUP, description="All aligned volumes."),
+        ]
+        if _group_mode(connected):
+            if params.update_particle_alignments:
+                slots.append(
+                    SlotSpec(
+                        "all_particles",
+                        SlotKind.PARTICLES,
+                        description="Particles following their class's volume.",
+                    )
+                )
+            return slots
+        for n in _volume_indices(connected):
+            slots.append(
+                SlotSpec(
+                    f"aligned_volume_{n}",
+                    SlotKind.VOLUME,
+                    volume_index=n,
+                    description=f"Volume {n}, aligned.",
+                )
+            )
+            if params.create_mask_inputs and connected.has(f"mask_{n}"):
+                slots.append(
+                    SlotSpec(
+                        f"mask_aligned_{n}",
+                        SlotKind.MASK,
+                        volume_index=n,
+                        description=f"Mask of volume {n}, aligned.",
+                    )
+                )
+            if params.update_particle_alignments and connected.has(f"particles_{n}"):
+                slots.append(
+                    SlotSpec(
+                        f"particles_for_map_{n}",
+                        SlotKind.PARTICLES,
+                        volume_index=n,
+                        description=f"Particles of volume {n}, poses updated.",
+                    )
+                )
+        return slots
+
+    def check(self, params: AlignParams, connected: Connected) -> list[tuple[str, str | None, str]]:
+        """Rules of this job beyond slot types: (code, slot, message) for each problem."""
+        problems: list[tuple[str, str | None, str]] = []
+        group, individual = _group_mode(connected), connected.has("maps_to_align")
+        if group and individual:
+            problems.append(
+                (
+                    "group_and_individual",
+                    "maps_to_align",
+                    "connect either maps_to_align_group or maps_to_align, not both",
+                )
+            )
+        if not group and not individual:
+            problems.append(
+                (
+                    "missing_required_input",
+                    "maps_to_align",
+                    "nothing to align: connect maps_to_align_group or maps_to_align",
+                )
+            )
+        indices = set(_volume_indices(connected))
+        for slot in connected.counts:
+            match = PER_VOLUME.match(slot)
+            if match and (group or int(match.group(2)) not in indices):
+                have = ", ".join(str(i) for i in sorted(indices)) or "none"
+                problems.append(
+                    (
+                        "per_volume_without_volume",
+                        slot,
+                        f"{slot} belongs to volume {match.group(2)}, which is not "
+                        f"connected to maps_to_align (volumes: {have})",
+                    )
+                )
+        masks = connected.counts.get("masks_all_classes", 0)
+        size = connected.group_sizes.get("maps_to_align_group")
+        if (
+            group
+            and params.create_mask_inputs
+            and masks
+            and size is not None
+            and masks not in (1, size)
+        ):
+            problems.append(
+                (
+                    "wrong_mask_count",
+                    "masks_all_classes",
+                    f"give 1 mask or one per volume ({size}), got {masks}",
+                )
+            )
+        return problems
+
+    def run(
+        self, params: AlignParams, inputs: Mapping[str, Any], context: RunContext
+    ) -> JobOutcome:
+        return run_align(params, inputs, context)
+
+
+def _volumes_to_align(inputs: Mapping[str, Any]) -> list[tuple[int, VolumePayload]]:
+    if "maps_to_align_group" in inputs:
+        group: VolumesGroupPayload = inputs["maps_to_align_group"]
+        return [(i + 1, v) for i, v in enumerate(group.volumes)]
+    return sorted(inputs.get("maps_to_align", []), key=lambda item: item[0])
+
+
+def _mask_for(inputs: Mapping[str, Any], index: int, position: int, count: int) -> Path | None:
+    if f"mask_{index}" in inputs:
+        return inputs[f"mask_{index}"].path
+    masks = [m for _, m in sorted(inputs.get("masks_all_classes", []), key=lambda x: x[0])]
+    if len(masks) == 1:
+        return masks[0].path
+    if masks:
+        if len(masks) != count:
+            raise JobInputError(
+                f"masks_all_classes: give 1 mask or one per volume ({count}), got {len(masks)}"
+            )
+        return masks[position].path
+    return None
+
+
+def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
+    if params.update_particle_alignments:
+        raise JobInputError(
+            "update_particle_alignments: particle pose updates are not available yet; "
+            "run with update_particle_alignments false"
+        )
+    reference_volume: VolumePayload = inputs["reference_map"]
+    reference = read_map(reference_volume.map, reference_volume.voxel_size_A)
+    ref_mask_path = (
+        inputs["reference_mask"].path if "reference_mask" in inputs else reference_volume.mask
+    )
+    reference_mask = None
+    if ref_mask_path is not None:
+        mask_map = read_map(ref_mask_path, reference_volume.voxel_size_A)
+        if mask_map.data.shape != reference.data.shape:
+            raise JobInputError(
+                f"{ref_mask_path}: reference mask grid {mask_map.data.shape} does not match "
+                f"the reference map {reference.data.shape}"
+            )
+        reference_mask = mask_map.data
+    volumes = _volumes_to_align(inputs)
+    outputs: dict[str, BaseModel] = {"reference_volume": reference_volume}
+    aligned: list[VolumePayload] = []
+    records = []
+    for position, (index, volume) in enumerate(volumes):
+        start = time.perf_counter()
+        folder = Path(f"volume_{index:03d}")
+        mask = _mask_for(inputs, index, position, len(volumes)) or volume.mask
+        maps = volume.maps()
+        out_files = {name: context.workdir / folder / f"{name}.mrc" for name in maps}
+        out_files["mask"] = context.workdir / folder / "mask.mrc"
+        outcome = align_volume(
+            reference,
+            maps,
+            out_files,
+            params.alignment(),
+            reference_mask,
+            mask,
+            volume.voxel_size_A,
+            params.apply_mask_to_volumes,
+        )
+        rel = {name: path.relative_to(context.workdir) for name, path in outcome.files.items()}
+        payload = VolumePayload(**{k: v for k, v in rel.items()})
+        aligned.append(payload)
+        if "maps_to_align" in inputs:
+            outputs[f"aligned_volume_{index}"] = payload
+            if f"mask_{index}" in inputs and "mask" in rel:
+                outputs[f"mask_aligned_{index}"] = MaskPayload(path=rel["mask"])
+        t = outcome.alignment.transform
+        records.append(
+            {
+                "index": index,
+                "rotation": t.rotation.tolist(),
+                "shift_A": t.shift_A.tolist(),
+                "hand_flipped": t.flip,
+                "matrix": t.matrix.tolist(),
+                "score": outcome.alignment.score,
+                "alternative_score": outcome.alignment.alternative_score,
+                "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
+                "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        context.log(
+            f"volume {index}: rotation {t.angle_deg:.2f}°, shift {[round(x, 2) for x in t.shift_A]} Å, "
+            f"hand {'flipped' if t.flip else 'kept'}, score {outcome.alignment.score:.4f}, "
+            f"FSC 0.143 {finite_or_none(outcome.fsc_after_0143_A)} Å"
+        )
+    outputs["aligned_volumes"] = VolumesGroupPayload(volumes=aligned)
+    return JobOutcome(outputs, {"alignments": records})
+
+
+JOB = AlignJob()

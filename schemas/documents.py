@@ -1,0 +1,165 @@
+"""Documents that cross the boundary: job spec, workflow, result manifest.
+
+JSON Schemas of these models are exported to ``schemas/*.schema.json`` (``align3d schema``;
+a test fails when the committed files are stale). Unknown keys are errors everywhere.
+
+Input references inside a job spec:
+
+* a volume: ``{"map": "a.mrc", "map_half_A": "...", "map_half_B": "...", "map_sharp": "...",
+  "mask": "...", "voxel_size_A": 1.1, "index": 3}`` (``index``: the stable number of an
+  individual volume of ``maps_to_align``; by default its position, from 1);
+* a volumes group: ``{"volumes": [volume, ...]}``;
+* a mask or particles file: ``{"path": "m.mrc"}``;
+* another job's output: ``{"from": "J1.aligned_volume_2"}``;
+* for ``maps_to_align`` (and other multiple inputs): a list of the above.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+SCHEMA_VERSION = 1
+JOB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class FromRef(BaseModel):
+    """An output slot of another job of the same workflow: ``"JOB.SLOT"``."""
+
+    model_config = _STRICT
+    from_: str = Field(
+        alias="from",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_]*$",
+        description="JOB.SLOT, e.g. J1.aligned_volume_2",
+    )
+    index: int | None = Field(None, ge=1, description="Stable index in a multiple input.")
+
+    @property
+    def job(self) -> str:
+        return self.from_.split(".", 1)[0]
+
+    @property
+    def slot(self) -> str:
+        return self.from_.split(".", 1)[1]
+
+
+class VolumeRef(BaseModel):
+    """A volume given as files."""
+
+    model_config = _STRICT
+    map: str = Field(description="The map (MRC).")
+    map_sharp: str | None = Field(None, description="Sharpened map (MRC).")
+    map_half_A: str | None = Field(None, description="Half map A (MRC).")
+    map_half_B: str | None = Field(None, description="Half map B (MRC).")
+    mask: str | None = Field(None, description="The volume's mask (MRC, values in [0, 1]).")
+    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override, Å.")
+    index: int | None = Field(None, ge=1, description="Stable index in maps_to_align.")
+
+
+class GroupRef(BaseModel):
+    """A volumes group given as files, in order."""
+
+    model_config = _STRICT
+    volumes: list[VolumeRef] = Field(min_length=1)
+
+
+class PathRef(BaseModel):
+    """A mask (MRC) or particles (RELION .star, CryoSPARC .cs) file."""
+
+    model_config = _STRICT
+    path: str
+    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override (masks), Å.")
+    index: int | None = Field(None, ge=1, description="Stable index in a multiple input.")
+
+
+_INPUT_FORMS = (
+    'an input is {"map": ...} (a volume), {"volumes": [...]} (a volumes group), '
+    '{"path": ...} (a mask or particles file) or {"from": "JOB.SLOT"}'
+)
+
+
+def _input_form(value: Any) -> str | None:
+    """Which form an input takes, from its keys (so that errors name one form, not four)."""
+    if isinstance(value, dict):
+        for key, tag in (("from", "<from>"), ("map", "<volume>"), ("volumes", "<group>")):
+            if key in value:
+                return tag
+        return "<path>" if "path" in value else None
+    forms = {FromRef: "<from>", VolumeRef: "<volume>", GroupRef: "<group>", PathRef: "<path>"}
+    return forms.get(type(value))
+
+
+SingleInput = Annotated[
+    Annotated[FromRef, Tag("<from>")]
+    | Annotated[VolumeRef, Tag("<volume>")]
+    | Annotated[GroupRef, Tag("<group>")]
+    | Annotated[PathRef, Tag("<path>")],
+    Discriminator(
+        _input_form, custom_error_type="invalid_input", custom_error_message=_INPUT_FORMS
+    ),
+]
+InputValue = Annotated[
+    Annotated[SingleInput, Tag("<one>")] | Annotated[list[SingleInput], Tag("<list>")],
+    Discriminator(lambda v: "<list>" if isinstance(v, list) else "<one>"),
+]
+
+
+class JobSpec(BaseModel):
+    """One job: ``{"job": "align_3d_maps", "params": {...}, "inputs": {...}}``."""
+
+    model_config = _STRICT
+    job: str = Field(description="Job type, e.g. align_3d_maps.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Job parameters.")
+    inputs: dict[str, InputValue] = Field(default_factory=dict, description="Input slots.")
+
+
+class Workflow(BaseModel):
+    """Named jobs whose inputs may reference other jobs' outputs (``{"from": "J1.slot"}``)."""
+
+    model_config = _STRICT
+    jobs: dict[str, JobSpec] = Field(min_length=1)
+
+
+class AlignmentRecord(BaseModel):
+    """One volume's alignment (DESIGN.md convention: ``y = R F^flip x + t``)."""
+
+    model_config = _STRICT
+    index: int = Field(ge=1, description="Stable index of the volume.")
+    rotation: list[list[float]] = Field(description="R, 3x3.")
+    shift_A: list[float] = Field(min_length=3, max_length=3, description="t in Å.")
+    hand_flipped: bool
+    matrix: list[list[float]] = Field(description="[[R F^flip, t], [0, 1]], 4x4.")
+    score: float = Field(description="NCC of the aligned, masked, low-passed maps.")
+    alternative_score: float | None = Field(
+        None, description="NCC of the best clearly different alignment (ambiguity check)."
+    )
+    fsc_0143_A: float | None = Field(
+        None, description="FSC=0.143 resolution against the reference."
+    )
+    fsc_0143_before_A: float | None = Field(None, description="The same before alignment.")
+    seconds: float = Field(ge=0, description="Wall time of this volume's alignment.")
+
+
+class ResultManifest(BaseModel):
+    """``result.json`` of a job: its typed output slots and what it found."""
+
+    model_config = _STRICT
+    schema_version: Literal[1] = SCHEMA_VERSION
+    job: str = Field(description="Job name in the workflow.")
+    job_type: str
+    status: Literal["complete"] = "complete"
+    params: dict[str, Any]
+    outputs: dict[str, dict[str, Any]] = Field(
+        description="Output slot -> payload (kind and files; paths relative to the job folder)."
+    )
+    alignments: list[AlignmentRecord] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+DOCUMENTS: dict[str, type[BaseModel]] = {
+    "job_spec": JobSpec,
+    "workflow": Workflow,
+    "result_manifest": ResultManifest,
+}

@@ -1,0 +1,174 @@
+"""Pipeline integration: JSON document -> run -> result.json, through the real command line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.alignment import RigidTransform
+from engine.cli import EXIT_INVALID_INPUT, EXIT_OK
+from engine.synthetic import FIXTURE_TRUTH
+from schemas.documents import ResultManifest
+from schemas.export import SCHEMA_DIR, export_schemas
+from slots.mrc import read_map, write_map
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def sha(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def inputs(tmp_path: Path) -> Path:
+    """Reference, two moving volumes (the fixture, and a half-map-carrying copy) and a mask."""
+    folder = tmp_path / "in"
+    ref = read_map(FIXTURES / "small_reference.mrc")
+    mov = read_map(FIXTURES / "small_moving.mrc")
+    write_map(folder / "ref.mrc", ref.data, ref.voxel_size_A)
+    write_map(folder / "mov.mrc", mov.data, mov.voxel_size_A)
+    rng = np.random.default_rng(0)
+    for half in ("A", "B"):
+        noisy = mov.data + 0.02 * rng.standard_normal(mov.data.shape).astype(np.float32)
+        write_map(folder / f"mov_half_{half}.mrc", noisy, mov.voxel_size_A)
+    write_map(folder / "mov_mask.mrc", (mov.data > 0.05).astype(np.float32), mov.voxel_size_A)
+    return folder
+
+
+def test_single_job_spec_runs_and_reports(tmp_path: Path, inputs: Path) -> None:
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 15, "create_mask_inputs": True},
+        "inputs": {
+            "reference_map": {"map": "in/ref.mrc"},
+            "maps_to_align": [
+                {
+                    "map": "in/mov.mrc",
+                    "map_half_A": "in/mov_half_A.mrc",
+                    "map_half_B": "in/mov_half_B.mrc",
+                },
+            ],
+            "mask_1": {"path": "in/mov_mask.mrc"},
+        },
+    }
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    before = sha(inputs)
+    out = tmp_path / "job"
+    proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    manifest = ResultManifest.model_validate_json((out / "result.json").read_text())
+    assert set(manifest.outputs) == {
+        "reference_volume",
+        "aligned_volumes",
+        "aligned_volume_1",
+        "mask_aligned_1",
+    }
+    volume = manifest.outputs["aligned_volume_1"]
+    assert set(volume) >= {"map", "map_half_A", "map_half_B", "mask"}
+    ref = read_map(inputs / "ref.mrc")
+    for key in ("map", "map_half_A", "map_half_B", "mask"):
+        moved = read_map(out / volume[key])
+        assert moved.data.shape == ref.data.shape and moved.voxel_size_A == ref.voxel_size_A
+    mask = read_map(out / volume["mask"]).data
+    assert 0.0 <= mask.min() and mask.max() <= 1.0
+    (record,) = manifest.alignments
+    found = RigidTransform.from_matrix(record.matrix)
+    assert record.index == 1 and record.hand_flipped == FIXTURE_TRUTH.flip
+    assert found.rotation_error_deg(FIXTURE_TRUTH) <= 0.25
+    assert record.fsc_0143_A is not None and record.score > 0.99
+    assert sha(inputs) == before  # inputs untouched
+    assert not list(tmp_path.glob(".job.tmp-*"))
+
+
+def test_workflow_imports_aligns_and_chains_a_second_alignment(
+    tmp_path: Path, inputs: Path
+) -> None:
+    workflow = {
+        "jobs": {
+            "ref": {"job": "import_volume", "params": {"map": "in/ref.mrc"}},
+            "mov": {"job": "import_volume", "params": {"map": "in/mov.mrc"}},
+            "first": {
+                "job": "align_3d_maps",
+                "params": {"max_shift_A": 15},
+                "inputs": {
+                    "reference_map": {"from": "ref.volume"},
+                    "maps_to_align": [{"from": "mov.volume"}, {"map": "in/mov.mrc", "index": 2}],
+                },
+            },
+            "second": {
+                "job": "align_3d_maps",
+                "params": {"max_shift_A": 15},
+                "inputs": {
+                    "reference_map": {"from": "ref.volume"},
+                    "maps_to_align": [{"from": "first.aligned_volume_2"}],
+                },
+            },
+        }
+    }
+    spec_path = tmp_path / "workflow.json"
+    spec_path.write_text(json.dumps(workflow))
+    assert cli("validate", str(spec_path)).returncode == EXIT_OK
+    out = tmp_path / "run"
+    proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    first = ResultManifest.model_validate_json((out / "first" / "result.json").read_text())
+    second = ResultManifest.model_validate_json((out / "second" / "result.json").read_text())
+    assert [r.index for r in first.alignments] == [1, 2]
+    # the second job gets a map already in register: it finds (almost) the identity
+    (again,) = second.alignments
+    redo = RigidTransform.from_matrix(again.matrix)
+    assert redo.angle_deg < 0.25 and np.linalg.norm(redo.shift_A) < 0.5 and not redo.flip
+    # and rerunning into the same folder refuses without --force
+    proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_INVALID_INPUT and "--force" in proc.stderr
+
+
+def test_validate_lists_every_problem_with_its_path(tmp_path: Path) -> None:
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": -3, "lowpas": 5},
+        "inputs": {"maps_to_align": [{"map": "x.mrc"}]},
+    }
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(spec))
+    proc = cli("validate", str(path), "--json")
+    assert proc.returncode == EXIT_INVALID_INPUT
+    issues = json.loads(proc.stdout)
+    assert {(i["code"], i["path"]) for i in issues} == {
+        ("param_out_of_range", "$.jobs.J1.params.max_shift_A"),
+        ("unknown_param", "$.jobs.J1.params.lowpas"),
+    }
+    out = tmp_path / "never"
+    assert cli("run", str(path), "--out", str(out)).returncode == EXIT_INVALID_INPUT
+    assert not out.exists()  # nothing is written for an invalid job
+
+
+def test_bad_json_is_reported_with_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"job": "align_3d_maps",\n "params": {,}}')
+    proc = cli("validate", str(path))
+    assert proc.returncode == EXIT_INVALID_INPUT
+    assert "line 2" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_committed_json_schemas_are_current() -> None:
+    for name, schema in export_schemas().items():
+        path = SCHEMA_DIR / f"{name}.schema.json"
+        assert path.exists(), f"{path} missing: run `align3d schema --out schemas`"
+        committed = json.loads(path.read_text())
+        assert committed == json.loads(json.dumps(schema)), (
+            f"{path} is stale: run `align3d schema --out schemas`"
+        )
