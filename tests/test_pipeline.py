@@ -172,3 +172,19 @@ def test_committed_json_schemas_are_current() -> None:
         assert committed == json.loads(json.dumps(schema)), (
             f"{path} is stale: run `align3d schema --out schemas`"
         )
+
+
+@pytest.mark.parametrize("name", ["align_spec.json", "workflow.json"])
+def test_readme_examples_run_as_written(tmp_path: Path, name: str) -> None:
+    readme = (FIXTURES.parent / "README.md").read_text()
+    text = (FIXTURES / name).read_text().strip()
+    assert text in readme, f"README no longer shows fixtures/{name} as it is"
+    assert cli("validate", str(FIXTURES / name)).returncode == EXIT_OK
+    proc = cli("run", str(FIXTURES / name), "--out", str(tmp_path / "out"), "--quiet")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    if name == "workflow.json":
+        check = ResultManifest.model_validate_json(
+            (tmp_path / "out" / "check" / "result.json").read_text()
+        )
+        residual = RigidTransform.from_matrix(check.alignments[0].matrix)
+        assert residual.angle_deg < 0.25 and np.linalg.norm(residual.shift_A) < 0.5
