@@ -20,13 +20,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from engine.alignment import AlignmentParams
+from engine.alignment import AlignmentParams, RigidTransform
+from engine.alignment.poses import move_poses
 from engine.jobdef import Connected, JobInputError, JobOutcome, RunContext, SlotSpec
 from engine.pairwise import align_volume, finite_or_none
 from slots.mrc import read_map
-from slots.payloads import MaskPayload, SlotKind, VolumePayload, VolumesGroupPayload
+from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
+from slots.payloads import (
+    MaskPayload,
+    ParticlesPayload,
+    SlotKind,
+    VolumePayload,
+    VolumesGroupPayload,
+)
 
 PER_VOLUME = re.compile(r"^(particles|mask)_(\d+)$")
 
@@ -263,12 +273,54 @@ def _mask_for(inputs: Mapping[str, Any], index: int, position: int, count: int) 
     return None
 
 
+def _read_particle_inputs(
+    inputs: Mapping[str, Any], volumes: list[tuple[int, VolumePayload]]
+) -> dict[str, ParticleFile]:
+    """Every particle input, read and checked before any alignment starts."""
+    files: dict[str, ParticleFile] = {}
+    indices = {index for index, _ in volumes}
+    for slot, payload in inputs.items():
+        if slot == "particles_all" or slot.startswith("particles_"):
+            try:
+                files[slot] = read_particles(payload.path)
+            except ParticleFileError as exc:
+                raise JobInputError(f"{slot}: {exc}") from exc
+    if "particles_all" in files:
+        classes = files["particles_all"].classes()
+        path = inputs["particles_all"].path
+        if classes is None:
+            raise JobInputError(
+                f"particles_all: {path} has no class column (rlnClassNumber or "
+                "alignments3D/class) to tell which volume each particle belongs to"
+            )
+        orphans = sorted(set(classes.tolist()) - indices)
+        if orphans:
+            raise JobInputError(
+                f"particles_all: {path} has particles of class(es) {orphans} but the group has "
+                f"volumes {sorted(indices)} (classes count from 1 in RELION, from 0 in CryoSPARC)"
+            )
+    return files
+
+
+def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int64]) -> Mover:
+    def mover(a: NDArray, origins: NDArray, rows: NDArray) -> tuple[NDArray, NDArray]:
+        new_a, new_o = np.array(a, dtype=np.float64), np.array(origins, dtype=np.float64)
+        for index, transform in transforms.items():
+            sel = classes[rows] == index
+            if sel.any():
+                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform)
+        return new_a, new_o
+
+    return mover
+
+
+def _write_particles(particles: ParticleFile, mover: Mover, target: Path, identity: bool) -> Path:
+    """The particles with poses from ``mover`` (untouched when the transform is the identity,
+    so that a no-op keeps every value, angle representations included)."""
+    return (particles if identity else particles.updated(mover)).write(target)
+
+
 def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
-    if params.update_particle_alignments:
-        raise JobInputError(
-            "update_particle_alignments: particle pose updates are not available yet; "
-            "run with update_particle_alignments false"
-        )
     reference_volume: VolumePayload = inputs["reference_map"]
     reference = read_map(reference_volume.map, reference_volume.voxel_size_A)
     ref_mask_path = (
@@ -284,6 +336,10 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             )
         reference_mask = mask_map.data
     volumes = _volumes_to_align(inputs)
+    particle_files = (
+        _read_particle_inputs(inputs, volumes) if params.update_particle_alignments else {}
+    )
+    transforms: dict[int, RigidTransform] = {}
     outputs: dict[str, BaseModel] = {"reference_volume": reference_volume}
     aligned: list[VolumePayload] = []
     records = []
@@ -312,6 +368,16 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             if f"mask_{index}" in inputs and "mask" in rel:
                 outputs[f"mask_aligned_{index}"] = MaskPayload(path=rel["mask"])
         t = outcome.alignment.transform
+        transforms[index] = t
+        if f"particles_{index}" in particle_files:
+            source = particle_files[f"particles_{index}"]
+            target = context.workdir / f"particles_for_map_{index}{source.path.suffix}"
+            written = _write_particles(
+                source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
+            )
+            outputs[f"particles_for_map_{index}"] = ParticlesPayload(
+                path=written.relative_to(context.workdir)
+            )
         records.append(
             {
                 "index": index,
@@ -332,7 +398,20 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             f"FSC 0.143 {finite_or_none(outcome.fsc_after_0143_A)} Å"
         )
     outputs["aligned_volumes"] = VolumesGroupPayload(volumes=aligned)
+    if "particles_all" in particle_files:
+        source = particle_files["particles_all"]
+        classes = source.classes()
+        assert classes is not None
+        target = context.workdir / f"all_particles{source.path.suffix}"
+        identity = all(_is_identity(t) for t in transforms.values())
+        written = _write_particles(source, _class_mover(transforms, classes), target, identity)
+        outputs["all_particles"] = ParticlesPayload(path=written.relative_to(context.workdir))
+        context.log(f"all_particles: {len(source)} particles follow their class's volume")
     return JobOutcome(outputs, {"alignments": records})
+
+
+def _is_identity(t: RigidTransform) -> bool:
+    return not t.flip and bool(np.all(t.rotation == np.eye(3))) and not np.any(t.shift_A)
 
 
 JOB = AlignJob()
