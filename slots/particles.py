@@ -140,11 +140,16 @@ class StarParticles:
         blocks = self.blocks
         if list(blocks) == [""]:  # RELION 3.0: one unnamed block
             blocks = {"images" if self.key == "" else self.key: blocks[""]}
-        # 12 significant digits: every value read from a RELION file (6 decimals) is written
-        # back as the same number; computed poses keep ample precision
         return _atomic(
-            path, lambda tmp: starfile.write(blocks, tmp, overwrite=True, float_format="%.12g")
+            path, lambda tmp: starfile.write(blocks, tmp, overwrite=True, float_format=_float)
         )
+
+
+def _float(value: float) -> str:
+    """12 significant digits, always with a decimal point: every number read from a RELION file
+    is written back as the same number of the same type (300.000000 stays a float, not 300)."""
+    text = f"{value:.12g}"
+    return text if any(ch in text for ch in ".eEn") else text + ".0"
 
 
 def read_star(path: Path) -> StarParticles:
@@ -161,13 +166,16 @@ def read_star(path: Path) -> StarParticles:
     )
     if key is None:
         raise ParticleFileError(
-            f"{path}: no particle table with pose columns {', '.join(ANGLES)}; "
-            "only particles that have been refined (with poses) can follow an aligned volume"
+            f"{path}: not a RELION particle STAR file with poses: no table with pose columns "
+            f"{', '.join(ANGLES)} (only refined particles can follow an aligned volume)"
         )
     table = frames[key]
     missing = [c for c in ANGLES if c not in table]
     if missing:
-        raise ParticleFileError(f"{path}: block data_{key} has no {', '.join(missing)} column")
+        raise ParticleFileError(
+            f"{path}: block data_{key} lacks the pose columns {', '.join(missing)} "
+            "(only refined particles can follow an aligned volume)"
+        )
     pixel: NDArray[np.float64] | None = None
     has_angst = all(c in table for c in ORIGINS_A)
     has_px = any(c in table for c in ORIGINS_PX)

@@ -188,3 +188,69 @@ def test_readme_examples_run_as_written(tmp_path: Path, name: str) -> None:
         )
         residual = RigidTransform.from_matrix(check.alignments[0].matrix)
         assert residual.angle_deg < 0.25 and np.linalg.norm(residual.shift_A) < 0.5
+
+
+def test_particles_follow_their_volume_in_both_modes(
+    tmp_path: Path, inputs: Path, shared_data: Path
+) -> None:
+    from slots.particles import read_particles
+
+    star = shared_data / "particles" / "relion31.star"
+    cs = shared_data / "particles" / "cryosparc_P12_J24_001_particles.cs"
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 15, "update_particle_alignments": True},
+        "inputs": {
+            "reference_map": {"map": "in/ref.mrc"},
+            "maps_to_align": [{"map": "in/mov.mrc"}],
+            "particles_1": {"path": str(star)},
+        },
+    }
+    (tmp_path / "ind.json").write_text(json.dumps(spec))
+    proc = cli("run", str(tmp_path / "ind.json"), "--out", str(tmp_path / "ind"), "--quiet")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    manifest = ResultManifest.model_validate_json((tmp_path / "ind" / "result.json").read_text())
+    out = read_particles(tmp_path / "ind" / manifest.outputs["particles_for_map_1"]["path"])
+    assert len(out) == len(read_particles(star))
+    group = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 15, "update_particle_alignments": True},
+        "inputs": {
+            "reference_map": {"map": "in/ref.mrc"},
+            "maps_to_align_group": {"volumes": [{"map": "in/mov.mrc"}]},
+            "particles_all": {"path": str(cs)},
+        },
+    }
+    (tmp_path / "grp.json").write_text(json.dumps(group))
+    proc = cli("run", str(tmp_path / "grp.json"), "--out", str(tmp_path / "grp"), "--quiet")
+    assert proc.returncode == EXIT_OK, proc.stderr
+    manifest = ResultManifest.model_validate_json((tmp_path / "grp" / "result.json").read_text())
+    assert manifest.outputs["all_particles"]["path"] == "all_particles.cs"
+
+
+def test_a_class_without_a_volume_is_an_error(
+    tmp_path: Path, inputs: Path, shared_data: Path
+) -> None:
+    import starfile
+
+    blocks = starfile.read(shared_data / "particles" / "relion31.star", always_dict=True)
+    blocks["particles"]["rlnClassNumber"] = [1, 3, 1, 3, 1][: len(blocks["particles"])]
+    star = tmp_path / "two_classes.star"
+    starfile.write(blocks, star)
+    before = star.read_bytes()
+    group = {
+        "job": "align_3d_maps",
+        "params": {"update_particle_alignments": True},
+        "inputs": {
+            "reference_map": {"map": "in/ref.mrc"},
+            "maps_to_align_group": {"volumes": [{"map": "in/mov.mrc"}]},
+            "particles_all": {"path": str(star)},
+        },
+    }
+    (tmp_path / "grp.json").write_text(json.dumps(group))
+    out = tmp_path / "grp"
+    proc = cli("run", str(tmp_path / "grp.json"), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_INVALID_INPUT
+    assert "particles_all" in proc.stderr and "[3]" in proc.stderr
+    assert "Traceback" not in proc.stderr and not out.exists()
+    assert star.read_bytes() == before
