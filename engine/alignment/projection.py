@@ -24,21 +24,8 @@ import numpy as np
 import scipy.fft as sfft
 import scipy.ndimage as ndi
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.transform import Rotation
 
-__all__ = ["project", "project_many", "relion_matrix", "shift_image"]
-
-
-def relion_matrix(rot_deg: float, tilt_deg: float, psi_deg: float) -> NDArray[np.float64]:
-    """RELION's projection matrix ``A = Rz(psi) Ry(tilt) Rz(rot)`` for Euler angles in degrees.
-
-    Examples
-    --------
-    >>> a = relion_matrix(30.0, 0.0, 0.0)  # rot alone turns the map by -30 degrees about z
-    >>> bool(np.allclose(a @ [1.0, 0.0, 0.0], [np.cos(np.radians(30)), -np.sin(np.radians(30)), 0]))
-    True
-    """
-    return Rotation.from_euler("ZYZ", [rot_deg, tilt_deg, psi_deg], degrees=True).as_matrix().T
+__all__ = ["project", "project_many", "shift_image"]
 
 
 def shift_image(image: NDArray[np.floating], shift_xy_px: ArrayLike) -> NDArray[np.float64]:
@@ -113,9 +100,7 @@ def _project_coefficients(
 def project(
     volume: ArrayLike,
     voxel_size_A: float,
-    rot_deg: float,
-    tilt_deg: float,
-    psi_deg: float,
+    matrix: ArrayLike,
     origin_x_A: float = 0.0,
     origin_y_A: float = 0.0,
     *,
@@ -129,9 +114,9 @@ def project(
         The map, indexed ``[z, y, x]``, centre at voxel ``N // 2``.
     voxel_size_A : float
         Voxel size in Å (also the pixel size of the image).
-    rot_deg, tilt_deg, psi_deg : float
-        RELION Euler angles (``rlnAngleRot``, ``rlnAngleTilt``, ``rlnAnglePsi``) in degrees;
-        the projection matrix is ``A = Rz(psi) Ry(tilt) Rz(rot)``.
+    matrix : (3, 3) array
+        The RELION pose matrix ``A = Rz(psi) Ry(tilt) Rz(rot)`` (from Euler angles with
+        ``slots.pose_formats.relion_matrices``).
     origin_x_A, origin_y_A : float
         RELION 3.1 particle origin (``rlnOriginXAngst``, ``rlnOriginYAngst``) in Å. The image is
         the centred projection moved by ``(-origin_x_A, -origin_y_A)`` (a periodic Fourier shift).
@@ -147,11 +132,13 @@ def project(
 
     Examples
     --------
-    A point at ``r = (5, 0, 0)`` Å seen at ``rot = 90``: ``A r = (0, -5, 0)``, so the spot sits
-    5 pixels below the image centre (pixel ``[16 - 5, 16]``) for a 1 Å voxel size.
+    A point at ``r = (5, 0, 0)`` Å seen at ``rot = 90`` (``A = Rz(90)^T``): ``A r = (0, -5, 0)``,
+    so the spot sits 5 pixels below the image centre (pixel ``[16 - 5, 16]``) at 1 Å per voxel.
 
     >>> vol = np.zeros((32, 32, 32)); vol[16, 16, 21] = 1.0
-    >>> img = project(vol, 1.0, 90.0, 0.0, 0.0, order=1)
+    >>> from scipy.spatial.transform import Rotation
+    >>> a = Rotation.from_euler("z", 90, degrees=True).as_matrix().T
+    >>> img = project(vol, 1.0, a, order=1)
     >>> tuple(int(i) for i in np.unravel_index(np.argmax(img), img.shape))
     (11, 16)
     """
@@ -160,15 +147,14 @@ def project(
         raise ValueError(f"voxel size must be positive, got {voxel_size_A} Å")
     coeffs = _coefficients(vol, order)
     origin_px = np.array([origin_x_A, origin_y_A], dtype=np.float64) / voxel_size_A
-    return _project_coefficients(
-        coeffs, order, relion_matrix(rot_deg, tilt_deg, psi_deg), origin_px, _slab(vol.shape[0])
-    )
+    a = np.asarray(matrix, dtype=np.float64).reshape(3, 3)
+    return _project_coefficients(coeffs, order, a, origin_px, _slab(vol.shape[0]))
 
 
 def project_many(
     volume: ArrayLike,
     voxel_size_A: float,
-    angles: ArrayLike,
+    matrices: ArrayLike,
     origins_A: ArrayLike | None = None,
     *,
     order: int = 3,
@@ -179,7 +165,7 @@ def project_many(
     ----------
     volume : (N, N, N) array, indexed ``[z, y, x]``
     voxel_size_A : voxel size in Å
-    angles : (n, 3) array of ``(rot, tilt, psi)`` in degrees
+    matrices : (n, 3, 3) RELION pose matrices ``A``
     origins_A : (n, 2) array of ``(rlnOriginXAngst, rlnOriginYAngst)`` in Å, or None for zeros
     order : 1 or 3, as in :func:`project`
 
@@ -190,7 +176,7 @@ def project_many(
     vol = _check_volume(volume)
     if voxel_size_A <= 0:
         raise ValueError(f"voxel size must be positive, got {voxel_size_A} Å")
-    ang = np.asarray(angles, dtype=np.float64).reshape(-1, 3)
+    ang = np.asarray(matrices, dtype=np.float64).reshape(-1, 3, 3)
     ori = (
         np.zeros((ang.shape[0], 2))
         if origins_A is None
@@ -201,10 +187,8 @@ def project_many(
     coeffs = _coefficients(vol, order)
     n = vol.shape[0]
     out = np.empty((ang.shape[0], n, n))
-    for i, ((rot, tilt, psi), o) in enumerate(zip(ang, ori, strict=True)):
-        out[i] = _project_coefficients(
-            coeffs, order, relion_matrix(rot, tilt, psi), o / voxel_size_A, _slab(n)
-        )
+    for i, (a, o) in enumerate(zip(ang, ori, strict=True)):
+        out[i] = _project_coefficients(coeffs, order, a, o / voxel_size_A, _slab(n))
     return out
 
 
