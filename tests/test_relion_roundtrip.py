@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,25 +47,35 @@ def _fsc_band(a: np.ndarray, b: np.ndarray, fraction: float) -> np.ndarray:
     return curve.fsc[band]
 
 
-@pytest.mark.parametrize("flip", [False, True], ids=["same-hand", "mirrored"])
-def test_relion_reconstructs_the_aligned_map_from_updated_particles(
-    tmp_path: Path, flip: bool
-) -> None:
+@dataclass(frozen=True)
+class RoundTrip:
+    truth: RigidTransform
+    moving: np.ndarray  # map B, on the reference grid
+    particles: Path  # relion_project output from B, poses as projected
+    found: RigidTransform
+    aligned: np.ndarray  # align3d's aligned B
+    updated: Path  # align3d's particles_for_map_1
+
+
+def _round_trip(tmp_path: Path, seed: int, flip: bool, n: int, noise: bool) -> RoundTrip:
+    """Make A and B = A moved by a known transform, project B with relion_project, align B onto
+    A with particle update on (through the command line, as a pipeline would)."""
     require_relion("relion_project", "relion_reconstruct")
-    rng = np.random.default_rng(11 + flip)
-    reference = protein_like_map((BOX, BOX, BOX), VOXEL, radius_fraction=0.33, seed=21)
+    rng = np.random.default_rng(seed)
+    reference = protein_like_map((BOX, BOX, BOX), VOXEL, radius_fraction=0.33, seed=20 + seed)
     truth = random_transform(rng, 8.0, flip=flip)
     moving = move_with_scipy(reference, VOXEL, truth.inverse(), reference.shape, VOXEL)
     write_map(tmp_path / "A.mrc", reference, VOXEL)
     write_map(tmp_path / "B.mrc", moving, VOXEL)
-
-    n = 600
     angles, origins = _random_poses(rng, n)
     poses = write_pose_star(
         tmp_path / "poses.star", stack_names("none.mrcs", n), angles, origins, VOXEL, BOX
     )
-    particles = relion_project(tmp_path / "B.mrc", poses, tmp_path / "particles", VOXEL)
-
+    # projections sum ~BOX voxels along each ray: this noise gives a per-pixel SNR well below 1
+    extra = ["--add_noise", "--white_noise", repr(float(np.std(moving)) * BOX * 0.5)]
+    particles = relion_project(
+        tmp_path / "B.mrc", poses, tmp_path / "particles", VOXEL, extra_args=extra if noise else ()
+    )
     spec = {
         "job": "align_3d_maps",
         "params": {"update_particle_alignments": True, "max_shift_A": 15},
@@ -91,73 +102,37 @@ def test_relion_reconstructs_the_aligned_map_from_updated_particles(
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    manifest = json.loads((tmp_path / "job" / "result.json").read_text())
-    found = RigidTransform.from_matrix(manifest["alignments"][0]["matrix"])
-    assert found.flip == flip and found.rotation_error_deg(truth) < 0.5
-    aligned = read_map(tmp_path / "job" / manifest["outputs"]["aligned_volume_1"]["map"]).data
-    updated = tmp_path / "job" / manifest["outputs"]["particles_for_map_1"]["path"]
+    job = tmp_path / "job"
+    manifest = json.loads((job / "result.json").read_text())
+    return RoundTrip(
+        truth,
+        moving,
+        particles,
+        RigidTransform.from_matrix(manifest["alignments"][0]["matrix"]),
+        read_map(job / manifest["outputs"]["aligned_volume_1"]["map"]).data,
+        job / manifest["outputs"]["particles_for_map_1"]["path"],
+    )
 
-    rebuilt = relion_reconstruct(updated, tmp_path / "rebuilt.mrc", VOXEL)
-    assert _fsc_band(rebuilt, aligned, 0.6).min() >= 0.9
+
+@pytest.mark.parametrize("flip", [False, True], ids=["same-hand", "mirrored"])
+def test_relion_reconstructs_the_aligned_map_from_updated_particles(
+    tmp_path: Path, flip: bool
+) -> None:
+    run = _round_trip(tmp_path, seed=11 + flip, flip=flip, n=600, noise=False)
+    assert run.found.flip == flip and run.found.rotation_error_deg(run.truth) < 0.5
+    rebuilt = relion_reconstruct(run.updated, tmp_path / "rebuilt.mrc", VOXEL)
+    assert _fsc_band(rebuilt, run.aligned, 0.6).min() >= 0.9
     # control: the old poses rebuild B where it was, which does not match the aligned map
-    control = relion_reconstruct(particles, tmp_path / "control.mrc", VOXEL)
-    assert _fsc_band(control, moving, 0.6).min() >= 0.9  # RELION itself is consistent
-    assert _fsc_band(control, aligned, 0.6).mean() < 0.5
+    control = relion_reconstruct(run.particles, tmp_path / "control.mrc", VOXEL)
+    assert _fsc_band(control, run.moving, 0.6).min() >= 0.9  # RELION itself is consistent
+    assert _fsc_band(control, run.aligned, 0.6).mean() < 0.5
 
 
 def test_noisy_particles_follow_too(tmp_path: Path) -> None:
-    require_relion("relion_project", "relion_reconstruct")
-    rng = np.random.default_rng(5)
-    reference = protein_like_map((BOX, BOX, BOX), VOXEL, radius_fraction=0.33, seed=22)
-    truth = random_transform(rng, 6.0, flip=True)
-    moving = move_with_scipy(reference, VOXEL, truth.inverse(), reference.shape, VOXEL)
-    write_map(tmp_path / "A.mrc", reference, VOXEL)
-    write_map(tmp_path / "B.mrc", moving, VOXEL)
-    n = 1500
-    angles, origins = _random_poses(rng, n)
-    poses = write_pose_star(
-        tmp_path / "poses.star", stack_names("none.mrcs", n), angles, origins, VOXEL, BOX
-    )
-    sigma = float(np.std(moving)) * BOX * 0.5  # projections sum ~BOX voxels along each ray
-    particles = relion_project(
-        tmp_path / "B.mrc",
-        poses,
-        tmp_path / "particles",
-        VOXEL,
-        extra_args=["--add_noise", "--white_noise", repr(sigma)],
-    )
-    spec = {
-        "job": "align_3d_maps",
-        "params": {"update_particle_alignments": True},
-        "inputs": {
-            "reference_map": {"map": "A.mrc"},
-            "maps_to_align": [{"map": "B.mrc"}],
-            "particles_1": {"path": str(particles)},
-        },
-    }
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(tmp_path / "spec.json"),
-            "--out",
-            str(tmp_path / "job"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    manifest = json.loads((tmp_path / "job" / "result.json").read_text())
-    aligned = read_map(tmp_path / "job" / manifest["outputs"]["aligned_volume_1"]["map"]).data
-    updated = tmp_path / "job" / manifest["outputs"]["particles_for_map_1"]["path"]
-    rebuilt = relion_reconstruct(updated, tmp_path / "rebuilt.mrc", VOXEL)
-    control = relion_reconstruct(particles, tmp_path / "control.mrc", VOXEL)
-    good = _fsc_band(rebuilt, aligned, 0.4)
-    bad = _fsc_band(control, aligned, 0.4)
+    run = _round_trip(tmp_path, seed=5, flip=True, n=1500, noise=True)
+    rebuilt = relion_reconstruct(run.updated, tmp_path / "rebuilt.mrc", VOXEL)
+    control = relion_reconstruct(run.particles, tmp_path / "control.mrc", VOXEL)
+    good = _fsc_band(rebuilt, run.aligned, 0.4)
+    bad = _fsc_band(control, run.aligned, 0.4)
     assert good.mean() > 0.8
     assert good.mean() > bad.mean() + 0.3
