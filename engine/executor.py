@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -126,7 +125,7 @@ def _logger(folder: Path, name: str, quiet: bool) -> Callable[[str], None]:
         with log_file.open("a") as fh:
             fh.write(line + "\n")
         if not quiet:
-            print(f"[{name}] {line}", file=sys.stderr)
+            print(f"[{name}] {line}", flush=True)
 
     return log
 

@@ -9,6 +9,7 @@ and measure the FSC with the reference before and after. Job-agnostic: paths in,
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.alignment import AlignmentParams, AlignmentResult, align_maps, fsc, resample_map
+from engine.alignment.fsc import FSCCurve
 from engine.alignment.geometry import RigidTransform
 from slots.mrc import MapData, MapReadError, read_map, write_map
 
@@ -27,9 +29,17 @@ class VolumeOutcome:
 
     files: dict[str, Path]
     alignment: AlignmentResult
-    fsc_before_0143_A: float
-    fsc_after_0143_A: float
+    fsc_before: FSCCurve
+    fsc_after: FSCCurve
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fsc_before_0143_A(self) -> float:
+        return self.fsc_before.resolution_at(0.143)
+
+    @property
+    def fsc_after_0143_A(self) -> float:
+        return self.fsc_after.resolution_at(0.143)
 
     @property
     def aligned_path(self) -> Path:
@@ -72,11 +82,6 @@ def move_onto(
     )
 
 
-def fsc_resolution(a: NDArray, b: NDArray, voxel_size_A: float) -> float:
-    """FSC = 0.143 resolution (Å) of two maps on one grid."""
-    return fsc(a, b, voxel_size_A).resolution_at(0.143)
-
-
 def _read_alongside(path: Path, main: MapData, voxel_override: float | None) -> MapData:
     """Read a map that must share the grid of the volume's main map."""
     other = read_map(path, voxel_override)
@@ -100,6 +105,7 @@ def align_volume(
     mask: Path | None = None,
     voxel_size_A: float | None = None,
     use_masks: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> VolumeOutcome:
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
@@ -119,6 +125,7 @@ def align_volume(
         params,
         reference_mask=reference_mask if use_masks else None,
         moving_mask=moving_mask.data if (use_masks and moving_mask is not None) else None,
+        progress=progress,
     )
     timings["align"] = result.timings_s["total"]
     start = time.perf_counter()
@@ -139,8 +146,8 @@ def align_volume(
     start = time.perf_counter()
     p = float(reference.voxel_size_A[0])
     before = move_onto(moving, RigidTransform(), reference)
-    fsc_before = fsc_resolution(reference.data, before, p)
-    fsc_after = fsc_resolution(reference.data, aligned_main, p)
+    fsc_before = fsc(reference.data, before, p)
+    fsc_after = fsc(reference.data, aligned_main, p)
     timings["fsc"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
     return VolumeOutcome(files, result, fsc_before, fsc_after, timings)

@@ -28,6 +28,7 @@ from engine.alignment import AlignmentParams, RigidTransform
 from engine.alignment.poses import move_poses
 from engine.jobdef import Connected, JobInputError, JobOutcome, RunContext, SlotSpec
 from engine.pairwise import align_volume, finite_or_none
+from jobs.align_diagnostics import job_report, log_alignment, progress_bars, volume_figures
 from slots.mrc import read_map
 from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
 from slots.payloads import (
@@ -342,61 +343,73 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
     transforms: dict[int, RigidTransform] = {}
     outputs: dict[str, BaseModel] = {"reference_volume": reference_volume}
     aligned: list[VolumePayload] = []
-    records = []
-    for position, (index, volume) in enumerate(volumes):
-        start = time.perf_counter()
-        folder = Path(f"volume_{index:03d}")
-        mask = _mask_for(inputs, index, position, len(volumes)) or volume.mask
-        maps = volume.maps()
-        out_files = {name: context.workdir / folder / f"{name}.mrc" for name in maps}
-        out_files["mask"] = context.workdir / folder / "mask.mrc"
-        outcome = align_volume(
-            reference,
-            maps,
-            out_files,
-            params.alignment(),
-            reference_mask,
-            mask,
-            volume.voxel_size_A,
-            params.apply_mask_to_volumes,
-        )
-        rel = {name: path.relative_to(context.workdir) for name, path in outcome.files.items()}
-        payload = VolumePayload(**{k: v for k, v in rel.items()})
-        aligned.append(payload)
-        if "maps_to_align" in inputs:
-            outputs[f"aligned_volume_{index}"] = payload
-            if f"mask_{index}" in inputs and "mask" in rel:
-                outputs[f"mask_aligned_{index}"] = MaskPayload(path=rel["mask"])
-        t = outcome.alignment.transform
-        transforms[index] = t
-        if f"particles_{index}" in particle_files:
-            source = particle_files[f"particles_{index}"]
-            target = context.workdir / f"particles_for_map_{index}{source.path.suffix}"
-            written = _write_particles(
-                source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
+    records: list[dict[str, Any]] = []
+    figures: dict[int, list[Path]] = {}
+    warnings: list[str] = []
+    with progress_bars(len(volumes), context.quiet) as (volume_bar, stage_bar):
+        for position, (index, volume) in enumerate(volumes):
+            start = time.perf_counter()
+            folder = Path(f"volume_{index:03d}")
+            mask = _mask_for(inputs, index, position, len(volumes)) or volume.mask
+            maps = volume.maps()
+            out_files = {name: context.workdir / folder / f"{name}.mrc" for name in maps}
+            out_files["mask"] = context.workdir / folder / "mask.mrc"
+            stages = stage_bar()
+            outcome = align_volume(
+                reference,
+                maps,
+                out_files,
+                params.alignment(),
+                reference_mask,
+                mask,
+                volume.voxel_size_A,
+                params.apply_mask_to_volumes,
+                progress=lambda stage, bar=stages: (bar.set_postfix_str(stage), bar.update(1)),
             )
-            outputs[f"particles_for_map_{index}"] = ParticlesPayload(
-                path=written.relative_to(context.workdir)
+            stages.close()
+            rel = {name: path.relative_to(context.workdir) for name, path in outcome.files.items()}
+            payload = VolumePayload(**{k: v for k, v in rel.items()})
+            aligned.append(payload)
+            if "maps_to_align" in inputs:
+                outputs[f"aligned_volume_{index}"] = payload
+                if f"mask_{index}" in inputs and "mask" in rel:
+                    outputs[f"mask_aligned_{index}"] = MaskPayload(path=rel["mask"])
+            t = outcome.alignment.transform
+            transforms[index] = t
+            if f"particles_{index}" in particle_files:
+                source = particle_files[f"particles_{index}"]
+                target = context.workdir / f"particles_for_map_{index}{source.path.suffix}"
+                written = _write_particles(
+                    source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
+                )
+                outputs[f"particles_for_map_{index}"] = ParticlesPayload(
+                    path=written.relative_to(context.workdir)
+                )
+            records.append(
+                {
+                    "index": index,
+                    "rotation": t.rotation.tolist(),
+                    "shift_A": t.shift_A.tolist(),
+                    "hand_flipped": t.flip,
+                    "matrix": t.matrix.tolist(),
+                    "score": outcome.alignment.score,
+                    "alternative_score": outcome.alignment.alternative_score,
+                    "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
+                    "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
+                    "seconds": time.perf_counter() - start,
+                }
             )
-        records.append(
-            {
-                "index": index,
-                "rotation": t.rotation.tolist(),
-                "shift_A": t.shift_A.tolist(),
-                "hand_flipped": t.flip,
-                "matrix": t.matrix.tolist(),
-                "score": outcome.alignment.score,
-                "alternative_score": outcome.alignment.alternative_score,
-                "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
-                "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        context.log(
-            f"volume {index}: rotation {t.angle_deg:.2f}°, shift {[round(x, 2) for x in t.shift_A]} Å, "
-            f"hand {'flipped' if t.flip else 'kept'}, score {outcome.alignment.score:.4f}, "
-            f"FSC 0.143 {finite_or_none(outcome.fsc_after_0143_A)} Å"
-        )
+            if params.log_diagnostics:
+                figures[index] = volume_figures(
+                    reference,
+                    outcome,
+                    context.workdir / folder,
+                    params.lowpass_resolution_A,
+                    index,
+                )
+            records[-1]["seconds"] = time.perf_counter() - start
+            warnings += log_alignment(context.log, index, records[-1])
+            volume_bar.update(1)
     outputs["aligned_volumes"] = VolumesGroupPayload(volumes=aligned)
     if "particles_all" in particle_files:
         source = particle_files["particles_all"]
@@ -407,7 +420,8 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         written = _write_particles(source, _class_mover(transforms, classes), target, identity)
         outputs["all_particles"] = ParticlesPayload(path=written.relative_to(context.workdir))
         context.log(f"all_particles: {len(source)} particles follow their class's volume")
-    return JobOutcome(outputs, {"alignments": records})
+    job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
+    return JobOutcome(outputs, {"alignments": records, "warnings": warnings})
 
 
 def _is_identity(t: RigidTransform) -> bool:

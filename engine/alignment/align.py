@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -136,6 +137,7 @@ def align_maps(
     reference_mask: ArrayLike | None = None,
     moving_mask: ArrayLike | None = None,
     workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> AlignmentResult:
     """Find the rigid transform (and hand) that puts ``moving`` onto ``reference``.
 
@@ -146,6 +148,7 @@ def align_maps(
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
     workers : threads for the FFTs (default: all cores; compiled kernels use numba's setting)
+    progress : called with the name of each search stage as it completes (5 stages)
 
     Returns
     -------
@@ -162,6 +165,7 @@ def align_maps(
             params,
             reference_mask,
             moving_mask,
+            progress or (lambda stage: None),
         )
 
 
@@ -173,6 +177,7 @@ def _align(
     params: AlignmentParams | None,
     reference_mask: ArrayLike | None,
     moving_mask: ArrayLike | None,
+    progress: Callable[[str], None],
 ) -> AlignmentResult:
     params = params or AlignmentParams()
     clock = time.perf_counter()
@@ -208,12 +213,15 @@ def _align(
     ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
     mov_cube, _ = on_cube(mov_work, box, search_voxel)
     timings["prepare"] = time.perf_counter() - clock
+    progress("prepare")
 
     hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params)
     timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
+    progress("rotation search")
 
     scored = _translation_scores(ref_cube, mov_cube, search_voxel, hypotheses, params)
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
+    progress("translation search")
 
     # --- refine the best few on the search grid (every other voxel: a quick, coarse pass)
     ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w, stride=2)
@@ -240,6 +248,7 @@ def _align(
         if _clearly_different(c.transform, best.transform, shift_tol)
     ]
     timings["coarse_refinement"] = time.perf_counter() - clock - sum(timings.values())
+    progress("coarse refinement")
 
     # --- final refinement at the requested low-pass on a finer grid: converge on a lattice of
     # every other voxel, then polish with all voxels
@@ -278,6 +287,7 @@ def _align(
     # the alternative only needs a comparable score: a shorter polish
     alternative = polish(alternatives[0].transform, full=False) if alternatives else None
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
+    progress("fine refinement")
     timings["total"] = time.perf_counter() - clock
     return AlignmentResult(
         transform=final.transform,

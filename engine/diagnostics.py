@@ -1,0 +1,132 @@
+"""Diagnostic figures of one alignment: FSC curves, difference-map slices, overlay slices.
+
+Arrays in, PNG files out (matplotlib, Agg backend, no display needed). Slices are the central
+planes of the reference grid: xy at ``z = N // 2``, xz at ``y = N // 2``, yz at ``x = N // 2``.
+Difference maps are taken after both maps are low-passed and standardised inside the mask, so
+they show disagreement in shape, not in greyscale; white means agreement (a diverging colour map
+centred on 0, one colour scale shared by the three slices).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.alignment.fourier import lowpass
+from engine.alignment.fsc import FSCCurve
+
+AMBIGUITY_MARGIN = 0.01
+"""An alignment is ambiguous when the best clearly different alternative scores within this
+much (NCC) of the best: typical of symmetric or pseudo-symmetric maps."""
+
+
+def is_ambiguous(score: float, alternative: float | None) -> bool:
+    return alternative is not None and score - alternative < AMBIGUITY_MARGIN
+
+
+def standardised(volume: NDArray, voxel_size_A: float, lowpass_A: float) -> NDArray[np.float32]:
+    """Low-passed copy with zero mean and unit standard deviation."""
+    v = lowpass(volume, voxel_size_A, lowpass_A).astype(np.float64)
+    std = v.std()
+    return ((v - v.mean()) / (std if std > 0 else 1.0)).astype(np.float32)
+
+
+def difference_map(
+    reference: NDArray, aligned: NDArray, voxel_size_A: float, lowpass_A: float
+) -> NDArray[np.float32]:
+    """``aligned - reference`` after both are low-passed and standardised (same grid)."""
+    return standardised(aligned, voxel_size_A, lowpass_A) - standardised(
+        reference, voxel_size_A, lowpass_A
+    )
+
+
+def central_slices(volume: NDArray) -> dict[str, NDArray]:
+    """The central xy, xz and yz planes of a ``[z, y, x]`` volume (rows, columns as plotted)."""
+    cz, cy, cx = (n // 2 for n in volume.shape)
+    return {"xy": volume[cz], "xz": volume[:, cy, :], "yz": volume[:, :, cx]}
+
+
+def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = "") -> Path:
+    """FSC of the aligned map against the reference (and before alignment, for contrast), with
+    the 0.143 threshold and the resolution where the curve crosses it."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=100)
+    res = after.resolution_at(0.143)
+    ax.plot(
+        after.frequency,
+        after.fsc,
+        color="#1f77b4",
+        lw=2,
+        label=f"aligned ({res:.1f} Å)" if np.isfinite(res) else "aligned",
+    )
+    if before is not None:
+        res_b = before.resolution_at(0.143)
+        label = f"before alignment ({res_b:.1f} Å)" if np.isfinite(res_b) else "before alignment"
+        ax.plot(before.frequency, before.fsc, color="#999999", lw=1.5, ls="--", label=label)
+    ax.axhline(0.143, color="#d62728", lw=1, ls=":", label="FSC = 0.143")
+    if np.isfinite(res):
+        ax.axvline(1.0 / res, color="#1f77b4", lw=0.8, ls=":")
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("FSC")
+    ax.set_ylim(-0.1, 1.05)
+    ax.set_xlim(0, after.frequency[-1])
+    ax.set_title(title or "FSC against the reference")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_difference_slices(difference: NDArray, path: Path, title: str = "") -> Path:
+    """Central slices of a difference map, white = agreement, one shared symmetric scale."""
+    slices = central_slices(difference)
+    # at least 1 σ: residues of a good alignment stay white instead of being stretched to
+    # full colour; real disagreement (several σ) saturates
+    limit = max(float(np.percentile(np.abs(difference), 99.9)), 1.0)
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8), dpi=100)
+    image = None
+    for ax, (name, plane) in zip(axes, slices.items(), strict=True):
+        image = ax.imshow(plane, cmap="RdBu_r", vmin=-limit, vmax=limit, origin="lower")
+        ax.set_title(f"{name} (central)")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(image, ax=axes, shrink=0.8, label="aligned - reference (σ)")
+    fig.suptitle(title or "Difference map (low-passed, standardised)")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_overlay_slices(reference: NDArray, aligned: NDArray, path: Path, title: str = "") -> Path:
+    """Central slices of reference (magenta) and aligned map (green): grey-white where they
+    agree, coloured where one has density the other lacks."""
+    ref_slices = central_slices(reference)
+    ali_slices = central_slices(aligned)
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8), dpi=100)
+    for ax, name in zip(axes, ref_slices, strict=True):
+        r = _unit(ref_slices[name])
+        a = _unit(ali_slices[name])
+        rgb = np.stack([r, a, r], axis=-1)
+        ax.imshow(rgb, origin="lower")
+        ax.set_title(f"{name} (central)")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or "Overlay: reference magenta, aligned green")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def _unit(plane: NDArray) -> NDArray[np.float64]:
+    """Density scaled to [0, 1] between its 1st and 99.5th percentiles."""
+    lo, hi = np.percentile(plane, [1.0, 99.5])
+    return np.clip((plane - lo) / (hi - lo if hi > lo else 1.0), 0.0, 1.0)
