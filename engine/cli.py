@@ -1,13 +1,17 @@
 """The ``align3d`` command line.
 
-Exit codes: 0 success; 2 invalid input (bad arguments, unreadable or unusable files: the message
-names the culprit); 1 internal error (a bug: please report it with the traceback printed).
+Exit codes: 0 success; 2 invalid input (bad arguments, documents, files or parameters, or an
+output folder holding another completed job: every problem is named); 3 the output folder is
+being written by another run; 130 interrupted (SIGINT or SIGTERM; no partial output is left in
+place, and the same command completes the work); 1 internal error (a bug: the traceback is
+printed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -17,6 +21,7 @@ from pydantic import ValidationError
 from engine.alignment import AlignmentParams, InvalidMapError, RigidTransform
 from engine.executor import (
     InvalidSpec,
+    OutputBusy,
     OutputExists,
     load_document,
     run_document,
@@ -31,6 +36,8 @@ from slots.mrc import MapReadError, write_map
 EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID_INPUT = 2
+EXIT_BUSY = 3
+EXIT_INTERRUPTED = 130
 
 
 class InvalidInput(Exception):
@@ -199,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="align3d",
         description="Align 3D maps: rotation, shift and hand of maps onto a reference.",
-        epilog="Exit codes: 0 success, 2 invalid input, 1 internal error.",
+        epilog="Exit codes: 0 success, 2 invalid input, 3 output folder busy, 130 interrupted, "
+        "1 internal error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -238,11 +246,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "SIGINT"
+        print(
+            f"align3d: interrupted ({why}); unfinished job folders were removed, completed ones "
+            "are kept: run the same command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    except OutputBusy as exc:
+        print(f"align3d: busy: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except InvalidSpec as exc:
         _print_issues(exc.issues)
         print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)
@@ -254,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print("align3d: internal error (a bug); please report the traceback above", file=sys.stderr)
         return EXIT_INTERNAL_ERROR
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

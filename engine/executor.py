@@ -7,10 +7,13 @@ modified: jobs read them and write only inside their own folder.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,66 @@ class JobError(Exception):
 
 class OutputExists(Exception):
     """A completed job folder is already there and ``force`` was not given."""
+
+
+class OutputBusy(Exception):
+    """Another align3d run is writing into the same output folder."""
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out_dir`` for the whole run (``.NAME.lock`` beside it): a
+    second run into the same folder refuses at once instead of mixing its files in."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir.parent / f".{out_dir.name}.lock"
+    handle = lock_path.open("a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise OutputBusy(
+                f"{out_dir} is being written by another align3d run ({owner}); wait for it to "
+                "finish or choose another --out"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+    finally:
+        handle.close()
+
+
+def fingerprint(job: ResolvedJob, done: Mapping[str, tuple[Path, ResultManifest]]) -> str:
+    """What a completed job folder must match to be reused: job type, parameters, inputs, and
+    the fingerprints of the jobs it reads from."""
+    assert job.params is not None
+    upstream = sorted(
+        {
+            item.job
+            for value in job.spec.inputs.values()
+            for item in as_list(value)
+            if isinstance(item, FromRef)
+        }
+    )
+    doc = {
+        "job": job.spec.job,
+        "params": job.params.model_dump(mode="json"),
+        "inputs": {k: json.loads(json.dumps(v, default=_dump)) for k, v in job.spec.inputs.items()},
+        "upstream": {name: done[name][1].fingerprint for name in upstream if name in done},
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _dump(value: Any) -> Any:
+    return (
+        value.model_dump(mode="json", by_alias=True) if isinstance(value, BaseModel) else str(value)
+    )
 
 
 def validate_document(data: Any, registry: Mapping[str, JobDefinition]) -> Resolution | list[Issue]:
@@ -138,14 +201,31 @@ def run_job(
     force: bool = False,
     quiet: bool = False,
 ) -> ResultManifest:
-    """Run one job into ``job_dir`` (complete or absent, never half-written)."""
-    if (job_dir / "result.json").exists() and not force:
-        raise OutputExists(f"{job_dir} already holds a completed job; use --force to replace it")
+    """Run one job into ``job_dir`` (complete or absent, never half-written). A completed folder
+    of the same job (same fingerprint) is reused; another job's folder is not replaced without
+    ``force``."""
+    assert job.definition is not None and job.params is not None
+    print_line = (lambda line: None) if quiet else (lambda line: print(f"[{job.name}] {line}"))
+    stamp = fingerprint(job, done)
+    previous = job_dir / "result.json"
+    if previous.exists() and not force:
+        try:
+            old = ResultManifest.model_validate_json(previous.read_text())
+        except ValueError:
+            old = None
+        if old is not None and old.fingerprint == stamp:
+            print_line(f"complete already in {job_dir}; reused")
+            return old
+        raise OutputExists(
+            f"{job_dir} holds a completed job with other parameters or inputs; use --force to "
+            "replace it, or choose another --out"
+        )
     if job_dir.exists() and not force and any(job_dir.iterdir()):
         raise OutputExists(
             f"{job_dir} exists and is not empty; choose another --out or use --force"
         )
-    assert job.definition is not None and job.params is not None
+    inputs = job_inputs(job, base, done)
+    check_inputs(job, inputs)
     job_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = job_dir.parent / f".{job_dir.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -154,13 +234,14 @@ def run_job(
         context = RunContext(
             workdir=tmp, base_dir=base, log=_logger(tmp, job.name, quiet), quiet=quiet
         )
-        outcome = job.definition.run(job.params, job_inputs(job, base, done), context)
+        outcome = job.definition.run(job.params, inputs, context)
         declared = {s.name for s in job.outputs}
         if set(outcome.outputs) != declared:
             raise RuntimeError(
                 f"job {job.name} produced outputs {sorted(outcome.outputs)}, declared {sorted(declared)}"
             )
         manifest = ResultManifest(
+            fingerprint=stamp,
             job=job.name,
             job_type=job.definition.name,
             params=job.params.model_dump(mode="json"),
@@ -180,6 +261,27 @@ def run_job(
         raise
 
 
+def check_inputs(job: ResolvedJob, inputs: Mapping[str, Any]) -> None:
+    """The job's own check of its input files (every problem at once), before any work."""
+    preflight = getattr(job.definition, "preflight", None)
+    if preflight is None:
+        return
+    problems = preflight(job.params, inputs)
+    if problems:
+        raise InvalidSpec(
+            [
+                Issue(
+                    code=code,
+                    job=job.name,
+                    slot=slot,
+                    message=message,
+                    path=f"$.jobs.{job.name}.inputs" + (f".{slot}" if slot else ""),
+                )
+                for code, slot, message in problems
+            ]
+        )
+
+
 def run_document(
     data: Any,
     base: Path,
@@ -196,10 +298,17 @@ def run_document(
         raise InvalidSpec([i for i in resolution.issues if i.level == "error"])
     single = not (isinstance(data, dict) and "jobs" in data)
     done: dict[str, tuple[Path, ResultManifest]] = {}
-    for name in resolution.order():
-        job_dir = out_dir if single else out_dir / name
-        manifest = run_job(resolution.jobs[name], job_dir, base, done, force, quiet)
-        done[name] = (job_dir.resolve(), manifest)
+    order = resolution.order()
+    # the jobs that read only files are checked before anything is written
+    for name in order:
+        job = resolution.jobs[name]
+        if not any(isinstance(i, FromRef) for v in job.spec.inputs.values() for i in as_list(v)):
+            check_inputs(job, job_inputs(job, base, done))
+    with output_lock(out_dir):
+        for name in order:
+            job_dir = out_dir if single else out_dir / name
+            manifest = run_job(resolution.jobs[name], job_dir, base, done, force, quiet)
+            done[name] = (job_dir.resolve(), manifest)
     return {name: manifest for name, (_, manifest) in done.items()}
 
 

@@ -82,9 +82,12 @@ def move_onto(
     )
 
 
-def _read_alongside(path: Path, main: MapData, voxel_override: float | None) -> MapData:
-    """Read a map that must share the grid of the volume's main map."""
-    other = read_map(path, voxel_override)
+def _read_alongside(
+    path: Path, main: MapData, voxel_override: float | None, constant_ok: bool = False
+) -> MapData:
+    """Read a map (or, with ``constant_ok``, a mask) that must share the grid of the volume's
+    main map."""
+    other = read_map(path, voxel_override, constant_ok)
     if other.data.shape != main.data.shape or not np.allclose(
         other.voxel_size_A, main.voxel_size_A, rtol=1e-3
     ):
@@ -115,7 +118,9 @@ def align_volume(
     """
     clock = time.perf_counter()
     moving = read_map(maps["map"], voxel_size_A)
-    moving_mask = _read_alongside(mask, moving, voxel_size_A) if mask is not None else None
+    moving_mask = (
+        _read_alongside(mask, moving, voxel_size_A, constant_ok=True) if mask is not None else None
+    )
     timings = {"read": time.perf_counter() - clock}
     result = align_maps(
         reference.data,

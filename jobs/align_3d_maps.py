@@ -329,7 +329,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
     )
     reference_mask = None
     if ref_mask_path is not None:
-        mask_map = read_map(ref_mask_path, reference_volume.voxel_size_A)
+        mask_map = read_map(ref_mask_path, reference_volume.voxel_size_A, constant_ok=True)
         if mask_map.data.shape != reference.data.shape:
             raise JobInputError(
                 f"{ref_mask_path}: reference mask grid {mask_map.data.shape} does not match "

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
 from slots.mrc import read_map
+from slots.particles import read_particles
 from slots.payloads import (
     MaskPayload,
     ParticlesPayload,
@@ -64,22 +65,22 @@ def _volume(files: VolumeFiles, base: Path) -> VolumePayload:
         },
         voxel_size_A=files.voxel_size_A,
     )
-    for path in [*payload.maps().values(), payload.mask]:
-        if path is not None:
-            read_map(path, files.voxel_size_A)  # fail now, naming the file, not mid-pipeline
+    for path in payload.maps().values():
+        read_map(path, files.voxel_size_A)  # fail now, naming the file, not mid-pipeline
+    if payload.mask is not None:
+        read_map(payload.mask, files.voxel_size_A, constant_ok=True)
     return payload
 
 
 def _mask(files: MaskFile, base: Path) -> MaskPayload:
     path = _absolute(base, files.path)
-    read_map(path, files.voxel_size_A)
+    read_map(path, files.voxel_size_A, constant_ok=True)
     return MaskPayload(path=path, voxel_size_A=files.voxel_size_A)
 
 
 def _particles(files: ParticlesFile, base: Path) -> ParticlesPayload:
     path = _absolute(base, files.path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: file not found")
+    read_particles(path)  # fail now, naming the file, not mid-pipeline
     return ParticlesPayload(path=path)
 
 

@@ -150,6 +150,10 @@ class ResultManifest(BaseModel):
     job: str = Field(description="Job name in the workflow.")
     job_type: str
     status: Literal["complete"] = "complete"
+    fingerprint: str = Field(
+        description="Hash of job type, parameters, inputs and upstream jobs: a rerun of the "
+        "same job reuses this folder."
+    )
     params: dict[str, Any]
     outputs: dict[str, dict[str, Any]] = Field(
         description="Output slot -> payload (kind and files; paths relative to the job folder)."

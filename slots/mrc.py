@@ -40,10 +40,13 @@ class MapData:
     header: MapHeader = field(default_factory=MapHeader)
 
 
-def read_map(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapData:
+def read_map(
+    path: str | os.PathLike, voxel_size_A: float | None = None, constant_ok: bool = False
+) -> MapData:
     """Read a 3-D MRC map.
 
     ``voxel_size_A`` overrides the header (needed when the header says 0, as some tools write).
+    ``constant_ok`` accepts a constant map (a mask may be all ones).
     Raises :class:`MapReadError` with the file name and a remedy for files that cannot be used:
     missing, not MRC, not 3-D, NaN or infinite voxels, constant, no usable voxel size.
     """
@@ -51,11 +54,15 @@ def read_map(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapD
     if not p.is_file():
         raise MapReadError(f"{p}: file not found")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             with mrcfile.open(p, mode="r", permissive=True) as mrc:
                 if mrc.data is None:
-                    raise MapReadError(f"{p}: not a readable MRC file (no data block)")
+                    why = "; ".join(str(w.message) for w in caught) or "no data block"
+                    raise MapReadError(
+                        f"{p}: not a readable MRC map ({why}); the file may be truncated (copy "
+                        "it again) or in a mode mrcfile cannot read (convert it to float32 mode 2)"
+                    )
                 data = np.asarray(mrc.data, dtype=np.float32)
                 header = mrc.header
                 axes = (int(header.mapc), int(header.mapr), int(header.maps))
@@ -85,7 +92,7 @@ def read_map(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapD
             f"{p}: {bad} voxel(s) are NaN or infinite; fix or replace the map "
             "(e.g. relion_image_handler --replace_nan 0)"
         )
-    if float(data.max()) == float(data.min()):
+    if not constant_ok and float(data.max()) == float(data.min()):
         raise MapReadError(f"{p}: every voxel has the value {float(data.max())}: an empty map")
     if voxel_size_A is not None:
         if not voxel_size_A > 0:
@@ -99,6 +106,25 @@ def read_map(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapD
                 "(voxel_size_A on the volume, --ref-voxel / --mov-voxel on the command line)"
             )
     return MapData(data, voxel, MapHeader(origin, nstart))
+
+
+def mask_problems(mask: MapData, path: Path, map_shape: tuple[int, ...] | None) -> list[str]:
+    """What makes a mask unusable: a grid other than its map's, values outside [0, 1], empty."""
+    problems = []
+    if map_shape is not None and mask.data.shape != tuple(map_shape):
+        problems.append(
+            f"{path}: mask grid {mask.data.shape} does not match its map {tuple(map_shape)}; "
+            "resample the mask onto the map's grid"
+        )
+    low, high = float(mask.data.min()), float(mask.data.max())
+    if low < -1e-3 or high > 1.0 + 1e-3:
+        problems.append(
+            f"{path}: mask values run from {low:.3g} to {high:.3g}, outside [0, 1]; "
+            "give a soft mask in [0, 1] (e.g. relion_mask_create output)"
+        )
+    elif high <= 0:
+        problems.append(f"{path}: the mask is empty (no voxel above 0)")
+    return problems
 
 
 def write_map(

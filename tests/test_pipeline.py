@@ -131,9 +131,20 @@ def test_workflow_imports_aligns_and_chains_a_second_alignment(
     (again,) = second.alignments
     redo = RigidTransform.from_matrix(again.matrix)
     assert redo.angle_deg < 0.25 and np.linalg.norm(redo.shift_A) < 0.5 and not redo.flip
-    # and rerunning into the same folder refuses without --force
+    # the same workflow again reuses the completed job folders, untouched
+    stamp = (out / "second" / "result.json").stat().st_mtime_ns
+    proc = cli("run", str(spec_path), "--out", str(out))
+    assert proc.returncode == EXIT_OK and "reused" in proc.stdout
+    assert (out / "second" / "result.json").stat().st_mtime_ns == stamp
+    # a changed job does not replace a completed folder without --force
+    workflow["jobs"]["second"]["params"]["max_shift_A"] = 10
+    spec_path.write_text(json.dumps(workflow))
     proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
     assert proc.returncode == EXIT_INVALID_INPUT and "--force" in proc.stderr
+    assert (out / "second" / "result.json").stat().st_mtime_ns == stamp
+    proc = cli("run", str(spec_path), "--out", str(out), "--quiet", "--force")
+    assert proc.returncode == EXIT_OK
+    assert json.loads((out / "second" / "result.json").read_text())["params"]["max_shift_A"] == 10
 
 
 def test_validate_lists_every_problem_with_its_path(tmp_path: Path) -> None:
