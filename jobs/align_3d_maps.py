@@ -29,6 +29,7 @@ from engine.alignment.poses import move_poses
 from engine.jobdef import Connected, JobInputError, JobOutcome, RunContext, SlotSpec
 from engine.pairwise import align_volume, finite_or_none
 from jobs.align_diagnostics import job_report, log_alignment, progress_bars, volume_figures
+from jobs.align_preflight import preflight
 from slots.mrc import read_map
 from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
 from slots.payloads import (
@@ -245,6 +246,12 @@ class AlignJob:
                 )
             )
         return problems
+
+    def preflight(
+        self, params: AlignParams, inputs: Mapping[str, Any]
+    ) -> list[tuple[str, str | None, str]]:
+        """Every problem of the input files, found before any heavy work."""
+        return preflight(params, inputs)
 
     def run(
         self, params: AlignParams, inputs: Mapping[str, Any], context: RunContext

@@ -74,10 +74,14 @@ def read_map(
         raise
     except (ValueError, OSError, EOFError) as exc:
         raise MapReadError(f"{p}: not a valid MRC map ({exc})") from exc
-    if data.ndim != 3 or min(data.shape) < 2:
+    if data.ndim != 3 or min(data.shape) < 4:
         raise MapReadError(
-            f"{p}: expected a 3-D volume, got an array of shape {data.shape} "
-            "(a 2-D image or an image stack is not a volume)"
+            f"{p}: expected a 3-D volume at least 4 voxels on each side, got an array of shape "
+            f"{data.shape} (a 2-D image or an image stack is not a volume)"
+        )
+    if p.suffix.lower() == ".mrcs":
+        raise MapReadError(
+            f"{p}: an image stack (.mrcs) is not a volume; give the map (.mrc) instead"
         )
     if sorted(axes) == [1, 2, 3] and axes != (1, 2, 3):
         # array axes 0, 1, 2 are sections, rows, columns: they hold the map axes MAPS, MAPR,
