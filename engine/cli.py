@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 2 invalid input (bad arguments, documents, files or parameters, or an
 output folder holding another completed job: every problem is named); 3 the output folder is
-being written by another run; 130 interrupted (SIGINT or SIGTERM; no partial output is left in
+being written by another run; 4 a task failed on its worker (a Dask worker died and the retries
+ran out; nothing partial is kept); 130 interrupted (SIGINT or SIGTERM; no partial output is left in
 place, and the same command completes the work); 1 internal error (a bug: the traceback is
 printed).
 """
@@ -30,6 +31,7 @@ from engine.executor import (
 from engine.issues import Issue
 from engine.jobdef import JobInputError, discover_jobs
 from engine.pairwise import align_files
+from engine.parallel import SCHEDULER_ENV, Backend, TaskFailed
 from schemas.export import export_schemas, write_schemas
 from slots.mrc import MapReadError, write_map
 
@@ -37,6 +39,7 @@ EXIT_OK = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID_INPUT = 2
 EXIT_BUSY = 3
+EXIT_TASK_FAILED = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -83,6 +86,20 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
         help="low-pass resolution in Å applied before aligning",
     )
     parser.add_argument("--no-hand-check", action="store_true", help="do not try the mirrored hand")
+
+
+def _add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local processes for the volumes of a job (default: as many as cores and memory "
+        "allow; 1 = serial)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        help=f"Dask scheduler address (tcp://HOST:PORT, or 'local' for a local cluster); "
+        f"default ${SCHEDULER_ENV}",
+    )
 
 
 def _print_summary(summary: dict[str, object]) -> None:
@@ -132,7 +149,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = Path(args.spec)
     data = load_document(spec)
     manifests = run_document(
-        data, spec.resolve().parent, Path(args.out), discover_jobs(), args.force, args.quiet
+        data,
+        spec.resolve().parent,
+        Path(args.out),
+        discover_jobs(),
+        args.force,
+        args.quiet,
+        Backend.from_options(args.workers, args.scheduler),
     )
     for name, manifest in manifests.items():
         print(f"{name}: {manifest.job_type} complete", file=sys.stderr)
@@ -180,7 +203,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     }
     spec = out / "workflow.json"
     spec.write_text(json.dumps(workflow, indent=2) + "\n")
-    manifests = run_document(workflow, out, out / "run", discover_jobs(), args.force, args.quiet)
+    manifests = run_document(
+        workflow,
+        out,
+        out / "run",
+        discover_jobs(),
+        args.force,
+        args.quiet,
+        Backend.from_options(args.workers, args.scheduler),
+    )
     record = manifests["align"].alignments[0]
     found = RigidTransform.from_matrix(record.matrix)
     summary = {
@@ -206,8 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="align3d",
         description="Align 3D maps: rotation, shift and hand of maps onto a reference.",
-        epilog="Exit codes: 0 success, 2 invalid input, 3 output folder busy, 130 interrupted, "
-        "1 internal error.",
+        epilog="Exit codes: 0 success, 2 invalid input, 3 output folder busy, 4 a worker failed, "
+        "130 interrupted, 1 internal error.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -216,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--force", action="store_true", help="replace completed job folders")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_parallel_options(run)
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help=cmd_validate.__doc__)
@@ -231,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", required=True, help="output folder")
     demo.add_argument("--force", action="store_true", help="replace a previous demo run")
     demo.add_argument("--quiet", action="store_true", help="no progress lines")
+    _add_parallel_options(demo)
     _add_search_options(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -267,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     except OutputBusy as exc:
         print(f"align3d: busy: {exc}", file=sys.stderr)
         return EXIT_BUSY
+    except TaskFailed as exc:
+        print(f"align3d: failed: {exc}", file=sys.stderr)
+        return EXIT_TASK_FAILED
     except InvalidSpec as exc:
         _print_issues(exc.issues)
         print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from engine.issues import Issue
 from engine.jobdef import JobDefinition, RunContext, SlotSpec
+from engine.parallel import Backend
 from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, item_index, resolve
 from schemas.documents import FromRef, GroupRef, PathRef, ResultManifest, SingleInput, VolumeRef
 from slots.payloads import (
@@ -200,6 +201,7 @@ def run_job(
     done: Mapping[str, tuple[Path, ResultManifest]],
     force: bool = False,
     quiet: bool = False,
+    backend: Backend | None = None,
 ) -> ResultManifest:
     """Run one job into ``job_dir`` (complete or absent, never half-written). A completed folder
     of the same job (same fingerprint) is reused; another job's folder is not replaced without
@@ -232,7 +234,11 @@ def run_job(
     tmp.mkdir()
     try:
         context = RunContext(
-            workdir=tmp, base_dir=base, log=_logger(tmp, job.name, quiet), quiet=quiet
+            workdir=tmp,
+            base_dir=base,
+            log=_logger(tmp, job.name, quiet),
+            quiet=quiet,
+            backend=backend or Backend(),
         )
         outcome = job.definition.run(job.params, inputs, context)
         declared = {s.name for s in job.outputs}
@@ -289,6 +295,7 @@ def run_document(
     registry: Mapping[str, JobDefinition],
     force: bool = False,
     quiet: bool = False,
+    backend: Backend | None = None,
 ) -> dict[str, ResultManifest]:
     """Validate and run a job spec (into ``out_dir``) or a workflow (``out_dir/<job>``)."""
     resolution = validate_document(data, registry)
@@ -307,7 +314,7 @@ def run_document(
     with output_lock(out_dir):
         for name in order:
             job_dir = out_dir if single else out_dir / name
-            manifest = run_job(resolution.jobs[name], job_dir, base, done, force, quiet)
+            manifest = run_job(resolution.jobs[name], job_dir, base, done, force, quiet, backend)
             done[name] = (job_dir.resolve(), manifest)
     return {name: manifest for name, (_, manifest) in done.items()}
 

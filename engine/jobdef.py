@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from engine.parallel import Backend
 from slots.payloads import SlotKind
 
 
@@ -55,13 +56,15 @@ class Connected:
 @dataclass(frozen=True)
 class RunContext:
     """Where a job writes (``workdir``, a temporary folder renamed into place when the job is
-    complete), where relative paths of its spec start (``base_dir``) and how it reports
-    (``log``: one line at a time, to stdout and the job's log file)."""
+    complete), where relative paths of its spec start (``base_dir``), how it reports (``log``:
+    one line at a time, to stdout and the job's log file) and where its tasks run
+    (``backend``: local processes by default, or a Dask cluster)."""
 
     workdir: Path
     base_dir: Path
     log: Callable[[str], None]
     quiet: bool = False
+    backend: Backend = field(default_factory=Backend)
 
 
 class JobInputError(Exception):

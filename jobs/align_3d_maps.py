@@ -15,29 +15,16 @@ Inputs and outputs are pure functions of (params, connected inputs):
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from engine.alignment import AlignmentParams, RigidTransform
-from engine.alignment.poses import move_poses
-from engine.jobdef import Connected, JobInputError, JobOutcome, RunContext, SlotSpec
-from engine.pairwise import align_volume, finite_or_none
-from jobs.align_diagnostics import job_report, log_alignment, progress_bars, volume_figures
+from engine.alignment import AlignmentParams
+from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
 from jobs.align_preflight import preflight
-from slots.mrc import read_map
-from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
 from slots.payloads import (
-    MaskPayload,
-    ParticlesPayload,
     SlotKind,
-    VolumePayload,
-    VolumesGroupPayload,
 )
 
 PER_VOLUME = re.compile(r"^(particles|mask)_(\d+)$")
@@ -256,183 +243,9 @@ class AlignJob:
     def run(
         self, params: AlignParams, inputs: Mapping[str, Any], context: RunContext
     ) -> JobOutcome:
+        from jobs.align_run import run_align
+
         return run_align(params, inputs, context)
-
-
-def _volumes_to_align(inputs: Mapping[str, Any]) -> list[tuple[int, VolumePayload]]:
-    if "maps_to_align_group" in inputs:
-        group: VolumesGroupPayload = inputs["maps_to_align_group"]
-        return [(i + 1, v) for i, v in enumerate(group.volumes)]
-    return sorted(inputs.get("maps_to_align", []), key=lambda item: item[0])
-
-
-def _mask_for(inputs: Mapping[str, Any], index: int, position: int, count: int) -> Path | None:
-    if f"mask_{index}" in inputs:
-        return inputs[f"mask_{index}"].path
-    masks = [m for _, m in sorted(inputs.get("masks_all_classes", []), key=lambda x: x[0])]
-    if len(masks) == 1:
-        return masks[0].path
-    if masks:
-        if len(masks) != count:
-            raise JobInputError(
-                f"masks_all_classes: give 1 mask or one per volume ({count}), got {len(masks)}"
-            )
-        return masks[position].path
-    return None
-
-
-def _read_particle_inputs(
-    inputs: Mapping[str, Any], volumes: list[tuple[int, VolumePayload]]
-) -> dict[str, ParticleFile]:
-    """Every particle input, read and checked before any alignment starts."""
-    files: dict[str, ParticleFile] = {}
-    indices = {index for index, _ in volumes}
-    for slot, payload in inputs.items():
-        if slot == "particles_all" or slot.startswith("particles_"):
-            try:
-                files[slot] = read_particles(payload.path)
-            except ParticleFileError as exc:
-                raise JobInputError(f"{slot}: {exc}") from exc
-    if "particles_all" in files:
-        classes = files["particles_all"].classes()
-        path = inputs["particles_all"].path
-        if classes is None:
-            raise JobInputError(
-                f"particles_all: {path} has no class column (rlnClassNumber or "
-                "alignments3D/class) to tell which volume each particle belongs to"
-            )
-        orphans = sorted(set(classes.tolist()) - indices)
-        if orphans:
-            raise JobInputError(
-                f"particles_all: {path} has particles of class(es) {orphans} but the group has "
-                f"volumes {sorted(indices)} (classes count from 1 in RELION, from 0 in CryoSPARC)"
-            )
-    return files
-
-
-def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int64]) -> Mover:
-    def mover(a: NDArray, origins: NDArray, rows: NDArray) -> tuple[NDArray, NDArray]:
-        new_a, new_o = np.array(a, dtype=np.float64), np.array(origins, dtype=np.float64)
-        for index, transform in transforms.items():
-            sel = classes[rows] == index
-            if sel.any():
-                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform)
-        return new_a, new_o
-
-    return mover
-
-
-def _write_particles(particles: ParticleFile, mover: Mover, target: Path, identity: bool) -> Path:
-    """The particles with poses from ``mover`` (untouched when the transform is the identity,
-    so that a no-op keeps every value, angle representations included)."""
-    return (particles if identity else particles.updated(mover)).write(target)
-
-
-def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
-    reference_volume: VolumePayload = inputs["reference_map"]
-    reference = read_map(reference_volume.map, reference_volume.voxel_size_A)
-    ref_mask_path = (
-        inputs["reference_mask"].path if "reference_mask" in inputs else reference_volume.mask
-    )
-    reference_mask = None
-    if ref_mask_path is not None:
-        mask_map = read_map(ref_mask_path, reference_volume.voxel_size_A, constant_ok=True)
-        if mask_map.data.shape != reference.data.shape:
-            raise JobInputError(
-                f"{ref_mask_path}: reference mask grid {mask_map.data.shape} does not match "
-                f"the reference map {reference.data.shape}"
-            )
-        reference_mask = mask_map.data
-    volumes = _volumes_to_align(inputs)
-    particle_files = (
-        _read_particle_inputs(inputs, volumes) if params.update_particle_alignments else {}
-    )
-    transforms: dict[int, RigidTransform] = {}
-    outputs: dict[str, BaseModel] = {"reference_volume": reference_volume}
-    aligned: list[VolumePayload] = []
-    records: list[dict[str, Any]] = []
-    figures: dict[int, list[Path]] = {}
-    warnings: list[str] = []
-    with progress_bars(len(volumes), context.quiet) as (volume_bar, stage_bar):
-        for position, (index, volume) in enumerate(volumes):
-            start = time.perf_counter()
-            folder = Path(f"volume_{index:03d}")
-            mask = _mask_for(inputs, index, position, len(volumes)) or volume.mask
-            maps = volume.maps()
-            out_files = {name: context.workdir / folder / f"{name}.mrc" for name in maps}
-            out_files["mask"] = context.workdir / folder / "mask.mrc"
-            stages = stage_bar()
-            outcome = align_volume(
-                reference,
-                maps,
-                out_files,
-                params.alignment(),
-                reference_mask,
-                mask,
-                volume.voxel_size_A,
-                params.apply_mask_to_volumes,
-                progress=lambda stage, bar=stages: (bar.set_postfix_str(stage), bar.update(1)),
-            )
-            stages.close()
-            rel = {name: path.relative_to(context.workdir) for name, path in outcome.files.items()}
-            payload = VolumePayload(**{k: v for k, v in rel.items()})
-            aligned.append(payload)
-            if "maps_to_align" in inputs:
-                outputs[f"aligned_volume_{index}"] = payload
-                if f"mask_{index}" in inputs and "mask" in rel:
-                    outputs[f"mask_aligned_{index}"] = MaskPayload(path=rel["mask"])
-            t = outcome.alignment.transform
-            transforms[index] = t
-            if f"particles_{index}" in particle_files:
-                source = particle_files[f"particles_{index}"]
-                target = context.workdir / f"particles_for_map_{index}{source.path.suffix}"
-                written = _write_particles(
-                    source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
-                )
-                outputs[f"particles_for_map_{index}"] = ParticlesPayload(
-                    path=written.relative_to(context.workdir)
-                )
-            records.append(
-                {
-                    "index": index,
-                    "rotation": t.rotation.tolist(),
-                    "shift_A": t.shift_A.tolist(),
-                    "hand_flipped": t.flip,
-                    "matrix": t.matrix.tolist(),
-                    "score": outcome.alignment.score,
-                    "alternative_score": outcome.alignment.alternative_score,
-                    "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
-                    "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            if params.log_diagnostics:
-                figures[index] = volume_figures(
-                    reference,
-                    outcome,
-                    context.workdir / folder,
-                    params.lowpass_resolution_A,
-                    index,
-                )
-            records[-1]["seconds"] = time.perf_counter() - start
-            warnings += log_alignment(context.log, index, records[-1])
-            volume_bar.update(1)
-    outputs["aligned_volumes"] = VolumesGroupPayload(volumes=aligned)
-    if "particles_all" in particle_files:
-        source = particle_files["particles_all"]
-        classes = source.classes()
-        assert classes is not None
-        target = context.workdir / f"all_particles{source.path.suffix}"
-        identity = all(_is_identity(t) for t in transforms.values())
-        written = _write_particles(source, _class_mover(transforms, classes), target, identity)
-        outputs["all_particles"] = ParticlesPayload(path=written.relative_to(context.workdir))
-        context.log(f"all_particles: {len(source)} particles follow their class's volume")
-    job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
-    return JobOutcome(outputs, {"alignments": records, "warnings": warnings})
-
-
-def _is_identity(t: RigidTransform) -> bool:
-    return not t.flip and bool(np.all(t.rotation == np.eye(3))) and not np.any(t.shift_A)
 
 
 JOB = AlignJob()

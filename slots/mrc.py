@@ -112,6 +112,15 @@ def read_map(
     return MapData(data, voxel, MapHeader(origin, nstart))
 
 
+def read_header_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(nz, ny, nx)`` from a map's header, without reading its data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mrcfile.open(path, mode="r", permissive=True, header_only=True) as mrc:
+            h = mrc.header
+            return int(h.nz), int(h.ny), int(h.nx)
+
+
 def mask_problems(mask: MapData, path: Path, map_shape: tuple[int, ...] | None) -> list[str]:
     """What makes a mask unusable: a grid other than its map's, values outside [0, 1], empty."""
     problems = []

@@ -18,11 +18,11 @@ depend on the greyscale scale or offset of either map.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
@@ -147,7 +147,8 @@ def align_maps(
     reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
-    workers : threads for the FFTs (default: all cores; compiled kernels use numba's setting)
+    workers : threads for the FFTs (default: numba's thread count, which the compiled kernels
+        use too; a worker process of a parallel job sets it to its share of the cores)
     progress : called with the name of each search stage as it completes (5 stages)
 
     Returns
@@ -156,7 +157,7 @@ def align_maps(
         ``transform`` maps a point ``x`` of ``moving`` (Å, about its box centre) to
         ``y = R F^flip x + t`` in the reference frame.
     """
-    with sfft.set_workers(workers or os.cpu_count() or 1):
+    with sfft.set_workers(workers or numba.get_num_threads()):
         return _align(
             reference,
             reference_voxel_A,

@@ -327,7 +327,9 @@ def normal_sums(
     ``m`` and ``∇`` are the spline's value and index-space gradient at ``matrix @ y + offset``,
     ``h = grad_matrix @ ∇``, ``u = y - shift`` (see :mod:`engine.alignment.refine`).
     """
-    blocks = 8 * numba.get_num_threads()
+    # a fixed number of partial sums, added in a fixed order: the same result for any number of
+    # threads (a parallel job gives the same numbers as a serial one)
+    blocks = 32
     return _normal_sums(
         coeffs,
         np.ascontiguousarray(points, dtype=np.float64),

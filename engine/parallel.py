@@ -1,0 +1,172 @@
+"""Run independent tasks (one per volume) serially, in local processes, or on a Dask cluster.
+
+Results come back in task order and are the same numbers whatever the backend: every task is
+deterministic, and the compiled kernels sum in a fixed order whatever their thread count.
+
+* ``processes`` (the default): a pool of spawned processes, as many as the cores allow and as
+  fit in the available memory (an estimate of each task's peak from its box sizes); each worker
+  gets ``cores // workers`` threads for numba, FFTs and BLAS, so the cores are not oversubscribed.
+* ``dask``: tasks go to a Dask ``distributed`` scheduler (``tcp://HOST:PORT``, or ``local`` for
+  a local cluster); files are read on the workers, so paths must be on a shared filesystem. A
+  task whose worker dies is retried (twice), then the job fails with :class:`TaskFailed`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BASE_PROCESS_BYTES = 350 * 2**20  # interpreter, numpy, scipy, numba, compiled kernels
+BYTES_PER_VOXEL = 40  # float32 map, spectra, spline coefficients, outputs, FSC temporaries
+SCHEDULER_ENV = "ALIGN3D_SCHEDULER"
+
+
+class TaskFailed(RuntimeError):
+    """A task could not be completed (its worker died and the retries ran out)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where tasks run. ``workers``: upper bound on local processes (None: automatic)."""
+
+    kind: Literal["serial", "processes", "dask"] = "processes"
+    workers: int | None = None
+    scheduler: str | None = None
+
+    @classmethod
+    def from_options(cls, workers: int | None, scheduler: str | None) -> Backend:
+        """``--scheduler`` (or ``$ALIGN3D_SCHEDULER``) picks Dask; ``--workers 1`` is serial."""
+        address = scheduler or os.environ.get(SCHEDULER_ENV)
+        if address:
+            return cls("dask", workers, address)
+        if workers == 1:
+            return cls("serial")
+        return cls("processes", workers)
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def available_memory_bytes() -> int:
+    """``MemAvailable`` from ``/proc/meminfo`` (Linux), else a conservative 4 GiB."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+def task_memory_bytes(voxels: int) -> int:
+    """Estimated peak memory of one alignment task whose maps hold ``voxels`` voxels in all."""
+    return BASE_PROCESS_BYTES + BYTES_PER_VOXEL * voxels
+
+
+def plan_workers(tasks: int, memory_per_task: int, limit: int | None = None) -> tuple[int, int]:
+    """``(workers, threads per worker)`` within the cores, the memory and ``limit``."""
+    cores = cpu_count()
+    by_memory = max(1, available_memory_bytes() // max(memory_per_task, 1))
+    workers = max(1, min(cores, tasks, by_memory, limit or cores))
+    return workers, max(1, cores // workers)
+
+
+def limit_threads(threads: int) -> None:
+    """Keep numba, FFTs and BLAS of this process to ``threads`` threads."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # FFTs follow it
+    threadpool_limits(threads)
+
+
+def run_tasks(
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    backend: Backend,
+    memory_per_task: int,
+    on_result: Callable[[int, R], None] | None = None,
+) -> list[R]:
+    """``[function(t) for t in tasks]`` on ``backend``; ``on_result(i, result)`` is called as
+    each task finishes (in completion order); the returned list is in task order."""
+    notify = on_result or (lambda i, r: None)
+    if backend.kind == "dask":
+        return _run_dask(function, tasks, backend, notify)
+    workers, threads = plan_workers(len(tasks), memory_per_task, backend.workers)
+    if backend.kind == "serial" or workers == 1:
+        results = []
+        for i, task in enumerate(tasks):
+            results.append(function(task))
+            notify(i, results[-1])
+        return results
+    out: list[Any] = [None] * len(tasks)
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),  # no fork of a process with numba threads running
+        initializer=limit_threads,
+        initargs=(threads,),
+    ) as pool:
+        futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
+        for future in as_completed(futures):
+            i = futures[future]
+            out[i] = future.result()
+            notify(i, out[i])
+    return out
+
+
+def _run_dask(
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    backend: Backend,
+    notify: Callable[[int, R], None],
+) -> list[R]:
+    try:
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
+    except ImportError as exc:  # the optional extra is not installed
+        raise TaskFailed(
+            "the Dask backend needs the optional extra: pip install 'align3d[dask]'"
+        ) from exc
+    cluster = None
+    address = backend.scheduler or "local"
+    if address.startswith("local"):
+        n = int(address.split(":", 1)[1]) if ":" in address else cpu_count()
+        cluster = LocalCluster(
+            n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+    else:
+        client = Client(address, timeout="30s")
+    try:
+        futures = client.map(function, list(tasks), pure=False, retries=2)
+        index = {f.key: i for i, f in enumerate(futures)}
+        out: list[Any] = [None] * len(tasks)
+        for future in dask_completed(futures):
+            i = index[future.key]
+            try:
+                out[i] = future.result()
+            except Exception as exc:
+                if type(exc).__name__ in ("KilledWorker", "CommClosedError"):
+                    raise TaskFailed(
+                        f"task {i + 1} failed: its Dask worker died repeatedly ({exc}); "
+                        "no output was kept"
+                    ) from exc
+                raise
+            notify(i, out[i])
+        return out
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

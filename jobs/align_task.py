@@ -1,0 +1,96 @@
+"""One volume's alignment as a self-contained task: paths in, paths and numbers out.
+
+Tasks are what runs in parallel (local processes or Dask workers): each reads its own files,
+aligns, moves every map of its volume and its mask, draws its figures, and returns a small,
+picklable :class:`VolumeResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.alignment import AlignmentParams
+from engine.pairwise import align_volume, finite_or_none
+from jobs.align_diagnostics import volume_figures
+from slots.mrc import read_map
+
+
+@dataclass(frozen=True)
+class VolumeTask:
+    """Everything one volume's alignment needs (all paths absolute)."""
+
+    index: int
+    reference_map: Path
+    reference_voxel_A: float | None
+    reference_mask: Path | None
+    maps: dict[str, Path]
+    out_files: dict[str, Path]
+    mask: Path | None
+    voxel_size_A: float | None
+    params: AlignmentParams
+    use_masks: bool
+    diagnostics: bool
+    folder: Path
+
+    def voxels(self) -> int:
+        """Voxels of the reference and of the volume's map (for the memory estimate)."""
+        from slots.mrc import read_header_shape
+
+        def count(path: Path) -> int:
+            z, y, x = read_header_shape(path)
+            return z * y * x
+
+        return count(self.reference_map) + count(self.maps["map"])
+
+
+@dataclass(frozen=True)
+class VolumeResult:
+    index: int
+    files: dict[str, Path]
+    record: dict[str, Any]
+    figures: list[Path]
+
+
+def align_one(task: VolumeTask, progress: Callable[[str], None] | None = None) -> VolumeResult:
+    """Run one volume's task (on whichever worker it landed)."""
+    start = time.perf_counter()
+    reference = read_map(task.reference_map, task.reference_voxel_A)
+    reference_mask = None
+    if task.reference_mask is not None:
+        reference_mask = read_map(
+            task.reference_mask, task.reference_voxel_A, constant_ok=True
+        ).data
+    outcome = align_volume(
+        reference,
+        task.maps,
+        task.out_files,
+        task.params,
+        reference_mask,
+        task.mask,
+        task.voxel_size_A,
+        task.use_masks,
+        progress=progress,
+    )
+    figures = []
+    if task.diagnostics:
+        figures = volume_figures(
+            reference, outcome, task.folder, task.params.lowpass_resolution_A, task.index
+        )
+    t = outcome.alignment.transform
+    record = {
+        "index": task.index,
+        "rotation": t.rotation.tolist(),
+        "shift_A": t.shift_A.tolist(),
+        "hand_flipped": t.flip,
+        "matrix": t.matrix.tolist(),
+        "score": outcome.alignment.score,
+        "alternative_score": outcome.alignment.alternative_score,
+        "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
+        "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
+        "seconds": time.perf_counter() - start,
+    }
+    return VolumeResult(task.index, outcome.files, record, figures)

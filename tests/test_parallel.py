@@ -1,0 +1,125 @@
+"""Parallel runs give the same numbers as a serial run: local processes and a Dask LocalCluster
+(2 worker processes, started and stopped here), for a job of 6 volumes; a dying worker is
+retried, and a task that keeps killing its worker fails the job cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.executor import run_document
+from engine.jobdef import discover_jobs
+from engine.parallel import Backend, TaskFailed, plan_workers, run_tasks
+from schemas.documents import ResultManifest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REGISTRY = discover_jobs()
+
+
+def six_volumes() -> dict:
+    maps = [
+        {"map": str(FIXTURES / ("small_moving.mrc" if i % 2 else "small_reference.mrc"))}
+        for i in range(6)
+    ]
+    return {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 15, "log_diagnostics": False},
+        "inputs": {
+            "reference_map": {"map": str(FIXTURES / "small_reference.mrc")},
+            "maps_to_align": maps,
+        },
+    }
+
+
+def numbers(manifest: ResultManifest) -> list[dict]:
+    return [r.model_dump(exclude={"seconds"}) for r in manifest.alignments]
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> ResultManifest:
+    out = tmp_path_factory.mktemp("serial") / "job"
+    return run_document(
+        six_volumes(), FIXTURES, out, REGISTRY, quiet=True, backend=Backend("serial")
+    )["J1"]
+
+
+def test_process_pool_gives_the_serial_numbers(serial: ResultManifest, tmp_path: Path) -> None:
+    out = tmp_path / "job"
+    parallel = run_document(
+        six_volumes(), FIXTURES, out, REGISTRY, quiet=True, backend=Backend("processes", workers=2)
+    )["J1"]
+    assert numbers(parallel) == numbers(serial)
+    assert [r.index for r in parallel.alignments] == [1, 2, 3, 4, 5, 6]
+
+
+def test_dask_local_cluster_gives_the_serial_numbers(
+    serial: ResultManifest, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    out = tmp_path / "job"
+    dask = run_document(
+        six_volumes(),
+        FIXTURES,
+        out,
+        REGISTRY,
+        quiet=True,
+        backend=Backend("dask", scheduler="local:2"),
+    )["J1"]
+    assert numbers(dask) == numbers(serial)
+
+
+def _die_once(marker: str) -> int:
+    """Kill the worker process the first time it runs; succeed when retried."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("died")
+        os._exit(1)
+    return 42
+
+
+def _always_die(_: object) -> int:
+    os._exit(1)
+
+
+def test_a_dying_dask_worker_is_retried(tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    results = run_tasks(
+        _die_once, [str(tmp_path / "marker")], Backend("dask", scheduler="local:2"), 10**8
+    )
+    assert results == [42]
+
+
+def test_a_task_that_keeps_killing_workers_fails_clearly() -> None:
+    pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    with pytest.raises(TaskFailed, match="died"):
+        run_tasks(_always_die, [0], Backend("dask", scheduler="local:2"), 10**8)
+
+
+def test_workers_are_capped_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.parallel as parallel
+
+    monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
+    monkeypatch.setattr(parallel, "available_memory_bytes", lambda: 3 * 2**30)
+    assert plan_workers(16, 2**30) == (3, 2)  # 3 GiB hold three 1 GiB tasks, 8 cores / 3
+    assert plan_workers(2, 2**20) == (2, 4)  # never more workers than tasks
+    assert plan_workers(16, 10 * 2**30) == (1, 8)  # one task at a time when memory is short
+    assert plan_workers(16, 2**20, limit=4) == (4, 2)
+
+
+def test_backend_from_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALIGN3D_SCHEDULER", raising=False)
+    assert Backend.from_options(None, None) == Backend("processes")
+    assert Backend.from_options(1, None).kind == "serial"
+    assert Backend.from_options(None, "tcp://h:8786") == Backend("dask", None, "tcp://h:8786")
+    monkeypatch.setenv("ALIGN3D_SCHEDULER", "tcp://x:1")
+    assert Backend.from_options(None, None).scheduler == "tcp://x:1"
+
+
+def test_result_order_does_not_depend_on_completion_order() -> None:
+    out = run_tasks(np.sqrt, [16.0, 9.0, 4.0], Backend("processes", workers=2), 10**6)
+    assert out == [4.0, 3.0, 2.0]
+    assert json.dumps(out)
