@@ -3,9 +3,10 @@
 Results come back in task order and are the same numbers whatever the backend: every task is
 deterministic, and the compiled kernels sum in a fixed order whatever their thread count.
 
-* ``processes`` (the default): a pool of spawned processes, as many as the cores allow and as
-  fit in the available memory (an estimate of each task's peak from its box sizes); each worker
-  gets ``cores // workers`` threads for numba, FFTs and BLAS, so the cores are not oversubscribed.
+* ``processes`` (the default): the main process and spawned processes, as many in all as the
+  cores allow and as fit in the available memory (an estimate of each task's peak from its box
+  sizes); each gets ``cores // workers`` threads for numba, FFTs and BLAS, so the cores are not
+  oversubscribed.
 * ``dask``: tasks go to a Dask ``distributed`` scheduler (``tcp://HOST:PORT``, or ``local`` for
   a local cluster); files are read on the workers, so paths must be on a shared filesystem. A
   task whose worker dies is retried (twice), then the job fails with :class:`TaskFailed`.
@@ -14,8 +15,9 @@ deterministic, and the compiled kernels sum in a fixed order whatever their thre
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any, Literal, TypeVar
@@ -111,18 +113,60 @@ def run_tasks(
             results.append(function(task))
             notify(i, results[-1])
         return results
+    return _run_processes(function, tasks, workers, threads, notify)
+
+
+def _run_processes(
+    function: Callable[[T], R],
+    tasks: Sequence[T],
+    workers: int,
+    threads: int,
+    notify: Callable[[int, R], None],
+) -> list[R]:
+    """The main process works too, beside ``workers - 1`` spawned processes: it is already
+    warm (numba kernels loaded), so the cores are busy while the others start."""
+    import numba
+
     out: list[Any] = [None] * len(tasks)
+    pending = deque(enumerate(tasks))
+    futures: dict[Future[R], int] = {}
+    main_threads = numba.get_num_threads()
     with ProcessPoolExecutor(
-        max_workers=workers,
+        max_workers=workers - 1,
         mp_context=get_context("spawn"),  # no fork of a process with numba threads running
         initializer=limit_threads,
         initargs=(threads,),
     ) as pool:
-        futures = {pool.submit(function, task): i for i, task in enumerate(tasks)}
-        for future in as_completed(futures):
-            i = futures[future]
-            out[i] = future.result()
-            notify(i, out[i])
+
+        def top_up() -> None:  # one task per worker: the rest stays for whoever is free first
+            while pending and len(futures) < workers - 1:
+                i, task = pending.popleft()
+                futures[pool.submit(function, task)] = i
+
+        def collect(block: bool) -> None:
+            done = (
+                wait(futures, return_when=FIRST_COMPLETED).done
+                if block
+                else [f for f in futures if f.done()]
+            )
+            for future in done:
+                i = futures.pop(future)
+                out[i] = future.result()
+                notify(i, out[i])
+
+        top_up()
+        try:
+            numba.set_num_threads(threads)
+            while pending:
+                i, task = pending.popleft()
+                out[i] = function(task)
+                notify(i, out[i])
+                collect(block=False)
+                top_up()
+        finally:
+            numba.set_num_threads(main_threads)
+        while futures:
+            collect(block=True)
     return out
 
 
