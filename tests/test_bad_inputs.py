@@ -28,6 +28,14 @@ def align(inputs: dict[str, Any], **params: Any) -> dict[str, Any]:
     return {"job": "align_3d_maps", "params": params, "inputs": inputs}
 
 
+def with_particles(particles: dict[str, Any]) -> dict[str, Any]:
+    """One volume with its particles (``particles_1``), particle update on."""
+    return align(
+        {"reference_map": {"map": REF}, "maps_to_align": [{"map": MOV}], "particles_1": particles},
+        update_particle_alignments=True,
+    )
+
+
 def basic(**params: Any) -> dict[str, Any]:
     return align({"reference_map": {"map": REF}, "maps_to_align": [{"map": MOV}]}, **params)
 
@@ -208,14 +216,7 @@ CASES: list[tuple[str, Setup, str]] = [
     ),
     (
         "particles-not-star-or-cs",
-        lambda d: align(
-            {
-                "reference_map": {"map": REF},
-                "maps_to_align": [{"map": MOV}],
-                "particles_1": {"path": "p.txt"},
-            },
-            update_particle_alignments=True,
-        ),
+        lambda d: with_particles({"path": "p.txt"}),
         "particles_1",
     ),
     # --- map files
@@ -397,31 +398,19 @@ CASES: list[tuple[str, Setup, str]] = [
     # --- particles
     (
         "particles-missing",
-        lambda d: align(
-            {
-                "reference_map": {"map": REF},
-                "maps_to_align": [{"map": MOV}],
-                "particles_1": {"path": "none.star"},
-            },
-            update_particle_alignments=True,
-        ),
+        lambda d: with_particles({"path": "none.star"}),
         "none.star",
     ),
     (
         "particles-without-poses",
-        lambda d: align(
+        lambda d: with_particles(
             {
-                "reference_map": {"map": REF},
-                "maps_to_align": [{"map": MOV}],
-                "particles_1": {
-                    "path": _star(
-                        d,
-                        "np.star",
-                        _drop_rot,
-                    )
-                },
-            },
-            update_particle_alignments=True,
+                "path": _star(
+                    d,
+                    "np.star",
+                    _drop_rot,
+                )
+            }
         ),
         "rlnAngleRot",
     ),
@@ -430,14 +419,7 @@ CASES: list[tuple[str, Setup, str]] = [
         lambda d: (
             np.save(d / "p.npy", np.zeros(3, dtype=[("uid", "<u8")])),
             (d / "p.npy").rename(d / "p.cs"),
-            align(
-                {
-                    "reference_map": {"map": REF},
-                    "maps_to_align": [{"map": MOV}],
-                    "particles_1": {"path": "p.cs"},
-                },
-                update_particle_alignments=True,
-            ),
+            with_particles({"path": "p.cs"}),
         )[2],
         "alignments3D/pose",
     ),
@@ -445,14 +427,7 @@ CASES: list[tuple[str, Setup, str]] = [
         "star-that-is-cs",
         lambda d: (
             (d / "fake.star").write_bytes(b"\x93NUMPY\x01\x00" + b"\0" * 64),
-            align(
-                {
-                    "reference_map": {"map": REF},
-                    "maps_to_align": [{"map": MOV}],
-                    "particles_1": {"path": "fake.star"},
-                },
-                update_particle_alignments=True,
-            ),
+            with_particles({"path": "fake.star"}),
         )[1],
         "fake.star",
     ),
@@ -474,37 +449,27 @@ CASES: list[tuple[str, Setup, str]] = [
     ),
     (
         "relion31-pixel-origins",
-        lambda d: align(
+        lambda d: with_particles(
             {
-                "reference_map": {"map": REF},
-                "maps_to_align": [{"map": MOV}],
-                "particles_1": {
-                    "path": _star(
-                        d,
-                        "px.star",
-                        _pixel_origins,
-                    )
-                },
-            },
-            update_particle_alignments=True,
+                "path": _star(
+                    d,
+                    "px.star",
+                    _pixel_origins,
+                )
+            }
         ),
         "rlnOriginXAngst",
     ),
     (
         "relion30-without-pixel-size",
-        lambda d: align(
+        lambda d: with_particles(
             {
-                "reference_map": {"map": REF},
-                "maps_to_align": [{"map": MOV}],
-                "particles_1": {
-                    "path": _star(
-                        d,
-                        "r30.star",
-                        _relion30,
-                    )
-                },
-            },
-            update_particle_alignments=True,
+                "path": _star(
+                    d,
+                    "r30.star",
+                    _relion30,
+                )
+            }
         ),
         "relion_convert_star",
     ),
