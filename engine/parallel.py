@@ -15,6 +15,7 @@ deterministic, and the compiled kernels sum in a fixed order whatever their thre
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -28,6 +29,8 @@ R = TypeVar("R")
 BASE_PROCESS_BYTES = 350 * 2**20  # interpreter, numpy, scipy, numba, compiled kernels
 BYTES_PER_VOXEL = 40  # float32 map, spectra, spline coefficients, outputs, FSC temporaries
 SCHEDULER_ENV = "ALIGN3D_SCHEDULER"
+MIN_TASKS_PER_WORKER = 3
+"""Below this many tasks per worker, an automatic plan runs them in the main process."""
 
 
 class TaskFailed(RuntimeError):
@@ -107,7 +110,10 @@ def run_tasks(
     if backend.kind == "dask":
         return _run_dask(function, tasks, backend, notify)
     workers, threads = plan_workers(len(tasks), memory_per_task, backend.workers)
-    if backend.kind == "serial" or workers == 1:
+    # a spawned worker needs ~2-3 s to start (about one task at 128^3): with few tasks per
+    # worker it would compete for the cores rather than help
+    few = backend.workers is None and len(tasks) < MIN_TASKS_PER_WORKER * workers
+    if backend.kind == "serial" or workers == 1 or few:
         results = []
         for i, task in enumerate(tasks):
             results.append(function(task))
@@ -124,13 +130,21 @@ def _run_processes(
     notify: Callable[[int, R], None],
 ) -> list[R]:
     """The main process works too, beside ``workers - 1`` spawned processes: it is already
-    warm (numba kernels loaded), so the cores are busy while the others start."""
+    warm (numba kernels loaded), so the cores are busy while the others start. Tasks are handed
+    out one at a time to whoever is free first, so no one waits at the end for a queue."""
     import numba
 
     out: list[Any] = [None] * len(tasks)
     pending = deque(enumerate(tasks))
     futures: dict[Future[R], int] = {}
+    collected: set[Future[R]] = set()
+    lock = threading.Lock()
     main_threads = numba.get_num_threads()
+
+    def take() -> tuple[int, T] | None:
+        with lock:
+            return pending.popleft() if pending else None
+
     with ProcessPoolExecutor(
         max_workers=workers - 1,
         mp_context=get_context("spawn"),  # no fork of a process with numba threads running
@@ -138,34 +152,40 @@ def _run_processes(
         initargs=(threads,),
     ) as pool:
 
-        def top_up() -> None:  # one task per worker: the rest stays for whoever is free first
-            while pending and len(futures) < workers - 1:
-                i, task = pending.popleft()
-                futures[pool.submit(function, task)] = i
+        def feed() -> None:
+            """Give a worker its next task as soon as it is free (called when one finishes)."""
+            item = take()
+            if item is None:
+                return
+            future = pool.submit(function, item[1])
+            with lock:
+                futures[future] = item[0]
+            future.add_done_callback(lambda _: feed())
 
         def collect(block: bool) -> None:
+            with lock:
+                open_ = [f for f in futures if f not in collected]
             done = (
-                wait(futures, return_when=FIRST_COMPLETED).done
-                if block
-                else [f for f in futures if f.done()]
+                wait(open_, return_when=FIRST_COMPLETED).done
+                if block and open_
+                else [f for f in open_ if f.done()]
             )
             for future in done:
-                i = futures.pop(future)
-                out[i] = future.result()
-                notify(i, out[i])
+                collected.add(future)
+                out[futures[future]] = future.result()
+                notify(futures[future], out[futures[future]])
 
-        top_up()
+        for _ in range(workers - 1):
+            feed()
         try:
             numba.set_num_threads(threads)
-            while pending:
-                i, task = pending.popleft()
-                out[i] = function(task)
-                notify(i, out[i])
+            while (item := take()) is not None:
+                out[item[0]] = function(item[1])
+                notify(item[0], out[item[0]])
                 collect(block=False)
-                top_up()
         finally:
             numba.set_num_threads(main_threads)
-        while futures:
+        while len(collected) < len(futures) or pending:
             collect(block=True)
     return out
 
