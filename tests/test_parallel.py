@@ -123,3 +123,55 @@ def test_result_order_does_not_depend_on_completion_order() -> None:
     out = run_tasks(np.sqrt, [16.0, 9.0, 4.0], Backend("processes", workers=2), 10**6)
     assert out == [4.0, 3.0, 2.0]
     assert json.dumps(out)
+
+
+def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
+    """Two independent jobs run at the same time (their spans overlap); the job reading both
+    starts after both have finished."""
+    import time
+    from dataclasses import dataclass
+
+    from pydantic import BaseModel, ConfigDict
+
+    from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
+    from slots.payloads import MaskPayload, SlotKind
+
+    spans: dict[str, tuple[float, float]] = {}
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        seconds: float = 0.5
+
+    @dataclass(frozen=True)
+    class Wait:
+        name: str = "wait"
+        description: str = "waits, then emits a mask"
+        params_model: type[BaseModel] = Params
+
+        def input_slots(self, params: Params, connected: Connected) -> list[SlotSpec]:
+            return [SlotSpec("after", SlotKind.MASK, multiple=True)]
+
+        def output_slots(self, params: Params, connected: Connected) -> list[SlotSpec]:
+            return [SlotSpec("mask", SlotKind.MASK)]
+
+        def run(self, params: Params, inputs: dict, context: RunContext) -> JobOutcome:
+            start = time.monotonic()
+            time.sleep(params.seconds)
+            spans[context.workdir.name.split(".tmp")[0].lstrip(".")] = (start, time.monotonic())
+            return JobOutcome({"mask": MaskPayload(path=Path("m.mrc"))})
+
+    doc = {
+        "jobs": {
+            "a": {"job": "wait"},
+            "b": {"job": "wait"},
+            "c": {
+                "job": "wait",
+                "params": {"seconds": 0.0},
+                "inputs": {"after": [{"from": "a.mask"}, {"from": "b.mask"}]},
+            },
+        }
+    }
+    manifests = run_document(doc, tmp_path, tmp_path / "out", {"wait": Wait()}, quiet=True)
+    assert list(manifests) == ["a", "b", "c"]
+    assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])  # overlap
+    assert spans["c"][0] >= max(spans["a"][1], spans["b"][1])
