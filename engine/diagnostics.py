@@ -10,17 +10,25 @@ centred on 0, one colour scale shared by the three slices).
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never a window
-
-import matplotlib.pyplot as plt
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.alignment.fourier import lowpass
 from engine.alignment.fsc import FSCCurve
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the file-only Agg backend, imported when a figure is drawn (not
+    at start-up: it costs a parallel worker ~0.3 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 AMBIGUITY_MARGIN = 0.01
 """An alignment is ambiguous when the best clearly different alternative scores within this
@@ -56,6 +64,7 @@ def central_slices(volume: NDArray) -> dict[str, NDArray]:
 def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = "") -> Path:
     """FSC of the aligned map against the reference (and before alignment, for contrast), with
     the 0.143 threshold and the resolution where the curve crosses it."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=100)
     res = after.resolution_at(0.143)
     ax.plot(
@@ -87,6 +96,7 @@ def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = 
 
 def plot_difference_slices(difference: NDArray, path: Path, title: str = "") -> Path:
     """Central slices of a difference map, white = agreement, one shared symmetric scale."""
+    plt = _pyplot()
     slices = central_slices(difference)
     # at least 1 σ: residues of a good alignment stay white instead of being stretched to
     # full colour; real disagreement (several σ) saturates
@@ -108,6 +118,7 @@ def plot_difference_slices(difference: NDArray, path: Path, title: str = "") -> 
 def plot_overlay_slices(reference: NDArray, aligned: NDArray, path: Path, title: str = "") -> Path:
     """Central slices of reference (magenta) and aligned map (green): grey-white where they
     agree, coloured where one has density the other lacks."""
+    plt = _pyplot()
     ref_slices = central_slices(reference)
     ali_slices = central_slices(aligned)
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8), dpi=100)
