@@ -157,7 +157,10 @@ def _run_processes(
             item = take()
             if item is None:
                 return
-            future = pool.submit(function, item[1])
+            try:
+                future = pool.submit(function, item[1])
+            except RuntimeError:  # the pool is shutting down (an error or an interrupt)
+                return
             with lock:
                 futures[future] = item[0]
             future.add_done_callback(lambda _: feed())

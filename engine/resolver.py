@@ -260,18 +260,15 @@ def _item_issues(
     jobs: dict[str, ResolvedJob],
     graph: nx.MultiDiGraph,
 ) -> list[Issue]:
+    def problem(code: str, message: str, path: str) -> list[Issue]:
+        return [Issue(code=code, job=name, slot=slot.name, path=path, message=message)]
+
     if isinstance(item, FromRef):
         source = jobs.get(item.job)
         if source is None:
-            return [
-                Issue(
-                    code="unknown_source",
-                    job=name,
-                    slot=slot.name,
-                    path=f"{where}.from",
-                    message=f"no job named {item.job!r} in this workflow",
-                )
-            ]
+            return problem(
+                "unknown_source", f"no job named {item.job!r} in this workflow", f"{where}.from"
+            )
         graph.add_edge(
             item.job,
             name,
@@ -285,38 +282,22 @@ def _item_issues(
         out = outputs.get(item.slot)
         if out is None:
             known = ", ".join(sorted(outputs))
-            return [
-                Issue(
-                    code="unknown_source",
-                    job=name,
-                    slot=slot.name,
-                    path=f"{where}.from",
-                    message=f"job {item.job!r} has no output {item.slot!r} (outputs: {known})",
-                )
-            ]
+            return problem(
+                "unknown_source",
+                f"job {item.job!r} has no output {item.slot!r} (outputs: {known})",
+                f"{where}.from",
+            )
         if out.kind != slot.kind:
-            return [
-                Issue(
-                    code="type_mismatch",
-                    job=name,
-                    slot=slot.name,
-                    path=f"{where}.from",
-                    message=f"{item.from_} is a {out.kind}, {slot.name} takes a {slot.kind}",
-                )
-            ]
+            return problem(
+                "type_mismatch",
+                f"{item.from_} is a {out.kind}, {slot.name} takes a {slot.kind}",
+                f"{where}.from",
+            )
         return []
     kinds = _literal_kind(item)
     if slot.kind not in kinds:
         given = "/".join(sorted(kinds)) or "reference"
-        return [
-            Issue(
-                code="type_mismatch",
-                job=name,
-                slot=slot.name,
-                path=where,
-                message=f"{slot.name} takes a {slot.kind}, got a {given}",
-            )
-        ]
+        return problem("type_mismatch", f"{slot.name} takes a {slot.kind}, got a {given}", where)
     return []
 
 

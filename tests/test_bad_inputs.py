@@ -36,6 +36,18 @@ def with_particles(particles: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def with_mask_1() -> dict[str, Any]:
+    """One volume with its own mask ``m.mrc`` (``mask_1``), mask inputs on."""
+    return align(
+        {
+            "reference_map": {"map": REF},
+            "maps_to_align": [{"map": MOV}],
+            "mask_1": {"path": "m.mrc"},
+        },
+        create_mask_inputs=True,
+    )
+
+
 def basic(**params: Any) -> dict[str, Any]:
     return align({"reference_map": {"map": REF}, "maps_to_align": [{"map": MOV}]}, **params)
 
@@ -330,14 +342,7 @@ CASES: list[tuple[str, Setup, str]] = [
         "mask-other-grid",
         lambda d: (
             _write_raw(d / "m.mrc", np.ones((30, 30, 30))),
-            align(
-                {
-                    "reference_map": {"map": REF},
-                    "maps_to_align": [{"map": MOV}],
-                    "mask_1": {"path": "m.mrc"},
-                },
-                create_mask_inputs=True,
-            ),
+            with_mask_1(),
         )[1],
         "does not match",
     ),
@@ -345,14 +350,7 @@ CASES: list[tuple[str, Setup, str]] = [
         "mask-out-of-range",
         lambda d: (
             _write_raw(d / "m.mrc", 5 * (_mov(d) > 0.1)),
-            align(
-                {
-                    "reference_map": {"map": REF},
-                    "maps_to_align": [{"map": MOV}],
-                    "mask_1": {"path": "m.mrc"},
-                },
-                create_mask_inputs=True,
-            ),
+            with_mask_1(),
         )[1],
         "outside [0, 1]",
     ),
@@ -360,14 +358,7 @@ CASES: list[tuple[str, Setup, str]] = [
         "mask-empty",
         lambda d: (
             _write_raw(d / "m.mrc", np.zeros((44, 44, 44))),
-            align(
-                {
-                    "reference_map": {"map": REF},
-                    "maps_to_align": [{"map": MOV}],
-                    "mask_1": {"path": "m.mrc"},
-                },
-                create_mask_inputs=True,
-            ),
+            with_mask_1(),
         )[1],
         "empty",
     ),
