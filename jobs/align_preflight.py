@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from slots.mrc import MapData, MapReadError, mask_problems, read_map
-from slots.particles import ParticleFileError, read_particles
+from slots.particles import ParticleFile, ParticleFileError, read_particles
 from slots.payloads import VolumePayload
 
 Problem = tuple[str, str | None, str]
@@ -101,6 +101,26 @@ def preflight(params: Any, inputs: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def class_problem(particles: ParticleFile, path: Path, indices: set[int]) -> tuple[str, str] | None:
+    """``(code, message)`` when group-mode particles cannot each follow a volume of their class:
+    no class column, or classes with no volume among ``indices``."""
+    classes = particles.classes()
+    if classes is None:
+        return (
+            "invalid_particles",
+            f"{path}: no class column (rlnClassNumber or alignments3D/class) to tell which "
+            "volume each particle belongs to",
+        )
+    orphans = sorted(set(classes.tolist()) - indices)
+    if orphans:
+        return (
+            "class_without_volume",
+            f"{path}: particles of class(es) {orphans} have no volume (volumes: "
+            f"{sorted(indices)}; classes count from 1 in RELION, from 0 in CryoSPARC)",
+        )
+    return None
+
+
 def _check_particles(inputs: Mapping[str, Any], indices: set[int], problems: list[Problem]) -> None:
     for slot, payload in inputs.items():
         if not (slot == "particles_all" or slot.startswith("particles_")):
@@ -112,25 +132,6 @@ def _check_particles(inputs: Mapping[str, Any], indices: set[int], problems: lis
             continue
         if slot != "particles_all":
             continue
-        classes = particles.classes()
-        if classes is None:
-            problems.append(
-                (
-                    "invalid_particles",
-                    slot,
-                    f"{payload.path}: no class column (rlnClassNumber or "
-                    "alignments3D/class) to tell which volume each particle belongs to",
-                )
-            )
-            continue
-        orphans = sorted(set(classes.tolist()) - indices)
-        if orphans:
-            problems.append(
-                (
-                    "class_without_volume",
-                    slot,
-                    f"{payload.path}: particles of class(es) {orphans} have no volume "
-                    f"(volumes: {sorted(indices)}; classes count from 1 in RELION, "
-                    "from 0 in CryoSPARC)",
-                )
-            )
+        problem = class_problem(particles, payload.path, indices)
+        if problem is not None:
+            problems.append((problem[0], slot, problem[1]))

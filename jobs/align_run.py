@@ -15,6 +15,7 @@ from engine.alignment.poses import move_poses
 from engine.jobdef import JobInputError, JobOutcome, RunContext
 from engine.parallel import run_tasks, task_memory_bytes
 from jobs.align_diagnostics import job_report, log_alignment, progress_bars
+from jobs.align_preflight import class_problem
 from jobs.align_task import VolumeResult, VolumeTask, align_one
 from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
 from slots.payloads import (
@@ -63,19 +64,9 @@ def _read_particle_inputs(
             except ParticleFileError as exc:
                 raise JobInputError(f"{slot}: {exc}") from exc
     if "particles_all" in files:
-        classes = files["particles_all"].classes()
-        path = inputs["particles_all"].path
-        if classes is None:
-            raise JobInputError(
-                f"particles_all: {path} has no class column (rlnClassNumber or "
-                "alignments3D/class) to tell which volume each particle belongs to"
-            )
-        orphans = sorted(set(classes.tolist()) - indices)
-        if orphans:
-            raise JobInputError(
-                f"particles_all: {path} has particles of class(es) {orphans} but the group has "
-                f"volumes {sorted(indices)} (classes count from 1 in RELION, from 0 in CryoSPARC)"
-            )
+        problem = class_problem(files["particles_all"], inputs["particles_all"].path, indices)
+        if problem is not None:
+            raise JobInputError(f"particles_all: {problem[1]}")
     return files
 
 

@@ -126,14 +126,6 @@ def _gauss_newton_system(sums: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
     return xtx, xtr - a * xtm - b * xt1
 
 
-def weighted_ncc(ref: ReferencePoints, values: NDArray[np.float64]) -> float:
-    """Weighted normalised cross-correlation of the standardised reference and ``values``."""
-    w = ref.weights
-    m = values - np.sum(w * values) / np.sum(w)
-    denom = np.sqrt(np.sum(w * m * m) * np.sum(w * ref.values**2))
-    return float(np.sum(w * ref.values * m) / denom) if denom > 0 else 0.0
-
-
 @dataclass(frozen=True)
 class Refined:
     transform: RigidTransform
