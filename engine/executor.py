@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from engine.issues import Issue
 from engine.jobdef import JobDefinition, RunContext, SlotSpec
-from engine.parallel import Backend
+from engine.parallel import Backend, warm_workers
 from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, item_index, resolve
 from schemas.documents import FromRef, GroupRef, PathRef, ResultManifest, SingleInput, VolumeRef
 from slots.payloads import (
@@ -325,7 +325,13 @@ def run_document(
     def folder(name: str) -> Path:
         return (out_dir if single else out_dir / name).resolve()
 
-    with output_lock(out_dir), ThreadPoolExecutor(max_workers=MAX_CONCURRENT_JOBS) as pool:
+    # workers are forked before the lock is taken (so that they do not hold it) and before any
+    # job starts numba's threads (after which a fork is unsafe)
+    with (
+        warm_workers(backend or Backend()) as backend,
+        output_lock(out_dir),
+        ThreadPoolExecutor(max_workers=MAX_CONCURRENT_JOBS) as pool,
+    ):
         remaining = list(order)
         running: dict[Future[ResultManifest], str] = {}
         while remaining or running:

@@ -3,10 +3,11 @@
 Results come back in task order and are the same numbers whatever the backend: every task is
 deterministic, and the compiled kernels sum in a fixed order whatever their thread count.
 
-* ``processes`` (the default): the main process and spawned processes, as many in all as the
+* ``processes`` (the default): the main process and worker processes, as many in all as the
   cores allow and as fit in the available memory (an estimate of each task's peak from its box
   sizes); each gets ``cores // workers`` threads for numba, FFTs and BLAS, so the cores are not
-  oversubscribed.
+  oversubscribed. A run forks its workers once, at its start (:func:`warm_workers`), and every
+  job of the run reuses them; where a fork is not safe, a job spawns its own workers.
 * ``dask``: tasks go to a Dask ``distributed`` scheduler (``tcp://HOST:PORT``, or ``local`` for
   a local cluster); files are read on the workers, so paths must be on a shared filesystem. A
   task whose worker dies is retried (twice), then the job fails with :class:`TaskFailed`.
@@ -15,11 +16,14 @@ deterministic, and the compiled kernels sum in a fixed order whatever their thre
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any, Literal, TypeVar
 
@@ -44,6 +48,8 @@ class Backend:
     kind: Literal["serial", "processes", "dask"] = "processes"
     workers: int | None = None
     scheduler: str | None = None
+    pool: LocalPool | None = field(default=None, compare=False, repr=False)
+    """Warm local workers shared by the jobs of a run (see :func:`warm_workers`)."""
 
     @classmethod
     def from_options(cls, workers: int | None, scheduler: str | None) -> Backend:
@@ -97,6 +103,107 @@ def limit_threads(threads: int) -> None:
     threadpool_limits(threads)
 
 
+def fork_is_safe() -> bool:
+    """Whether worker processes may be forked from this one: on Linux, and only before this
+    process has started numba's threading layer (GNU OpenMP does not survive a fork once it is
+    running; even ``numba.get_num_threads()`` starts it)."""
+    if sys.platform != "linux":
+        return False
+    import numba
+
+    try:
+        numba.threading_layer()
+    except ValueError:  # "Threading layer is not initialized": nothing started yet
+        return True
+    return False
+
+
+def _worker_setup(parent: int) -> None:
+    """A worker leaves interrupts to the main process, which stops the workers itself, and
+    dies with it even when it is killed outright (Linux: ``PR_SET_PDEATHSIG``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the main process died before the line above
+            os._exit(1)
+
+
+def _call_with_threads(function: Callable[[T], R], threads: int, task: T) -> R:
+    limit_threads(threads)
+    return function(task)
+
+
+class LocalPool:
+    """Worker processes on this machine, started at once.
+
+    ``fork`` (Linux, before numba's threads start; see :func:`fork_is_safe`) starts a worker in
+    milliseconds, with every module already imported; ``spawn`` costs each worker a fresh
+    interpreter and its imports (2-3 s). A pool is reused by every job of a run until
+    :meth:`stop` (an interrupt or a failed task), after which it is not used again.
+    """
+
+    def __init__(self, size: int, method: Literal["fork", "spawn"]) -> None:
+        self.size = size
+        self.method = method
+        self.usable = True
+        self._executor = ProcessPoolExecutor(
+            max_workers=size,
+            mp_context=get_context(method),
+            initializer=_worker_setup,
+            initargs=(os.getpid(),),
+        )
+        self._executor.submit(int)  # a fork pool forks every worker here, at its first task
+
+    def submit(self, function: Callable[[T], R], task: T, threads: int) -> Future[R]:
+        return self._executor.submit(_call_with_threads, function, threads, task)
+
+    def stop(self) -> None:
+        """End every worker now (their unfinished tasks are dropped) and wait until they are
+        gone, so that none writes anything after the caller cleans up."""
+        self.usable = False
+        processes = list((self._executor._processes or {}).values())
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.usable = False
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_numba_registries() -> None:
+    """Import what numba's CPU target needs before it loads any compiled kernel (~0.4 s, once
+    per process), so that forked workers inherit it. This starts no threads."""
+    try:
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.refresh()
+    except (ImportError, AttributeError):  # another numba layout: each worker pays it
+        pass
+
+
+@contextmanager
+def warm_workers(backend: Backend) -> Iterator[Backend]:
+    """``backend`` with a pool of worker processes forked now, for every job of a run; or
+    ``backend`` unchanged where that is not useful (one core, serial, Dask) or not safe."""
+    size = min(cpu_count(), backend.workers or cpu_count()) - 1
+    if backend.kind != "processes" or size < 1 or not fork_is_safe():
+        yield backend
+        return
+    _load_numba_registries()
+    pool = LocalPool(size, "fork")
+    try:
+        yield replace(backend, pool=pool)
+    finally:
+        pool.close()
+
+
 def run_tasks(
     function: Callable[[T], R],
     tasks: Sequence[T],
@@ -110,86 +217,99 @@ def run_tasks(
     if backend.kind == "dask":
         return _run_dask(function, tasks, backend, notify)
     workers, threads = plan_workers(len(tasks), memory_per_task, backend.workers)
+    pool = backend.pool if backend.pool is not None and backend.pool.usable else None
+    if pool is not None:
+        workers = min(workers, pool.size + 1)
+        threads = max(1, cpu_count() // workers)
     # a spawned worker needs ~2-3 s to start (about one task at 128^3): with few tasks per
     # worker it would compete for the cores rather than help
-    few = backend.workers is None and len(tasks) < MIN_TASKS_PER_WORKER * workers
+    few = pool is None and backend.workers is None and len(tasks) < MIN_TASKS_PER_WORKER * workers
     if backend.kind == "serial" or workers == 1 or few:
         results = []
         for i, task in enumerate(tasks):
             results.append(function(task))
             notify(i, results[-1])
         return results
-    return _run_processes(function, tasks, workers, threads, notify)
+    if pool is not None:
+        return _run_in_pool(function, tasks, pool, workers - 1, threads, notify)
+    pool = LocalPool(workers - 1, "spawn")
+    try:
+        return _run_in_pool(function, tasks, pool, workers - 1, threads, notify)
+    finally:
+        pool.close()
 
 
-def _run_processes(
+def _run_in_pool(
     function: Callable[[T], R],
     tasks: Sequence[T],
-    workers: int,
+    pool: LocalPool,
+    in_flight: int,
     threads: int,
     notify: Callable[[int, R], None],
 ) -> list[R]:
-    """The main process works too, beside ``workers - 1`` spawned processes: it is already
-    warm (numba kernels loaded), so the cores are busy while the others start. Tasks are handed
-    out one at a time to whoever is free first, so no one waits at the end for a queue."""
+    """The main process works too, beside ``in_flight`` tasks in ``pool``: it is already warm
+    (numba kernels loaded), so the cores are busy while the workers start. Tasks are handed out
+    one at a time to whoever is free first, so no one waits at the end for a queue. On an error
+    or an interrupt the pool's workers are stopped before this returns."""
     import numba
+    from threadpoolctl import threadpool_limits
 
     out: list[Any] = [None] * len(tasks)
     pending = deque(enumerate(tasks))
     futures: dict[Future[R], int] = {}
     collected: set[Future[R]] = set()
     lock = threading.Lock()
-    main_threads = numba.get_num_threads()
 
     def take() -> tuple[int, T] | None:
         with lock:
             return pending.popleft() if pending else None
 
-    with ProcessPoolExecutor(
-        max_workers=workers - 1,
-        mp_context=get_context("spawn"),  # no fork of a process with numba threads running
-        initializer=limit_threads,
-        initargs=(threads,),
-    ) as pool:
+    def feed() -> None:
+        """Give a worker its next task as soon as one is free (called when one finishes)."""
+        item = take()
+        if item is None:
+            return
+        try:
+            future = pool.submit(function, item[1], threads)
+        except RuntimeError:  # the pool is shutting down (an error or an interrupt)
+            return
+        with lock:
+            futures[future] = item[0]
+        future.add_done_callback(lambda _: feed())
 
-        def feed() -> None:
-            """Give a worker its next task as soon as it is free (called when one finishes)."""
-            item = take()
-            if item is None:
-                return
-            try:
-                future = pool.submit(function, item[1])
-            except RuntimeError:  # the pool is shutting down (an error or an interrupt)
-                return
-            with lock:
-                futures[future] = item[0]
-            future.add_done_callback(lambda _: feed())
+    def collect(block: bool) -> None:
+        with lock:
+            open_ = [f for f in futures if f not in collected]
+        done = (
+            wait(open_, return_when=FIRST_COMPLETED).done
+            if block and open_
+            else [f for f in open_ if f.done()]
+        )
+        for future in done:
+            collected.add(future)
+            out[futures[future]] = future.result()
+            notify(futures[future], out[futures[future]])
 
-        def collect(block: bool) -> None:
-            with lock:
-                open_ = [f for f in futures if f not in collected]
-            done = (
-                wait(open_, return_when=FIRST_COMPLETED).done
-                if block and open_
-                else [f for f in open_ if f.done()]
-            )
-            for future in done:
-                collected.add(future)
-                out[futures[future]] = future.result()
-                notify(futures[future], out[futures[future]])
-
-        for _ in range(workers - 1):
+    try:
+        for _ in range(in_flight):
             feed()
+        main_threads = numba.get_num_threads()  # after the fork: this starts numba's threads
         try:
             numba.set_num_threads(threads)
-            while (item := take()) is not None:
-                out[item[0]] = function(item[1])
-                notify(item[0], out[item[0]])
-                collect(block=False)
+            with threadpool_limits(threads):  # BLAS too, or it spins on the workers' cores
+                while (item := take()) is not None:
+                    out[item[0]] = function(item[1])
+                    notify(item[0], out[item[0]])
+                    collect(block=False)
         finally:
             numba.set_num_threads(main_threads)
         while len(collected) < len(futures) or pending:
             collect(block=True)
+    except BaseException:
+        with lock:
+            pending.clear()
+        pool.stop()
+        raise
     return out
 
 

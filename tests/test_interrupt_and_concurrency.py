@@ -52,6 +52,25 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
+def children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has finished
+
+
 def leftovers(out: Path) -> list[str]:
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(".")) + sorted(
         p.name for p in out.glob(".*")
@@ -69,9 +88,12 @@ def test_interrupt_leaves_no_partial_output_and_a_rerun_completes(
     # interrupt while the alignment job works in its temporary folder
     wait_for(lambda: any(p.name.startswith(".align.tmp-") for p in out.glob(".align.tmp-*")))
     time.sleep(0.3)
+    workers = children(proc.pid)
+    assert workers  # the volumes are being aligned in worker processes too
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_INTERRUPTED, err
+    assert not [pid for pid in workers if alive(pid)]  # no worker outlives the run
     assert "interrupted" in err and "Traceback" not in err
     assert (out / "ref" / "result.json").exists()  # the completed job stays, whole
     assert not (out / "align").exists()  # the unfinished one left nothing in place
@@ -85,6 +107,18 @@ def test_interrupt_leaves_no_partial_output_and_a_rerun_completes(
     assert rerun.returncode == EXIT_OK, rerun.stderr
     assert "[ref] complete already" in rerun.stdout
     assert len(json.loads((out / "align" / "result.json").read_text())["alignments"]) == 6
+
+
+def test_workers_die_with_a_killed_run(tmp_path: Path) -> None:
+    """Even SIGKILL, which the run cannot handle, leaves no worker process behind."""
+    spec = tmp_path / "wf.json"
+    spec.write_text(json.dumps(workflow(6)))
+    proc = start(spec, tmp_path / "out")
+    wait_for(lambda: bool(children(proc.pid)))
+    workers = children(proc.pid)
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_for(lambda: not [pid for pid in workers if alive(pid)], timeout=30)
 
 
 def test_two_runs_into_one_folder_do_not_collide(tmp_path: Path) -> None:

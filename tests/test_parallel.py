@@ -175,3 +175,96 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
     assert list(manifests) == ["a", "b", "c"]
     assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])  # overlap
     assert spans["c"][0] >= max(spans["a"][1], spans["b"][1])
+
+
+def _slow_pid(task: int) -> int:
+    """A task that takes long enough for every worker to get one; returns where it ran."""
+    import time
+
+    time.sleep(0.2)
+    if task < 0:
+        raise ValueError(f"task {task} is bad")
+    return os.getpid()
+
+
+def run_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (no numba threads started yet, unlike this one)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=FIXTURES.parent,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_a_run_forks_its_workers_once_and_every_job_reuses_them() -> None:
+    out = run_python(
+        """
+        import json, os
+        import numba
+        from engine.parallel import Backend, fork_is_safe, run_tasks, warm_workers
+        from tests.test_parallel import _slow_pid
+
+        assert fork_is_safe()
+        with warm_workers(Backend("processes", workers=2)) as backend:
+            assert backend.pool.method == "fork" and backend.pool.size == 1
+            first = run_tasks(_slow_pid, list(range(6)), backend, 10**6)
+            assert not fork_is_safe()  # the main process has started numba's threads
+            second = run_tasks(_slow_pid, list(range(6)), backend, 10**6)
+        print(json.dumps({"main": os.getpid(), "first": first, "second": second}))
+        """
+    )
+    pids = json.loads(out)
+    workers = set(pids["first"]) - {pids["main"]}
+    assert pids["main"] in pids["first"] and len(workers) == 1  # the main process works too
+    assert set(pids["second"]) == set(pids["first"])  # the second job reused the worker
+
+
+def test_no_fork_once_numba_threads_run_spawned_workers_instead() -> None:
+    out = run_python(
+        """
+        import json, os
+        import numba
+        from engine.parallel import Backend, fork_is_safe, run_tasks, warm_workers
+        from tests.test_parallel import _slow_pid
+
+        numba.get_num_threads()  # starts GNU OpenMP: a fork from here on would abort
+        assert not fork_is_safe()
+        with warm_workers(Backend("processes", workers=2)) as backend:
+            assert backend.pool is None
+            pids = run_tasks(_slow_pid, list(range(6)), backend, 10**6)
+        print(json.dumps({"main": os.getpid(), "pids": pids}))
+        """
+    )
+    pids = json.loads(out)
+    assert len(set(pids["pids"]) - {pids["main"]}) == 1
+
+
+def test_a_failing_task_stops_the_workers_and_its_error_reaches_the_caller() -> None:
+    run_python(
+        """
+        import multiprocessing
+        from engine.parallel import Backend, run_tasks, warm_workers
+        from tests.test_parallel import _slow_pid
+
+        with warm_workers(Backend("processes", workers=2)) as backend:
+            try:
+                run_tasks(_slow_pid, [0, 1, 2, -3, 4, 5, 6, 7], backend, 10**6)
+            except ValueError as exc:
+                assert str(exc) == "task -3 is bad", exc
+            else:
+                raise AssertionError("the task's error was lost")
+            assert not backend.pool.usable
+            assert multiprocessing.active_children() == []  # no worker left running
+            # a later job of the run still runs, in spawned workers
+            assert len(run_tasks(_slow_pid, list(range(4)), backend, 10**6)) == 4
+        """
+    )

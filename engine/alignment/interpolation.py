@@ -30,7 +30,7 @@ def _mirror(i: int, n: int) -> int:
     return period - i if i >= n else i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _prefilter_columns(c: NDArray[np.floating], lo: int, hi: int) -> None:
     """In-place cubic B-spline prefilter along axis 0 of the 2-D array ``c``, for its columns
     ``lo:hi``, mirror boundary, gain 6 included. The recursion runs down axis 0 and is vectorised
@@ -64,7 +64,7 @@ def _prefilter_columns(c: NDArray[np.floating], lo: int, hi: int) -> None:
             c[k, j] = z * (c[k + 1, j] - c[k, j])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _prefilter_axis0(c: NDArray[np.floating]) -> None:
     """Prefilter along axis 0 of a 2-D array, in parallel over chunks of columns."""
     m = c.shape[1]
@@ -73,14 +73,14 @@ def _prefilter_axis0(c: NDArray[np.floating]) -> None:
         _prefilter_columns(c, block * chunk, min(block * chunk + chunk, m))
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _prefilter_axis1(c: NDArray[np.floating]) -> None:
     """Prefilter along axis 1 of a 3-D array, in parallel over planes of axis 0."""
     for i in numba.prange(c.shape[0]):
         _prefilter_columns(c[i], 0, c.shape[2])
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _prefilter_axis2(c: NDArray[np.floating]) -> None:
     """Prefilter along axis 2 of a 3-D array, in parallel over planes: each plane is transposed
     into a small buffer so that the recursion is vectorised over rows (a recursion along one
@@ -174,7 +174,7 @@ def _spline_at(
     return v, gx, gy, gz
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _sample_cubic(
     coeffs: NDArray,
     points: NDArray,
@@ -255,7 +255,7 @@ def sample_cubic_with_gradient(
     return values, gradients
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _normal_sums(
     coeffs: NDArray,
     points: NDArray,
@@ -343,7 +343,7 @@ def normal_sums(
     )
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, tile: int) -> None:
     """Output in cubic tiles, in parallel: the source voxels a tile reads stay in cache."""
     n0, n1, n2 = coeffs.shape
@@ -396,7 +396,7 @@ def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, til
                         out[oz, oy, ox] = v
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, nogil=True)
 def _affine_linear(volume: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> None:
     n0, n1, n2 = volume.shape
     o0, o1, o2 = out.shape
