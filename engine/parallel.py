@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from multiprocessing import get_context
 from typing import Any, Literal, TypeVar
 
@@ -313,6 +314,21 @@ def _run_in_pool(
     return out
 
 
+def _on_dask_worker(function: Callable[[T], R], task: T) -> R:
+    """Run ``task`` on a Dask worker with its share of the cores: ``OMP_NUM_THREADS`` where set
+    (Dask's nanny sets 1, as its task threads share the cores), else the cores over the
+    worker's task threads. numba would otherwise use every core in each task thread."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if not (threads.isdigit() and int(threads) > 0):
+        try:
+            from distributed import get_worker
+
+            threads = str(max(1, cpu_count() // get_worker().state.nthreads))
+        except (ImportError, ValueError, AttributeError):  # not on a worker after all
+            threads = str(cpu_count())
+    return _call_with_threads(function, int(threads), task)
+
+
 def _run_dask(
     function: Callable[[T], R],
     tasks: Sequence[T],
@@ -337,7 +353,7 @@ def _run_dask(
     else:
         client = Client(address, timeout="30s")
     try:
-        futures = client.map(function, list(tasks), pure=False, retries=2)
+        futures = client.map(partial(_on_dask_worker, function), list(tasks), pure=False, retries=2)
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(tasks)
         for future in dask_completed(futures):

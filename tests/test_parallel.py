@@ -99,6 +99,21 @@ def test_a_task_that_keeps_killing_workers_fails_clearly() -> None:
         run_tasks(_always_die, [0], Backend("dask", scheduler="local:2"), 10**8)
 
 
+def _threads_in_task(_: object) -> tuple[int, int]:
+    import numba
+    from threadpoolctl import threadpool_info
+
+    return numba.get_num_threads(), max(i["num_threads"] for i in threadpool_info())
+
+
+def test_dask_tasks_keep_to_their_share_of_the_cores() -> None:
+    """A LocalCluster worker has one task thread, so each task gets one thread for numba,
+    FFTs and BLAS (numba alone would take every core in each worker: 2x oversubscribed)."""
+    pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    threads = run_tasks(_threads_in_task, [0, 1], Backend("dask", scheduler="local:2"), 10**6)
+    assert threads == [(1, 1), (1, 1)]
+
+
 def test_workers_are_capped_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.parallel as parallel
 
