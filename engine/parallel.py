@@ -22,6 +22,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -39,7 +40,8 @@ MIN_TASKS_PER_WORKER = 3
 
 
 class TaskFailed(RuntimeError):
-    """A task could not be completed (its worker died and the retries ran out)."""
+    """A task could not be completed: its local worker process died, or its Dask worker died
+    and the retries ran out."""
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,16 @@ def _run_in_pool(
         )
         for future in done:
             collected.add(future)
-            out[futures[future]] = future.result()
-            notify(futures[future], out[futures[future]])
+            i = futures[future]
+            try:
+                out[i] = future.result()
+            except BrokenProcessPool as exc:
+                raise TaskFailed(
+                    f"task {i + 1}: its worker process died (killed by the system, perhaps "
+                    "for lack of memory; --workers 1 aligns one volume at a time); no output "
+                    "was kept"
+                ) from exc
+            notify(i, out[i])
 
     try:
         for _ in range(in_flight):

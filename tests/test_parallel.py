@@ -283,3 +283,31 @@ def test_a_failing_task_stops_the_workers_and_its_error_reaches_the_caller() -> 
             assert len(run_tasks(_slow_pid, list(range(4)), backend, 10**6)) == 4
         """
     )
+
+
+def _die_in_a_worker(main: int) -> int:
+    """Kill the worker process that runs this (as the system would, out of memory)."""
+    import time
+
+    time.sleep(0.2)
+    if os.getpid() != main:
+        os._exit(9)
+    return main
+
+
+def test_a_local_worker_that_dies_fails_the_job_clearly() -> None:
+    run_python(
+        """
+        import os
+        from engine.parallel import Backend, TaskFailed, run_tasks, warm_workers
+        from tests.test_parallel import _die_in_a_worker
+
+        with warm_workers(Backend("processes", workers=2)) as backend:
+            try:
+                run_tasks(_die_in_a_worker, [os.getpid()] * 6, backend, 10**6)
+            except TaskFailed as exc:
+                assert "worker process died" in str(exc) and "no output" in str(exc), exc
+            else:
+                raise AssertionError("a dead worker went unnoticed")
+        """
+    )
