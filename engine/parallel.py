@@ -268,17 +268,24 @@ def _run_in_pool(
             return pending.popleft() if pending else None
 
     def feed() -> None:
-        """Give a worker its next task as soon as one is free (called when one finishes)."""
-        item = take()
-        if item is None:
-            return
-        try:
-            future = pool.submit(function, item[1], threads)
-        except RuntimeError:  # the pool is shutting down (an error or an interrupt)
-            return
+        """Give a worker its next task as soon as one is free (called when one finishes).
+        Taking the task and recording its future happen under one lock, so the main process
+        never sees a task that is neither pending nor in flight."""
         with lock:
-            futures[future] = item[0]
+            if not pending:
+                return
+            index, task = pending.popleft()
+            try:
+                future = pool.submit(function, task, threads)
+            except RuntimeError:  # the pool broke or shut down: the main process runs it
+                pending.appendleft((index, task))
+                return
+            futures[future] = index
         future.add_done_callback(lambda _: feed())
+
+    def unfinished() -> bool:
+        with lock:
+            return bool(pending) or len(collected) < len(futures)
 
     def collect(block: bool) -> None:
         with lock:
@@ -308,14 +315,16 @@ def _run_in_pool(
         try:
             numba.set_num_threads(threads)
             with threadpool_limits(threads):  # BLAS too, or it spins on the workers' cores
-                while (item := take()) is not None:
+                while unfinished():
+                    item = take()
+                    if item is None:  # nothing left to start: wait for the workers
+                        collect(block=True)
+                        continue
                     out[item[0]] = function(item[1])
                     notify(item[0], out[item[0]])
                     collect(block=False)
         finally:
             numba.set_num_threads(main_threads)
-        while len(collected) < len(futures) or pending:
-            collect(block=True)
     except BaseException:
         with lock:
             pending.clear()

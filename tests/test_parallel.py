@@ -311,3 +311,23 @@ def test_a_local_worker_that_dies_fails_the_job_clearly() -> None:
                 raise AssertionError("a dead worker went unnoticed")
         """
     )
+
+
+def test_tasks_run_in_the_main_process_when_an_idle_worker_has_died() -> None:
+    """A worker that dies between tasks breaks the pool; no task is lost or run twice."""
+    out = run_python(
+        """
+        import json, os, signal, time
+        from engine.parallel import Backend, run_tasks, warm_workers
+        from tests.test_parallel import _slow_pid
+
+        with warm_workers(Backend("processes", workers=2)) as backend:
+            for pid in list(backend.pool._executor._processes):
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(1.0)  # the pool notices
+            pids = run_tasks(_slow_pid, list(range(5)), backend, 10**6)
+        print(json.dumps({"main": os.getpid(), "pids": pids}))
+        """
+    )
+    pids = json.loads(out)
+    assert pids["pids"] == [pids["main"]] * 5
