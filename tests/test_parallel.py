@@ -72,6 +72,38 @@ def test_dask_local_cluster_gives_the_serial_numbers(
     assert numbers(dask) == numbers(serial)
 
 
+def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    """The README's one command for 16 volumes on a local Dask cluster, as written; every
+    volume recovers the fixture's known transform."""
+    import shlex
+    import subprocess
+    import sys
+
+    from engine.alignment import RigidTransform
+    from engine.synthetic import FIXTURE_TRUTH
+
+    pytest.importorskip("distributed", reason="the optional dask extra is not installed")
+    readme = (FIXTURES.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "sixteen_volumes.json" in x and "local" in x)
+    args = shlex.split(line)[1:]  # without .venv/bin/align3d
+    args[args.index("--out") + 1] = str(tmp_path / "out")
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args, "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=FIXTURES.parent,
+    )
+    assert proc.returncode == 0, proc.stderr
+    manifest = ResultManifest.model_validate_json((tmp_path / "out" / "result.json").read_text())
+    assert [r.index for r in manifest.alignments] == list(range(1, 17))
+    for record in manifest.alignments:
+        found = RigidTransform.from_matrix(record.matrix)
+        assert found.flip == FIXTURE_TRUTH.flip
+        assert found.rotation_error_deg(FIXTURE_TRUTH) <= 0.25
+        assert found.shift_error_A(FIXTURE_TRUTH) <= 0.25 * 3.0
+
+
 def _die_once(marker: str) -> int:
     """Kill the worker process the first time it runs; succeed when retried."""
     path = Path(marker)
