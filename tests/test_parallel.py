@@ -363,3 +363,48 @@ def test_tasks_run_in_the_main_process_when_an_idle_worker_has_died() -> None:
     )
     pids = json.loads(out)
     assert pids["pids"] == [pids["main"]] * 5
+
+
+def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbers(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    def job(reference: str, moving: str) -> dict:
+        return {
+            "job": "align_3d_maps",
+            "params": {"max_shift_A": 15, "log_diagnostics": False},
+            "inputs": {
+                "reference_map": {"map": str(FIXTURES / reference)},
+                "maps_to_align": [{"map": str(FIXTURES / moving)}] * 4,
+            },
+        }
+
+    spec = tmp_path / "wf.json"
+    spec.write_text(
+        json.dumps(
+            {
+                "jobs": {
+                    "a": job("small_reference.mrc", "small_moving.mrc"),
+                    "b": job("small_moving.mrc", "small_reference.mrc"),
+                }
+            }
+        )
+    )
+    runs = {}
+    for name, extra in [("parallel", []), ("serial", ["--workers", "1"])]:
+        out = tmp_path / name
+        proc = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "run", str(spec), "--out", str(out), *extra],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=FIXTURES.parent,
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = {
+            j: numbers(ResultManifest.model_validate_json((out / j / "result.json").read_text()))
+            for j in "ab"
+        }
+    assert runs["parallel"] == runs["serial"]
