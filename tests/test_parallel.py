@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +78,6 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     """The README's one command for 16 volumes on a local Dask cluster, as written; every
     volume recovers the fixture's known transform."""
     import shlex
-    import subprocess
-    import sys
 
     from engine.alignment import RigidTransform
     from engine.synthetic import FIXTURE_TRUTH
@@ -236,8 +236,6 @@ def _slow_pid(task: int) -> int:
 
 def run_python(code: str) -> str:
     """Run ``code`` in a fresh interpreter (no numba threads started yet, unlike this one)."""
-    import subprocess
-    import sys
     import textwrap
 
     proc = subprocess.run(
@@ -368,8 +366,6 @@ def test_tasks_run_in_the_main_process_when_an_idle_worker_has_died() -> None:
 def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbers(
     tmp_path: Path,
 ) -> None:
-    import subprocess
-    import sys
 
     def job(reference: str, moving: str) -> dict:
         return {
@@ -408,3 +404,57 @@ def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbe
             for j in "ab"
         }
     assert runs["parallel"] == runs["serial"]
+
+
+def cli_run(spec: str, out: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "run", spec, "--out", out, "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=FIXTURES.parent,
+    )
+
+
+def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
+    """The planner's estimate of a task's peak holds for a real 160^3 job (diagnostics on),
+    without being so generous that it would idle cores: peak <= estimate <= 1.6 x peak."""
+    from engine.alignment import resample_map
+    from engine.alignment.geometry import random_transform
+    from engine.parallel import task_memory_bytes
+    from engine.synthetic import protein_like_map
+    from slots.mrc import write_map
+
+    box = 160
+    reference = protein_like_map((box,) * 3, 2.0, seed=3)
+    truth = random_transform(np.random.default_rng(3), max_shift_A=5.0)
+    write_map(tmp_path / "ref.mrc", reference, 2.0)
+    write_map(tmp_path / "mov.mrc", resample_map(reference, 2.0, truth, (box,) * 3, 2.0), 2.0)
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 10, "log_diagnostics": True},
+        "inputs": {"reference_map": {"map": "ref.mrc"}, "maps_to_align": [{"map": "mov.mrc"}]},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    # compiled kernels cached first (a first run on a machine compiles them, at a higher peak)
+    warm = cli_run(str(tmp_path / "spec.json"), str(tmp_path / "warm"))
+    assert warm.returncode == 0, warm.stderr
+    # a fresh parent whose only child is the run: its RUSAGE_CHILDREN peak is that run's
+    measure = (
+        "import resource, subprocess, sys; "
+        "rc = subprocess.run([sys.executable, '-m', 'engine.cli', 'run', sys.argv[1], "
+        "'--out', sys.argv[2], '--quiet']).returncode; "
+        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", measure, str(tmp_path / "spec.json"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=FIXTURES.parent,
+    )
+    rc, peak_kb = proc.stdout.split()
+    assert rc == "0", proc.stderr
+    peak = int(peak_kb) * 1024
+    estimate = task_memory_bytes(2 * box**3)
+    assert peak <= estimate <= 1.6 * peak, (peak / 2**20, estimate / 2**20)
