@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment import AlignmentParams, AlignmentResult, align_maps, fsc, resample_map
-from engine.alignment.fsc import FSCCurve
+from engine.alignment import AlignmentParams, AlignmentResult, align_maps, resample_map
+from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
 from slots.mrc import MapData, MapReadError, read_map, write_map
 
@@ -150,9 +151,15 @@ def align_volume(
     timings["resample_write"] = time.perf_counter() - start
     start = time.perf_counter()
     p = float(reference.voxel_size_A[0])
-    before = move_onto(moving, RigidTransform(), reference)
-    fsc_before = fsc(reference.data, before, p)
-    fsc_after = fsc(reference.data, aligned_main, p)
+    shape = reference.data.shape
+    same_grid = moving.data.shape == shape and np.allclose(
+        moving.voxel_size_A, reference.voxel_size_A, rtol=1e-6
+    )
+    # on the reference's grid already, the untransformed map is itself (no resampling)
+    before = moving.data if same_grid else move_onto(moving, RigidTransform(), reference)
+    spectrum = sfft.rfftn(np.asarray(reference.data, dtype=np.float32))  # once, for both
+    fsc_before = fsc_of_spectra(spectrum, sfft.rfftn(before.astype(np.float32)), shape, p)
+    fsc_after = fsc_of_spectra(spectrum, sfft.rfftn(aligned_main), shape, p)
     timings["fsc"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
     return VolumeOutcome(files, result, fsc_before, fsc_after, timings)

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numba
+import scipy.fft as sfft
+
 from engine.alignment import AlignmentParams
 from engine.pairwise import align_volume, finite_or_none
 from jobs.align_diagnostics import volume_figures
@@ -56,7 +59,13 @@ class VolumeResult:
 
 
 def align_one(task: VolumeTask, progress: Callable[[str], None] | None = None) -> VolumeResult:
-    """Run one volume's task (on whichever worker it landed)."""
+    """Run one volume's task (on whichever worker it landed). FFTs use the process's numba
+    thread count (its share of the cores), outside the search as well."""
+    with sfft.set_workers(numba.get_num_threads()):
+        return _align_one(task, progress)
+
+
+def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> VolumeResult:
     start = time.perf_counter()
     reference = read_map(task.reference_map, task.reference_voxel_A)
     reference_mask = None

@@ -25,6 +25,17 @@ def frequency_grid(
     return np.sqrt(kz**2 + ky**2 + kx**2)
 
 
+def rfft_weights(n_last: int) -> NDArray[np.float64]:
+    """How many voxels of the full spectrum each column of an ``rfftn`` half-spectrum stands for,
+    along a last axis of ``n_last`` voxels: 2, except 1 for the zero column (and the Nyquist
+    column of an even axis). Sums over the full spectrum (Parseval, FSC shells) need them."""
+    weight = np.full(n_last // 2 + 1, 2.0)
+    weight[0] = 1.0
+    if n_last % 2 == 0:
+        weight[-1] = 1.0
+    return weight
+
+
 def lowpass_response(frequency: ArrayLike, resolution_A: float) -> NDArray[np.float64]:
     """Low-pass transfer function: 1 below ``0.9 / resolution_A``, a raised-cosine edge, and 0
     above ``1.1 / resolution_A`` (half amplitude at the resolution itself)."""

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.fourier import frequency_grid
+from engine.alignment.fourier import frequency_grid, rfft_weights
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,31 @@ def fsc(map1: NDArray[np.floating], map2: NDArray[np.floating], voxel_size: floa
     b = np.asarray(map2, dtype=np.float32)
     if a.shape != b.shape:
         raise ValueError(f"FSC needs maps on the same grid, got shapes {a.shape} and {b.shape}")
-    fa = sfft.rfftn(a)
-    fb = sfft.rfftn(b)
-    box = min(a.shape)
+    return fsc_of_spectra(sfft.rfftn(a), sfft.rfftn(b), a.shape, voxel_size)
+
+
+def fsc_of_spectra(
+    fa: NDArray[np.complexfloating],
+    fb: NDArray[np.complexfloating],
+    shape: tuple[int, ...],
+    voxel_size: float,
+) -> FSCCurve:
+    """:func:`fsc` from the ``rfftn`` spectra of two maps of ``shape`` (so that a map compared
+    with several others is transformed once)."""
+    if fa.shape != fb.shape:
+        raise ValueError(f"FSC needs spectra of one grid, got {fa.shape} and {fb.shape}")
+    box = min(shape)
     step = 1.0 / (box * voxel_size)
     nshell = box // 2 + 1
-    # rfft stores half of the spectrum: the columns that stand for two voxels count twice
-    weight = np.full(fa.shape[2], 2.0)
-    weight[0] = 1.0
-    if a.shape[2] % 2 == 0:
-        weight[-1] = 1.0
+    weight = rfft_weights(shape[2])  # the half-spectrum's columns that stand for two voxels
     cross = np.zeros(nshell)
     pa = np.zeros(nshell)
     pb = np.zeros(nshell)
     count = np.zeros(nshell)
     # one z-slab at a time keeps memory to a few slabs (a 256^3 pair stays well under 1 GB)
-    kz = sfft.fftfreq(a.shape[0], d=voxel_size)
-    plane = frequency_grid((1, *a.shape[1:]), voxel_size)[0] ** 2
-    for iz in range(a.shape[0]):
+    kz = sfft.fftfreq(shape[0], d=voxel_size)
+    plane = frequency_grid((1, shape[1], shape[2]), voxel_size)[0] ** 2
+    for iz in range(shape[0]):
         shell = np.rint(np.sqrt(plane + kz[iz] ** 2) / step).astype(np.int64)
         inside = shell < nshell
         idx = shell[inside]
