@@ -32,14 +32,14 @@ from typing import Any, Literal, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Peak RSS of one volume's task, measured with diagnostics on (benchmarks cases at 128^3,
-# 256^3 and 512^3: 0.47, 0.99 and 5.1 GB; tests/test_parallel.py checks a 160^3 job): ~0.4 GB
-# of interpreter, numpy, scipy, numba and kernels, plus 17.6 bytes per voxel of the reference
-# and the volume together (maps, spectra, spline coefficients, outputs, FSC temporaries). The
-# estimate keeps some more of both, for the half maps and sharpened map that a volume may
+# Peak RSS of one volume's task, measured with diagnostics on (benchmark cases at 128^3, 256^3
+# and 512^3: 0.47, 0.77 and 3.5 GB; tests/test_parallel.py checks a 160^3 job): ~0.4 GB of
+# interpreter, numpy, scipy, numba and kernels, plus 12 bytes per voxel of the reference and
+# the volume together (maps, spectra, spline coefficients, outputs, FSC temporaries). The
+# estimate keeps a margin on both, for the half maps and sharpened map that a volume may
 # carry. (The first run on a machine also compiles the kernels, once, at a higher peak.)
 BASE_PROCESS_BYTES = 450 * 2**20
-BYTES_PER_VOXEL = 24
+BYTES_PER_VOXEL = 16
 SCHEDULER_ENV = "ALIGN3D_SCHEDULER"
 MIN_TASKS_PER_WORKER = 3
 """Below this many tasks per worker, an automatic plan runs them in the main process."""

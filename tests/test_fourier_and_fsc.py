@@ -67,3 +67,26 @@ def test_fsc_crossing_matches_a_lowpass() -> None:
     blurred = lowpass(noisy, 1.0, 8.0)
     res = fsc(vol, blurred, 1.0).resolution_at(0.143)
     assert 6.5 < res < 9.0
+
+
+@pytest.mark.parametrize("shape", [(32, 32, 32), (30, 28, 27)])
+def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
+    shape: tuple[int, int, int],
+) -> None:
+    """The Fourier-space difference map (Parseval for each map's mean and spread) equals the
+    definition done in real space, for even and odd boxes."""
+    from engine.alignment.fourier import lowpass
+    from engine.diagnostics import difference_map
+
+    rng = np.random.default_rng(7)
+    a = rng.normal(3.0, 2.0, shape).astype(np.float32)
+    b = (0.5 * a + rng.normal(0.0, 1.0, shape)).astype(np.float32)
+
+    def standardised(v: np.ndarray) -> np.ndarray:
+        low = lowpass(v, 1.5, 6.0).astype(np.float64)
+        return (low - low.mean()) / low.std()
+
+    expected = standardised(b) - standardised(a)
+    found = difference_map(a, b, 1.5, 6.0)
+    assert found.dtype == np.float32
+    np.testing.assert_allclose(found, expected, atol=2e-5 * np.abs(expected).max())
