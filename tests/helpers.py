@@ -1,6 +1,11 @@
-"""Test helpers written independently of the code under test (scipy.ndimage, not our kernels)."""
+"""Test helpers written independently of the code under test (scipy.ndimage, not our kernels),
+and the command line run as a user runs it."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -39,3 +44,17 @@ def masked_correlation(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """Pearson correlation of two maps over a mask (a map-against-truth comparison)."""
     w = mask > 0.5
     return float(np.corrcoef(a[w], b[w])[0, 1])
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """``align3d ARGS`` in a fresh interpreter (no numba threads started, as for a user)."""
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )

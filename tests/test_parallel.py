@@ -17,6 +17,7 @@ from engine.executor import run_document
 from engine.jobdef import discover_jobs
 from engine.parallel import Backend, TaskFailed, plan_workers, run_tasks
 from schemas.documents import ResultManifest
+from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REGISTRY = discover_jobs()
@@ -87,13 +88,7 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     line = next(x for x in readme.splitlines() if "sixteen_volumes.json" in x and "local" in x)
     args = shlex.split(line)[1:]  # without .venv/bin/align3d
     args[args.index("--out") + 1] = str(tmp_path / "out")
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args, "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=FIXTURES.parent,
-    )
+    proc = cli(*args, "--quiet")
     assert proc.returncode == 0, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "out" / "result.json").read_text())
     assert [r.index for r in manifest.alignments] == list(range(1, 17))
@@ -391,29 +386,13 @@ def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbe
     runs = {}
     for name, extra in [("parallel", []), ("serial", ["--workers", "1"])]:
         out = tmp_path / name
-        proc = subprocess.run(
-            [sys.executable, "-m", "engine.cli", "run", str(spec), "--out", str(out), *extra],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=FIXTURES.parent,
-        )
+        proc = cli("run", str(spec), "--out", str(out), *extra)
         assert proc.returncode == 0, proc.stderr
         runs[name] = {
             j: numbers(ResultManifest.model_validate_json((out / j / "result.json").read_text()))
             for j in "ab"
         }
     assert runs["parallel"] == runs["serial"]
-
-
-def cli_run(spec: str, out: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", spec, "--out", out, "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=FIXTURES.parent,
-    )
 
 
 def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
@@ -437,7 +416,7 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
     # compiled kernels cached first (a first run on a machine compiles them, at a higher peak)
-    warm = cli_run(str(tmp_path / "spec.json"), str(tmp_path / "warm"))
+    warm = cli("run", str(tmp_path / "spec.json"), "--out", str(tmp_path / "warm"), "--quiet")
     assert warm.returncode == 0, warm.stderr
     # a fresh parent whose only child is the run: its RUSAGE_CHILDREN peak is that run's
     measure = (

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +15,9 @@ from engine.synthetic import FIXTURE_TRUTH
 from schemas.documents import ResultManifest
 from schemas.export import SCHEMA_DIR, export_schemas
 from slots.mrc import read_map, write_map
+from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, check=False
-    )
 
 
 def sha(folder: Path) -> dict[str, str]:
