@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import mrcfile
@@ -15,17 +13,13 @@ import pytest
 from engine.cli import EXIT_INVALID_INPUT, EXIT_OK, main
 from engine.synthetic import DEMO_TRUTH
 from slots.mrc import read_map, write_map
+from tests.helpers import cli
 
 
 def test_demo_recovers_the_known_transform(tmp_path: Path) -> None:
     # run as the README does, in a subprocess: a workflow of two imports and one alignment
     out = tmp_path / "demo"
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "demo", "--out", str(out), "--quiet"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cli("demo", "--out", str(out), "--quiet")
     assert proc.returncode == EXIT_OK, proc.stderr
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["truth"]["hand_right"] is True

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK
+from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -98,12 +99,7 @@ def test_interrupt_leaves_no_partial_output_and_a_rerun_completes(
     assert (out / "ref" / "result.json").exists()  # the completed job stays, whole
     assert not (out / "align").exists()  # the unfinished one left nothing in place
     assert leftovers(out) == []
-    rerun = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(spec), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    rerun = cli("run", str(spec), "--out", str(out))
     assert rerun.returncode == EXIT_OK, rerun.stderr
     assert "[ref] complete already" in rerun.stdout
     assert len(json.loads((out / "align" / "result.json").read_text())["alignments"]) == 6
@@ -127,29 +123,10 @@ def test_two_runs_into_one_folder_do_not_collide(tmp_path: Path) -> None:
     out = tmp_path / "out"
     first = start(spec, out)
     wait_for(lambda: (tmp_path / ".out.lock").exists() and any(out.glob(".*tmp-*")))
-    second = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(spec), "--out", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    second = cli("run", str(spec), "--out", str(out))
     assert second.returncode == EXIT_BUSY
     assert "being written by another align3d run" in second.stderr
-    elsewhere = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(spec),
-            "--out",
-            str(tmp_path / "other"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    elsewhere = cli("run", str(spec), "--out", str(tmp_path / "other"), "--quiet")
     assert elsewhere.returncode == EXIT_OK, elsewhere.stderr  # another folder works meanwhile
     _, err = first.communicate(timeout=180)
     assert first.returncode == EXIT_OK, err

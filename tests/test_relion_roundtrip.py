@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import pytest
 from engine.alignment import RigidTransform, fsc, random_transform
 from engine.synthetic import protein_like_map
 from slots.mrc import read_map, write_map
-from tests.helpers import move_with_scipy
+from tests.helpers import cli, move_with_scipy
 from tests.relion_tools import (
     relion_project,
     relion_reconstruct,
@@ -86,21 +84,7 @@ def _round_trip(tmp_path: Path, seed: int, flip: bool, n: int, noise: bool) -> R
         },
     }
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine.cli",
-            "run",
-            str(tmp_path / "spec.json"),
-            "--out",
-            str(tmp_path / "job"),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cli("run", str(tmp_path / "spec.json"), "--out", str(tmp_path / "job"), "--quiet")
     assert proc.returncode == 0, proc.stderr
     job = tmp_path / "job"
     manifest = json.loads((job / "result.json").read_text())

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from engine.cli import EXIT_OK
 from engine.synthetic import protein_like_map
 from schemas.documents import ResultManifest
 from slots.mrc import write_map
+from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,12 +27,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def run_spec(tmp_path: Path, spec: dict, name: str = "job") -> tuple[Path, str]:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(spec))
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "run", str(path), "--out", str(tmp_path / name)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = cli("run", str(path), "--out", str(tmp_path / name))
     assert proc.returncode == EXIT_OK, proc.stderr
     return tmp_path / name, proc.stdout
 
