@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     aligned_path = args.aligned or args.out_json.parent / "align3d_aligned.mrc"
 
     try:
-        from engine.alignment import AlignmentParams
+        from engine.alignment.params import AlignmentParams
         from engine.pairwise import align_files
     except ImportError as exc:
         print(f"align3d engine not available yet: {exc}", file=sys.stderr)

@@ -46,7 +46,8 @@ from make_cases import (  # noqa: E402
     write_map,
 )
 
-from engine.alignment.geometry import RigidTransform, random_transform  # noqa: E402
+from engine.alignment.geometry import RigidTransform  # noqa: E402
+from tests.oracles.transforms import random_transform  # noqa: E402
 
 EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"
 

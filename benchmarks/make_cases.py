@@ -44,7 +44,8 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from engine.alignment.geometry import RigidTransform, random_transform  # noqa: E402
+from engine.alignment.geometry import RigidTransform  # noqa: E402
+from tests.oracles.transforms import random_transform  # noqa: E402
 
 GENERATOR_VERSION = 2
 """Bump when the way cases are made changes (run.py then remakes existing cases)."""

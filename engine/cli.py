@@ -19,7 +19,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.alignment import AlignmentParams, InvalidMapError, RigidTransform
+from engine.alignment.align import InvalidMapError
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.params import AlignmentParams
 from engine.executor import (
     InvalidSpec,
     OutputBusy,
@@ -31,7 +33,7 @@ from engine.executor import (
 from engine.issues import Issue
 from engine.jobdef import JobInputError, discover_jobs
 from engine.pairwise import align_files
-from engine.parallel import SCHEDULER_ENV, Backend, TaskFailed
+from engine.parallel.backend import SCHEDULER_ENV, Backend, TaskFailed
 from schemas.export import export_schemas, write_schemas
 from slots.mrc import MapReadError, write_map
 

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 
 from engine.issues import Issue
 from engine.jobdef import JobDefinition, RunContext, SlotSpec
-from engine.parallel import Backend, warm_workers
+from engine.parallel.backend import Backend
+from engine.parallel.local import warm_workers
 from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, item_index, resolve
 from schemas.documents import FromRef, GroupRef, PathRef, ResultManifest, SingleInput, VolumeRef
 from slots.payloads import (

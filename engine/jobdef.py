@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from engine.parallel import Backend
+from engine.parallel.backend import Backend
 from slots.payloads import SlotKind
 
 

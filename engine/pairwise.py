@@ -17,9 +17,11 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment import AlignmentParams, AlignmentResult, align_maps, resample_map
+from engine.alignment.align import AlignmentResult, align_maps
 from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.params import AlignmentParams
+from engine.alignment.resample import resample_map
 from slots.mrc import MapData, MapReadError, read_map, write_map
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from engine.alignment import AlignmentParams
+from engine.alignment.params import AlignmentParams
 from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
 from jobs.align_preflight import preflight
 from slots.payloads import (

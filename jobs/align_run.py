@@ -10,10 +10,11 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
-from engine.alignment import RigidTransform
+from engine.alignment.geometry import RigidTransform
 from engine.alignment.poses import move_poses
 from engine.jobdef import JobInputError, JobOutcome, RunContext
-from engine.parallel import run_tasks, task_memory_bytes
+from engine.parallel.plan import task_memory_bytes
+from engine.parallel.run import run_tasks
 from jobs.align_diagnostics import job_report, log_alignment, progress_bars
 from jobs.align_preflight import class_problem
 from jobs.align_task import VolumeResult, VolumeTask, align_one

@@ -16,7 +16,7 @@ from typing import Any
 import numba
 import scipy.fft as sfft
 
-from engine.alignment import AlignmentParams
+from engine.alignment.params import AlignmentParams
 from engine.pairwise import align_volume, finite_or_none
 from jobs.align_diagnostics import volume_figures
 from slots.mrc import read_map

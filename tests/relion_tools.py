@@ -10,7 +10,7 @@ What the binaries were checked to do (RELION 3.1.3):
   ``ROOT.star`` (optics + particles blocks, the input columns kept, ``rlnImageName`` rewritten to
   ``n@ROOT.mrcs``; ``ROOT`` as given, so an absolute ``--o`` gives absolute image names). Poses are
   read from ``rlnAngleRot/Tilt/Psi`` and ``rlnOriginXAngst/YAngst`` (Å). Images follow
-  :mod:`engine.alignment.projection` exactly for even boxes; for **odd boxes the output sits
+  :mod:`tests.oracles.projection` exactly for even boxes; for **odd boxes the output sits
   +1 pixel in x and y** from the ``N // 2`` centre.
 * ``relion_reconstruct --i PARTICLES.star --o MAP --angpix P [--maxres A]`` reads image names
   relative to its working directory. Its boolean options are presence flags: ``--ctf false``

@@ -12,11 +12,13 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from engine.alignment import AlignmentParams, align_maps, random_transform
+from engine.alignment.align import align_maps
+from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import default_mask
 from engine.synthetic import add_noise
 from slots.mrc import MapData
 from tests.helpers import masked_correlation, move_with_scipy
+from tests.oracles.transforms import random_transform
 
 pytestmark = pytest.mark.realdata
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.alignment import AlignmentParams, RigidTransform, align_maps, random_transform
-from engine.alignment.geometry import small_rotation
+from engine.alignment.align import align_maps
+from engine.alignment.geometry import RigidTransform, small_rotation
+from engine.alignment.params import AlignmentParams
 from engine.synthetic import add_noise, protein_like_map
 from tests.helpers import move_with_scipy
+from tests.oracles.transforms import random_transform
 
 P_REF = 2.0
 SHAPE = (64, 64, 64)
@@ -135,7 +137,7 @@ def test_masks_restrict_the_score(reference: np.ndarray) -> None:
 
 
 def test_resampler_matches_the_independent_convention(reference: np.ndarray) -> None:
-    from engine.alignment import resample_map
+    from engine.alignment.resample import resample_map
 
     truth = random_transform(np.random.default_rng(1), 6.0, flip=True)
     ours = resample_map(reference, P_REF, truth, (60, 62, 58), 1.9)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.alignment import AlignmentParams, RigidTransform
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.params import AlignmentParams
 from engine.pairwise import align_files
 from engine.synthetic import FIXTURE_TRUTH, write_fixtures
 from slots.mrc import read_map

@@ -13,9 +13,9 @@ from engine.alignment.geometry import (
     clamp_rotation,
     index_to_physical,
     physical_to_index,
-    random_transform,
     rotation_angle_deg,
 )
+from tests.oracles.transforms import random_transform
 
 
 def test_box_centre_convention_odd_and_even() -> None:

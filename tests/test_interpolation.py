@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
-from engine.alignment.interpolation import (
-    affine_cubic,
-    affine_linear,
-    sample_cubic,
-    sample_cubic_with_gradient,
-    spline_coefficients,
-)
+from engine.alignment.spline.affine import affine_cubic, affine_linear
+from engine.alignment.spline.prefilter import spline_coefficients
+from engine.alignment.spline.sample import sample_cubic, sample_cubic_with_gradient
 
 
 def smooth_volume(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:

@@ -15,7 +15,9 @@ import pytest
 
 from engine.executor import run_document
 from engine.jobdef import discover_jobs
-from engine.parallel import Backend, TaskFailed, plan_workers, run_tasks
+from engine.parallel.backend import Backend, TaskFailed
+from engine.parallel.plan import plan_workers
+from engine.parallel.run import run_tasks
 from schemas.documents import ResultManifest
 from tests.helpers import cli
 
@@ -80,7 +82,7 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     volume recovers the fixture's known transform."""
     import shlex
 
-    from engine.alignment import RigidTransform
+    from engine.alignment.geometry import RigidTransform
     from engine.synthetic import FIXTURE_TRUTH
 
     pytest.importorskip("distributed", reason="the optional dask extra is not installed")
@@ -142,7 +144,7 @@ def test_dask_tasks_keep_to_their_share_of_the_cores() -> None:
 
 
 def test_workers_are_capped_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.parallel as parallel
+    import engine.parallel.plan as parallel
 
     monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
     monkeypatch.setattr(parallel, "available_memory_bytes", lambda: 3 * 2**30)
@@ -250,7 +252,9 @@ def test_a_run_forks_its_workers_once_and_every_job_reuses_them() -> None:
         """
         import json, os
         import numba
-        from engine.parallel import Backend, fork_is_safe, run_tasks, warm_workers
+        from engine.parallel.backend import Backend
+        from engine.parallel.local import fork_is_safe, warm_workers
+        from engine.parallel.run import run_tasks
         from tests.test_parallel import _slow_pid
 
         assert fork_is_safe()
@@ -273,7 +277,9 @@ def test_no_fork_once_numba_threads_run_spawned_workers_instead() -> None:
         """
         import json, os
         import numba
-        from engine.parallel import Backend, fork_is_safe, run_tasks, warm_workers
+        from engine.parallel.backend import Backend
+        from engine.parallel.local import fork_is_safe, warm_workers
+        from engine.parallel.run import run_tasks
         from tests.test_parallel import _slow_pid
 
         numba.get_num_threads()  # starts GNU OpenMP: a fork from here on would abort
@@ -292,7 +298,9 @@ def test_a_failing_task_stops_the_workers_and_its_error_reaches_the_caller() -> 
     run_python(
         """
         import multiprocessing
-        from engine.parallel import Backend, run_tasks, warm_workers
+        from engine.parallel.backend import Backend
+        from engine.parallel.run import run_tasks
+        from engine.parallel.local import warm_workers
         from tests.test_parallel import _slow_pid
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -324,7 +332,9 @@ def test_a_local_worker_that_dies_fails_the_job_clearly() -> None:
     run_python(
         """
         import os
-        from engine.parallel import Backend, TaskFailed, run_tasks, warm_workers
+        from engine.parallel.backend import Backend, TaskFailed
+        from engine.parallel.run import run_tasks
+        from engine.parallel.local import warm_workers
         from tests.test_parallel import _die_in_a_worker
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -343,7 +353,9 @@ def test_tasks_run_in_the_main_process_when_an_idle_worker_has_died() -> None:
     out = run_python(
         """
         import json, os, signal, time
-        from engine.parallel import Backend, run_tasks, warm_workers
+        from engine.parallel.backend import Backend
+        from engine.parallel.run import run_tasks
+        from engine.parallel.local import warm_workers
         from tests.test_parallel import _slow_pid
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -398,11 +410,11 @@ def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbe
 def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     """The planner's estimate of a task's peak holds for a real 160^3 job (diagnostics on),
     without being so generous that it would idle cores: peak <= estimate <= 1.6 x peak."""
-    from engine.alignment import resample_map
-    from engine.alignment.geometry import random_transform
-    from engine.parallel import task_memory_bytes
+    from engine.alignment.resample import resample_map
+    from engine.parallel.plan import task_memory_bytes
     from engine.synthetic import protein_like_map
     from slots.mrc import write_map
+    from tests.oracles.transforms import random_transform
 
     box = 160
     reference = protein_like_map((box,) * 3, 2.0, seed=3)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.alignment import RigidTransform, random_transform
+from engine.alignment.geometry import RigidTransform
 from engine.alignment.poses import move_poses
 from slots.particles import (
     ANGLES,
@@ -19,6 +19,7 @@ from slots.particles import (
     read_particles,
 )
 from slots.pose_formats import cryosparc_matrices, relion_angles, relion_matrices
+from tests.oracles.transforms import random_transform
 
 pytestmark = pytest.mark.realdata
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment import RigidTransform
+from engine.alignment.geometry import RigidTransform
 from engine.cli import EXIT_INVALID_INPUT, EXIT_OK
 from engine.synthetic import FIXTURE_TRUTH
 from schemas.documents import ResultManifest

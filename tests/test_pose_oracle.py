@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment import random_transform, resample_map
 from engine.alignment.poses import move_poses
-from engine.alignment.projection import project_many
+from engine.alignment.resample import resample_map
 from engine.synthetic import protein_like_map
 from slots.pose_formats import cryosparc_matrices, cryosparc_rotvecs, relion_angles, relion_matrices
+from tests.oracles.projection import project_many
+from tests.oracles.transforms import random_transform
 from tests.relion_tools import normalised_correlation
 
 BOX, VOXEL = 48, 2.0

@@ -1,7 +1,7 @@
 """The RELION oracle for particle poses: our projector against RELION 3.1.3 itself.
 
 * Stored ``relion_project`` output (../shared/data/particles) against
-  :func:`engine.alignment.projection.project` (no RELION needed).
+  :func:`tests.oracles.projection.project` (no RELION needed).
 * The live ``relion_project`` binary on a synthetic and a real map, with origins in Å.
 * ``relion_reconstruct`` from RELION's projections and from ours (with origins): both give back
   the map, so images written at our poses mean to RELION what they mean to us.
@@ -21,9 +21,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from engine.alignment.fsc import fsc
-from engine.alignment.projection import project, project_many, shift_image
 from engine.synthetic import protein_like_map
 from slots.pose_formats import relion_matrices
+from tests.oracles.projection import project, project_many, shift_image
 from tests.relion_tools import (
     normalised_correlation,
     read_particles,

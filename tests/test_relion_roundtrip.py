@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment import RigidTransform, fsc, random_transform
+from engine.alignment.fsc import fsc
+from engine.alignment.geometry import RigidTransform
 from engine.synthetic import protein_like_map
 from slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
+from tests.oracles.transforms import random_transform
 from tests.relion_tools import (
     relion_project,
     relion_reconstruct,

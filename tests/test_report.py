@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment import RigidTransform, resample_map
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.resample import resample_map
 from engine.cli import EXIT_OK
 from engine.synthetic import protein_like_map
 from schemas.documents import ResultManifest

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment import RigidTransform, fsc, random_transform, resample_map
 from engine.alignment.fourier import fourier_resize
+from engine.alignment.fsc import fsc
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.resample import resample_map
 from engine.synthetic import protein_like_map
+from tests.oracles.transforms import random_transform
 
 
 def test_pure_shift_moves_content_by_t() -> None:

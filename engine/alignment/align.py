@@ -26,14 +26,14 @@ import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
-from engine.alignment.interpolation import affine_linear
+from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from engine.alignment.resample import index_mapping
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
+from engine.alignment.spline.affine import affine_linear
 from engine.alignment.translation import best_shift, padded_size, reference_spectrum
 
 SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
@@ -47,28 +47,6 @@ COARSE_REFINED = 3
 
 class InvalidMapError(ValueError):
     """A map or mask given to :func:`align_maps` cannot be aligned (the message says why)."""
-
-
-class AlignmentParams(BaseModel):
-    """Parameters of one alignment. Units: Å and degrees."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_shift_A: float = Field(40.0, ge=0.0, description="Largest translation searched, in Å.")
-    max_search_angle_deg: float = Field(
-        180.0, ge=0.0, le=180.0, description="Largest rotation angle searched; 180 = all of SO(3)."
-    )
-    lowpass_resolution_A: float = Field(
-        10.0,
-        gt=0.0,
-        description="Maps are low-pass filtered to this resolution (Å) before aligning.",
-    )
-    check_both_chiralities: bool = Field(
-        True, description="Also try the mirrored hand of the moving map."
-    )
-    rotation_candidates: int = Field(
-        12, ge=1, le=200, description="Rotation-function peaks examined per hand."
-    )
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from engine.alignment.geometry import (
     clamp_rotation,
     small_rotation,
 )
-from engine.alignment.interpolation import normal_sums, sample_cubic, spline_coefficients
+from engine.alignment.spline.prefilter import spline_coefficients
+from engine.alignment.spline.sample import normal_sums, sample_cubic
 
 
 @dataclass(frozen=True)

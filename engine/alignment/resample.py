@@ -17,7 +17,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from engine.alignment.interpolation import affine_cubic, affine_linear, spline_coefficients
+from engine.alignment.spline.affine import affine_cubic, affine_linear
+from engine.alignment.spline.prefilter import spline_coefficients
 
 
 def index_mapping(

@@ -1,0 +1,1 @@
+"""Test-only oracles: independent implementations that the product code is checked against."""
