@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from engine.alignment.params import AlignmentParams
-        from engine.pairwise import align_files
+        from jobs.align_3d_maps.volume import align_files
     except ImportError as exc:
         print(f"align3d engine not available yet: {exc}", file=sys.stderr)
         return 3

@@ -32,8 +32,8 @@ from engine.executor import (
 )
 from engine.issues import Issue
 from engine.jobdef import JobInputError, discover_jobs
-from engine.pairwise import align_files
 from engine.parallel.backend import SCHEDULER_ENV, Backend, TaskFailed
+from jobs.align_3d_maps.volume import align_files
 from schemas.export import export_schemas, write_schemas
 from slots.mrc import MapReadError, write_map
 
@@ -177,7 +177,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the built-in example as a workflow: import two maps, align one onto the other."""
-    from engine.synthetic import DEMO_TRUTH, demo_maps
+    from jobs.align_3d_maps.demo import DEMO_TRUTH, demo_maps
 
     out = Path(args.out)
     (reference, p_ref), (moving, p_mov) = demo_maps()

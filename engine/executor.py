@@ -252,6 +252,7 @@ def run_job(
             raise RuntimeError(
                 f"job {job.name} produced outputs {sorted(outcome.outputs)}, declared {sorted(declared)}"
             )
+        details = outcome.details.model_dump(mode="json") if outcome.details else {}
         manifest = ResultManifest(
             fingerprint=stamp,
             job=job.name,
@@ -260,8 +261,8 @@ def run_job(
             outputs={
                 k: v.model_dump(mode="json", exclude_none=True) for k, v in outcome.outputs.items()
             },
-            alignments=outcome.extra.get("alignments", []),
-            warnings=outcome.extra.get("warnings", []),
+            warnings=outcome.warnings,
+            **details,
         )
         (tmp / "result.json").write_text(manifest.model_dump_json(indent=2) + "\n")
         if job_dir.exists():
@@ -280,18 +281,7 @@ def check_inputs(job: ResolvedJob, inputs: Mapping[str, Any]) -> None:
         return
     problems = preflight(job.params, inputs)
     if problems:
-        raise InvalidSpec(
-            [
-                Issue(
-                    code=code,
-                    job=job.name,
-                    slot=slot,
-                    message=message,
-                    path=f"$.jobs.{job.name}.inputs" + (f".{slot}" if slot else ""),
-                )
-                for code, slot, message in problems
-            ]
-        )
+        raise InvalidSpec([problem.issue(job.name) for problem in problems])
 
 
 def run_document(

@@ -35,3 +35,31 @@ class Issue(BaseModel):
 
 def errors(issues: list[Issue]) -> list[Issue]:
     return [i for i in issues if i.level == "error"]
+
+
+class JobProblem(BaseModel):
+    """A problem a job finds in its own rules or input files (``check``, ``preflight``): what
+    (code, message) and where (slot or parameter). The runtime turns it into an :class:`Issue`
+    of the job it belongs to (:meth:`issue`)."""
+
+    model_config = ConfigDict(frozen=True)
+    code: str
+    message: str
+    slot: str | None = None
+    param: str | None = None
+    level: Literal["error", "warning"] = "error"
+
+    def issue(self, job: str) -> Issue:
+        """This problem as an issue of ``job``, with its JSON path in the workflow document."""
+        where = (
+            f".inputs.{self.slot}" if self.slot else (f".params.{self.param}" if self.param else "")
+        )
+        return Issue(
+            level=self.level,
+            code=self.code,
+            message=self.message,
+            job=job,
+            slot=self.slot,
+            param=self.param,
+            path=f"$.jobs.{job}{where or '.inputs'}",
+        )

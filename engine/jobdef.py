@@ -1,14 +1,19 @@
 """The job model: what a job declares and what the runtime gives it.
 
-A job is data plus two pure functions: its input and output slots are computed from
-``(params, connected)`` every time they are asked for, never stored and mutated. The resolver
-calls them to validate a graph, the executor to run it. Jobs are discovered through the
+A job is data plus pure functions. Its input and output slots are computed from
+``(params, connected)`` every time they are asked for, never stored and mutated. A job declares
+them once, as :class:`SlotDecl` records: a plain slot (``reference_map``) or a per-volume
+*template* (``particles_N``) that expands to one slot per connected volume, each with the
+stable index of its volume, and a :class:`Condition` that says when the slot appears. The
+resolver asks for the expanded slots to validate a graph, the executor to run it, and
+``align3d describe`` prints the declarations themselves. Jobs are discovered through the
 ``align3d.jobs`` entry-point group, so the runtime imports no job module by name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,24 +21,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from engine.issues import JobProblem
 from engine.parallel.backend import Backend
 from slots.payloads import SlotKind
 
-
-@dataclass(frozen=True)
-class SlotSpec:
-    """One input or output slot.
-
-    ``multiple``: an input that takes a list (each item a connection of its own, with a stable
-    volume index). ``volume_index``: the stable index of the volume a per-volume slot belongs to.
-    """
-
-    name: str
-    kind: SlotKind
-    required: bool = False
-    multiple: bool = False
-    volume_index: int | None = None
-    description: str = ""
+TEMPLATE_SUFFIX = "_N"
+"""A declared slot name ending in ``_N`` is a per-volume template (``particles_N``)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +47,83 @@ class Connected:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """When a declared slot appears: a pure predicate of ``(params, connected, index)`` (the
+    index is the volume's for a template, None otherwise) and the same rule in words, for
+    ``align3d describe`` and the README."""
+
+    text: str
+    test: Callable[[Any, Connected, int | None], bool]
+
+    def __call__(self, params: Any, connected: Connected, index: int | None = None) -> bool:
+        return bool(self.test(params, connected, index))
+
+
+ALWAYS = Condition("always", lambda params, connected, index: True)
+
+
+@dataclass(frozen=True)
+class SlotSpec:
+    """One concrete input or output slot.
+
+    ``multiple``: an input that takes a list (each item a connection of its own, with a stable
+    volume index). ``volume_index``: the stable index of the volume a per-volume slot belongs to.
+    """
+
+    name: str
+    kind: SlotKind
+    required: bool = False
+    multiple: bool = False
+    volume_index: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SlotDecl:
+    """One declared slot, or a per-volume template (``name`` ends in ``_N``).
+
+    ``replaces``: connecting this slot drops the connections of that one (a volumes group
+    replaces the individual volumes). ``indexed``: the items of this multiple input carry the
+    stable indices that the job's templates expand over.
+    """
+
+    name: str
+    kind: SlotKind
+    help: str
+    required: bool = False
+    multiple: bool = False
+    when: Condition = ALWAYS
+    replaces: str | None = None
+    indexed: bool = False
+
+    @property
+    def is_template(self) -> bool:
+        return self.name.endswith(TEMPLATE_SUFFIX)
+
+    def at(self, index: int) -> str:
+        """The concrete name of a template for volume ``index`` (``particles_N`` -> ``particles_3``)."""
+        if not self.is_template:
+            raise ValueError(f"{self.name} is not a per-volume template")
+        return f"{self.name[: -len(TEMPLATE_SUFFIX)]}_{index}"
+
+    def index_of(self, slot: str) -> int | None:
+        """The volume index of a concrete slot made from this template, or None."""
+        if not self.is_template:
+            return None
+        match = re.fullmatch(re.escape(self.name[: -len(TEMPLATE_SUFFIX)]) + r"_(\d+)", slot)
+        return int(match.group(1)) if match else None
+
+    def spec(self, index: int | None = None) -> SlotSpec:
+        name = self.name if index is None else self.at(index)
+        return SlotSpec(name, self.kind, self.required, self.multiple, index, self.help)
+
+
+@dataclass(frozen=True)
 class RunContext:
     """Where a job writes (``workdir``, a temporary folder renamed into place when the job is
     complete), where relative paths of its spec start (``base_dir``), how it reports (``log``:
-    one line at a time, to stdout and the job's log file) and where its tasks run
-    (``backend``: local processes by default, or a Dask cluster)."""
+    one line at a time, to the job's log file and, unless ``quiet``, the screen) and where its
+    tasks run (``backend``: local processes by default, or a Dask cluster)."""
 
     workdir: Path
     base_dir: Path
@@ -74,11 +139,12 @@ class JobInputError(Exception):
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job returns: its output payloads by slot name, and extra documents for the
-    result manifest (e.g. ``alignments``)."""
+    """What a job returns: its output payloads by slot name, its warnings, and ``details``: a
+    document of the job's own (a pydantic model) whose fields join the result manifest."""
 
     outputs: dict[str, BaseModel]
-    extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    details: BaseModel | None = None
 
 
 class JobDefinition(Protocol):
@@ -95,6 +161,56 @@ class JobDefinition(Protocol):
     def run(
         self, params: BaseModel, inputs: Mapping[str, Any], context: RunContext
     ) -> JobOutcome: ...
+
+
+def expand(
+    decls: Sequence[SlotDecl], params: BaseModel, connected: Connected, indices: Sequence[int]
+) -> list[SlotSpec]:
+    """The concrete slots of ``decls``: plain slots first, then each volume's templated slots
+    (in declaration order), for the volumes ``indices``, where their conditions hold."""
+    plain = [d.spec() for d in decls if not d.is_template and d.when(params, connected)]
+    templates = [d for d in decls if d.is_template]
+    per_volume = [d.spec(n) for n in indices for d in templates if d.when(params, connected, n)]
+    return plain + per_volume
+
+
+@dataclass(frozen=True)
+class DeclaredJob:
+    """A job whose slots come from its declarations (:class:`SlotDecl`); subclasses add
+    ``run`` and, where they have them, ``check`` (rules beyond slot types), ``preflight``
+    (checks of the input files before any work) and ``input_files``."""
+
+    name: str
+    description: str
+    params_model: type[BaseModel]
+    inputs: tuple[SlotDecl, ...]
+    outputs: tuple[SlotDecl, ...]
+
+    @property
+    def indexed_slot(self) -> SlotDecl | None:
+        """The multiple input whose items carry the indices that the templates expand over."""
+        return next((d for d in self.inputs if d.indexed), None)
+
+    def volume_indices(self, connected: Connected) -> tuple[int, ...]:
+        slot = self.indexed_slot
+        return tuple(connected.volume_indices.get(slot.name, ())) if slot else ()
+
+    def input_slots(self, params: BaseModel, connected: Connected) -> list[SlotSpec]:
+        return expand(self.inputs, params, connected, self.volume_indices(connected))
+
+    def output_slots(self, params: BaseModel, connected: Connected) -> list[SlotSpec]:
+        return expand(self.outputs, params, connected, self.volume_indices(connected))
+
+    def template_of(self, slot: str) -> tuple[SlotDecl, int] | None:
+        """The input template a concrete slot name comes from, with its volume index."""
+        for decl in self.inputs:
+            index = decl.index_of(slot)
+            if index is not None:
+                return decl, index
+        return None
+
+    def check(self, params: BaseModel, connected: Connected) -> list[JobProblem]:
+        return []
 
 
 def discover_jobs() -> dict[str, JobDefinition]:

@@ -8,7 +8,6 @@ job: it asks each job definition for its slots, as pure functions of (params, co
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -168,19 +167,7 @@ def _job_check_issues(name: str, definition: JobDefinition, job: ResolvedJob) ->
     check = getattr(definition, "check", None)
     if check is None:
         return []
-    return [
-        Issue(
-            code=code,
-            job=name,
-            slot=slot,
-            message=message,
-            path=f"$.jobs.{name}.inputs" + (f".{slot}" if slot else ""),
-        )
-        for code, slot, message in check(job.params, job.connected)
-    ]
-
-
-_PER_VOLUME = re.compile(r"^(?P<base>.+)_(?P<index>\d+)$")
+    return [problem.issue(name) for problem in check(job.params, job.connected)]
 
 
 def _connection_issues(

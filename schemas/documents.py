@@ -131,6 +131,7 @@ class AlignmentRecord(BaseModel):
     shift_A: list[float] = Field(min_length=3, max_length=3, description="t in Å.")
     hand_flipped: bool
     matrix: list[list[float]] = Field(description="[[R F^flip, t], [0, 1]], 4x4.")
+    rotation_angle_deg: float = Field(ge=0, le=180, description="Rotation angle of R, degrees.")
     score: float = Field(description="NCC of the aligned, masked, low-passed maps.")
     alternative_score: float | None = Field(
         None, description="NCC of the best clearly different alignment (ambiguity check)."
@@ -140,6 +141,16 @@ class AlignmentRecord(BaseModel):
     )
     fsc_0143_before_A: float | None = Field(None, description="The same before alignment.")
     seconds: float = Field(ge=0, description="Wall time of this volume's alignment.")
+    warnings: list[str] = Field(
+        default_factory=list, description="What may be wrong with this alignment, in words."
+    )
+
+
+class AlignmentDetails(BaseModel):
+    """What Align 3D Maps adds to its result manifest."""
+
+    model_config = _STRICT
+    alignments: list[AlignmentRecord]
 
 
 class ResultManifest(BaseModel):

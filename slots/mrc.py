@@ -121,23 +121,21 @@ def read_header_shape(path: str | os.PathLike) -> tuple[int, int, int]:
             return int(h.nz), int(h.ny), int(h.nx)
 
 
-def mask_problems(mask: MapData, path: Path, map_shape: tuple[int, ...] | None) -> list[str]:
-    """What makes a mask unusable: a grid other than its map's, values outside [0, 1], empty."""
-    problems = []
-    if map_shape is not None and mask.data.shape != tuple(map_shape):
-        problems.append(
-            f"{path}: mask grid {mask.data.shape} does not match its map {tuple(map_shape)}; "
-            "resample the mask onto the map's grid"
-        )
-    low, high = float(mask.data.min()), float(mask.data.max())
-    if low < -1e-3 or high > 1.0 + 1e-3:
-        problems.append(
-            f"{path}: mask values run from {low:.3g} to {high:.3g}, outside [0, 1]; "
-            "give a soft mask in [0, 1] (e.g. relion_mask_create output)"
-        )
-    elif high <= 0:
-        problems.append(f"{path}: the mask is empty (no voxel above 0)")
-    return problems
+def grid_problem(
+    other: MapData, other_path: Path, main: MapData, main_path: Path, name: str
+) -> str | None:
+    """Why ``other`` (a half map, sharpened map or mask called ``name``) cannot share the grid
+    of its volume's map ``main``: another box or another voxel size; None when it can."""
+    same_box = other.data.shape == main.data.shape
+    same_voxel = np.allclose(other.voxel_size_A, main.voxel_size_A, rtol=1e-3)
+    if same_box and same_voxel:
+        return None
+    fix = "resample it onto the map's grid" if name == "mask" else "give maps of one grid"
+    return (
+        f"{other_path}: {name} grid {other.data.shape} at {other.voxel_size_A[0]:.4g} Å does not "
+        f"match its map {main_path} ({main.data.shape} at {main.voxel_size_A[0]:.4g} Å); all "
+        f"maps and the mask of a volume must share one grid: {fix}"
+    )
 
 
 def write_map(

@@ -15,7 +15,7 @@ import pytest
 from engine.alignment.align import align_maps
 from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import default_mask
-from engine.synthetic import add_noise
+from jobs.align_3d_maps.demo import add_noise
 from slots.mrc import MapData
 from tests.helpers import masked_correlation, move_with_scipy
 from tests.oracles.transforms import random_transform

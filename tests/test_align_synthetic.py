@@ -14,7 +14,7 @@ import pytest
 from engine.alignment.align import align_maps
 from engine.alignment.geometry import RigidTransform, small_rotation
 from engine.alignment.params import AlignmentParams
-from engine.synthetic import add_noise, protein_like_map
+from jobs.align_3d_maps.demo import add_noise, protein_like_map
 from tests.helpers import move_with_scipy
 from tests.oracles.transforms import random_transform
 

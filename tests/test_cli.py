@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from engine.cli import EXIT_INVALID_INPUT, EXIT_OK, main
-from engine.synthetic import DEMO_TRUTH
+from jobs.align_3d_maps.demo import DEMO_TRUTH
 from slots.mrc import read_map, write_map
 from tests.helpers import cli
 
@@ -43,7 +43,7 @@ def _sha(path: Path) -> str:
 
 
 def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys) -> None:
-    from engine.synthetic import demo_maps
+    from jobs.align_3d_maps.demo import demo_maps
 
     (ref, p_ref), (mov, p_mov) = demo_maps()
     ref_path = tmp_path / "ref.mrc"

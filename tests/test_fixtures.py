@@ -9,8 +9,8 @@ import numpy as np
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
-from engine.pairwise import align_files
-from engine.synthetic import FIXTURE_TRUTH, write_fixtures
+from jobs.align_3d_maps.demo import FIXTURE_TRUTH, write_fixtures
+from jobs.align_3d_maps.volume import align_files
 from slots.mrc import read_map
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -10,7 +10,8 @@ import itertools
 import pytest
 
 from engine.jobdef import Connected
-from jobs.align_3d_maps import JOB, AlignParams
+from jobs.align_3d_maps.job import JOB
+from jobs.align_3d_maps.params import AlignParams
 
 BASE_IN = ["reference_map", "reference_mask", "maps_to_align_group", "maps_to_align"]
 BASE_OUT = ["reference_volume", "aligned_volumes"]
@@ -81,6 +82,21 @@ def test_per_volume_slots_carry_their_stable_index() -> None:
     }
 
 
+def test_job_parameters_extend_the_alignment_parameters_declared_once() -> None:
+    # one declaration: every alignment parameter of the job is the core's own field, with the
+    # same default, limits and help text (they had drifted apart when declared twice)
+    from engine.alignment.params import AlignmentParams
+
+    for name, core in AlignmentParams.model_fields.items():
+        job = AlignParams.model_fields[name]
+        assert (job.default, job.metadata, job.description) == (
+            core.default,
+            core.metadata,
+            core.description,
+        )
+    assert AlignParams(max_shift_A=12.5).alignment() == AlignmentParams(max_shift_A=12.5)
+
+
 def test_slot_functions_are_pure() -> None:
     params = AlignParams(create_mask_inputs=True)
     conn = connected(False, (1, 2))
@@ -99,8 +115,9 @@ def test_params_have_descriptions_defaults_and_limits() -> None:
         "max_shift_A",
         "max_search_angle_deg",
         "lowpass_resolution_A",
+        "rotation_candidates",
     }
-    assert all(f.description for f in fields.values())
+    assert all(f.description and f.title for f in fields.values())
     p = AlignParams()
     assert (p.update_particle_alignments, p.create_mask_inputs, p.apply_mask_to_volumes) == (
         False,

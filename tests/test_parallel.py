@@ -83,7 +83,7 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     import shlex
 
     from engine.alignment.geometry import RigidTransform
-    from engine.synthetic import FIXTURE_TRUTH
+    from jobs.align_3d_maps.demo import FIXTURE_TRUTH
 
     pytest.importorskip("distributed", reason="the optional dask extra is not installed")
     readme = (FIXTURES.parent / "README.md").read_text()
@@ -412,7 +412,7 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     without being so generous that it would idle cores: peak <= estimate <= 1.6 x peak."""
     from engine.alignment.resample import resample_map
     from engine.parallel.plan import task_memory_bytes
-    from engine.synthetic import protein_like_map
+    from jobs.align_3d_maps.demo import protein_like_map
     from slots.mrc import write_map
     from tests.oracles.transforms import random_transform
 

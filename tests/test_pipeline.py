@@ -11,7 +11,7 @@ import pytest
 
 from engine.alignment.geometry import RigidTransform
 from engine.cli import EXIT_INVALID_INPUT, EXIT_OK
-from engine.synthetic import FIXTURE_TRUTH
+from jobs.align_3d_maps.demo import FIXTURE_TRUTH
 from schemas.documents import ResultManifest
 from schemas.export import SCHEMA_DIR, export_schemas
 from slots.mrc import read_map, write_map

@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from engine.alignment.poses import move_poses
 from engine.alignment.resample import resample_map
-from engine.synthetic import protein_like_map
+from jobs.align_3d_maps.demo import protein_like_map
 from slots.pose_formats import cryosparc_matrices, cryosparc_rotvecs, relion_angles, relion_matrices
 from tests.oracles.projection import project_many
 from tests.oracles.transforms import random_transform

@@ -21,7 +21,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from engine.alignment.fsc import fsc
-from engine.synthetic import protein_like_map
+from jobs.align_3d_maps.demo import protein_like_map
 from slots.pose_formats import relion_matrices
 from tests.oracles.projection import project, project_many, shift_image
 from tests.relion_tools import (

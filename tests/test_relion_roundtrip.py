@@ -18,7 +18,7 @@ import pytest
 
 from engine.alignment.fsc import fsc
 from engine.alignment.geometry import RigidTransform
-from engine.synthetic import protein_like_map
+from jobs.align_3d_maps.demo import protein_like_map
 from slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 from tests.oracles.transforms import random_transform

@@ -16,7 +16,7 @@ import pytest
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.resample import resample_map
 from engine.cli import EXIT_OK
-from engine.synthetic import protein_like_map
+from jobs.align_3d_maps.demo import protein_like_map
 from schemas.documents import ResultManifest
 from slots.mrc import write_map
 from tests.helpers import cli

@@ -10,7 +10,7 @@ from engine.alignment.fourier import fourier_resize
 from engine.alignment.fsc import fsc
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.resample import resample_map
-from engine.synthetic import protein_like_map
+from jobs.align_3d_maps.demo import protein_like_map
 from tests.oracles.transforms import random_transform
 
 

@@ -28,6 +28,7 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
@@ -99,11 +100,10 @@ def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray
     m = np.asarray(mask, dtype=np.float32)
     if m.shape != volume.shape:
         raise InvalidMapError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
-    if not np.all(np.isfinite(m)) or float(m.max()) <= 0:
-        raise InvalidMapError(
-            f"{name} is empty or not finite (needs values in [0, 1], some above 0)"
-        )
-    return np.clip(m, 0.0, 1.0)
+    problem = mask_value_problem(m)
+    if problem is not None:
+        raise InvalidMapError(f"{name}: {problem}")
+    return np.clip(m, 0.0, 1.0)  # rounding within the tolerance of the rule
 
 
 def align_maps(

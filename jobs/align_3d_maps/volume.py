@@ -22,7 +22,7 @@ from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
 from engine.alignment.resample import resample_map
-from slots.mrc import MapData, MapReadError, read_map, write_map
+from slots.mrc import MapData, MapReadError, grid_problem, read_map, write_map
 
 
 @dataclass(frozen=True)
@@ -86,19 +86,19 @@ def move_onto(
 
 
 def _read_alongside(
-    path: Path, main: MapData, voxel_override: float | None, constant_ok: bool = False
+    path: Path,
+    main: MapData,
+    main_path: Path,
+    name: str,
+    voxel: float | None,
+    constant_ok: bool = False,
 ) -> MapData:
     """Read a map (or, with ``constant_ok``, a mask) that must share the grid of the volume's
     main map."""
-    other = read_map(path, voxel_override, constant_ok)
-    if other.data.shape != main.data.shape or not np.allclose(
-        other.voxel_size_A, main.voxel_size_A, rtol=1e-3
-    ):
-        raise MapReadError(
-            f"{path}: grid {other.data.shape} at {other.voxel_size_A[0]:.4g} Å does not match "
-            f"its volume's map ({main.data.shape} at {main.voxel_size_A[0]:.4g} Å); "
-            "all maps and the mask of a volume must share one grid"
-        )
+    other = read_map(path, voxel, constant_ok)
+    problem = grid_problem(other, path, main, main_path, name)
+    if problem is not None:
+        raise MapReadError(problem)
     return other
 
 
@@ -112,6 +112,7 @@ def align_volume(
     voxel_size_A: float | None = None,
     use_masks: bool = True,
     progress: Callable[[str], None] | None = None,
+    mask_voxel_A: float | None = None,
 ) -> VolumeOutcome:
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
@@ -121,9 +122,10 @@ def align_volume(
     """
     clock = time.perf_counter()
     moving = read_map(maps["map"], voxel_size_A)
-    moving_mask = (
-        _read_alongside(mask, moving, voxel_size_A, constant_ok=True) if mask is not None else None
-    )
+    moving_mask = None
+    if mask is not None:
+        voxel = mask_voxel_A or voxel_size_A
+        moving_mask = _read_alongside(mask, moving, maps["map"], "mask", voxel, constant_ok=True)
     timings = {"read": time.perf_counter() - clock}
     result = align_maps(
         reference.data,
@@ -140,7 +142,11 @@ def align_volume(
     files: dict[str, Path] = {}
     aligned_main: NDArray[np.float32] | None = None
     for name, path in maps.items():
-        data = moving if name == "map" else _read_alongside(path, moving, voxel_size_A)
+        data = (
+            moving
+            if name == "map"
+            else _read_alongside(path, moving, maps["map"], name, voxel_size_A)
+        )
         aligned = move_onto(data, result.transform, reference)
         files[name] = write_map(out_files[name], aligned, reference.voxel_size_A, reference.header)
         if name == "map":

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from schemas.documents import AlignmentRecord
+
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto;
        max-width: 1100px; color: #222; background: #fff; }
@@ -59,28 +61,25 @@ def write_report(
     title: str,
     params: Mapping[str, Any],
     inputs: Mapping[str, str],
-    alignments: Sequence[Mapping[str, Any]],
+    alignments: Sequence[AlignmentRecord],
     figures: Mapping[int, Sequence[Path]],
     warnings: Sequence[str],
 ) -> Path:
     """Write the report page. ``alignments`` are result-manifest records; ``figures`` maps a
     volume index to its PNG files (inlined as data URIs)."""
-    import numpy as np
-
     rows = []
     for rec in alignments:
-        angle = float(np.degrees(np.arccos(np.clip((np.trace(rec["rotation"]) - 1) / 2, -1, 1))))
         rows.append(
             [
-                rec["index"],
-                f"{angle:.2f}",
-                ", ".join(f"{x:.2f}" for x in rec["shift_A"]),
-                "flipped" if rec["hand_flipped"] else "kept",
-                _fmt(rec["score"], 4),
-                _fmt(rec.get("alternative_score"), 4),
-                _fmt(rec.get("fsc_0143_before_A"), 1),
-                _fmt(rec.get("fsc_0143_A"), 1),
-                f"{rec['seconds']:.1f}",
+                rec.index,
+                f"{rec.rotation_angle_deg:.2f}",
+                ", ".join(f"{x:.2f}" for x in rec.shift_A),
+                "flipped" if rec.hand_flipped else "kept",
+                _fmt(rec.score, 4),
+                _fmt(rec.alternative_score, 4),
+                _fmt(rec.fsc_0143_before_A, 1),
+                _fmt(rec.fsc_0143_A, 1),
+                f"{rec.seconds:.1f}",
             ]
         )
     parts = [
@@ -114,13 +113,13 @@ def write_report(
         )
     )
     for rec in alignments:
-        matrix = "<br>".join(" ".join(f"{v: .5f}" for v in row) for row in _matrix(rec))
-        parts.append(f"<h2>Volume {rec['index']}</h2>")
+        matrix = "<br>".join(" ".join(f"{v: .5f}" for v in row) for row in rec.matrix)
+        parts.append(f"<h2>Volume {rec.index}</h2>")
         parts.append(
             f"<p>4x4 matrix <code>[[R F<sup>flip</sup>, t], [0, 1]]</code>:<br>"
             f"<code>{matrix}</code></p>"
         )
-        for fig in figures.get(rec["index"], []):
+        for fig in figures.get(rec.index, []):
             parts.append(f"<figure>{_image(fig)}<figcaption>{_esc(fig.name)}</figcaption></figure>")
     parts.append("<h2>Parameters</h2>")
     parts.append(_table([[k, v] for k, v in params.items()], ["parameter", "value"]))
@@ -131,5 +130,37 @@ def write_report(
     return path
 
 
-def _matrix(rec: Mapping[str, Any]) -> list[list[float]]:
-    return [list(map(float, row)) for row in rec["matrix"]]
+def describe_inputs(inputs: Mapping[str, Any]) -> dict[str, str]:
+    """Slot -> its files, for the report."""
+    out = {}
+    for slot, value in inputs.items():
+        items = value if isinstance(value, list) else [(None, value)]
+        texts = []
+        for index, payload in items:
+            data = payload.model_dump(exclude_none=True, exclude={"kind"})
+            if "volumes" in data:
+                text = "; ".join(str(v["map"]) for v in data["volumes"])
+            else:
+                text = ", ".join(f"{k}: {v}" for k, v in data.items())
+            texts.append(text if index is None else f"#{index} {text}")
+        out[slot] = " | ".join(texts)
+    return out
+
+
+def job_report(
+    workdir: Path,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    records: Sequence[AlignmentRecord],
+    figures: Mapping[int, Sequence[Path]],
+    warnings: Sequence[str],
+) -> Path:
+    return write_report(
+        workdir / "report.html",
+        "Align 3D Maps",
+        params,
+        describe_inputs(inputs),
+        records,
+        figures,
+        warnings,
+    )

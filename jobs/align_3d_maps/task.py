@@ -11,14 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numba
 import scipy.fft as sfft
 
+from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
-from engine.pairwise import align_volume, finite_or_none
-from jobs.align_diagnostics import volume_figures
+from jobs.align_3d_maps.diagnostics import volume_figures
+from jobs.align_3d_maps.volume import align_volume, finite_or_none
+from jobs.align_3d_maps.warnings import volume_warnings
+from schemas.documents import AlignmentRecord
 from slots.mrc import read_map
 
 
@@ -30,9 +32,11 @@ class VolumeTask:
     reference_map: Path
     reference_voxel_A: float | None
     reference_mask: Path | None
+    reference_mask_voxel_A: float | None
     maps: dict[str, Path]
     out_files: dict[str, Path]
     mask: Path | None
+    mask_voxel_A: float | None
     voxel_size_A: float | None
     params: AlignmentParams
     use_masks: bool
@@ -52,9 +56,13 @@ class VolumeTask:
 
 @dataclass(frozen=True)
 class VolumeResult:
+    """What one volume's task returns (small and picklable): its written files by map name, its
+    transform, the record that the log, the report and result.json show, and its figures."""
+
     index: int
     files: dict[str, Path]
-    record: dict[str, Any]
+    transform: RigidTransform
+    record: AlignmentRecord
     figures: list[Path]
 
 
@@ -71,7 +79,7 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
     reference_mask = None
     if task.reference_mask is not None:
         reference_mask = read_map(
-            task.reference_mask, task.reference_voxel_A, constant_ok=True
+            task.reference_mask, task.reference_mask_voxel_A, constant_ok=True
         ).data
     outcome = align_volume(
         reference,
@@ -83,6 +91,7 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         task.voxel_size_A,
         task.use_masks,
         progress=progress,
+        mask_voxel_A=task.mask_voxel_A,
     )
     figures = []
     if task.diagnostics:
@@ -90,16 +99,18 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
             reference, outcome, task.folder, task.params.lowpass_resolution_A, task.index
         )
     t = outcome.alignment.transform
-    record = {
-        "index": task.index,
-        "rotation": t.rotation.tolist(),
-        "shift_A": t.shift_A.tolist(),
-        "hand_flipped": t.flip,
-        "matrix": t.matrix.tolist(),
-        "score": outcome.alignment.score,
-        "alternative_score": outcome.alignment.alternative_score,
-        "fsc_0143_A": finite_or_none(outcome.fsc_after_0143_A),
-        "fsc_0143_before_A": finite_or_none(outcome.fsc_before_0143_A),
-        "seconds": time.perf_counter() - start,
-    }
-    return VolumeResult(task.index, outcome.files, record, figures)
+    record = AlignmentRecord(
+        index=task.index,
+        rotation=t.rotation.tolist(),
+        shift_A=t.shift_A.tolist(),
+        hand_flipped=t.flip,
+        matrix=t.matrix.tolist(),
+        rotation_angle_deg=t.angle_deg,
+        score=outcome.alignment.score,
+        alternative_score=outcome.alignment.alternative_score,
+        fsc_0143_A=finite_or_none(outcome.fsc_after_0143_A),
+        fsc_0143_before_A=finite_or_none(outcome.fsc_before_0143_A),
+        seconds=time.perf_counter() - start,
+        warnings=volume_warnings(task.index, outcome.alignment),
+    )
+    return VolumeResult(task.index, outcome.files, t, record, figures)

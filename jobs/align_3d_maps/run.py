@@ -1,0 +1,169 @@
+"""Running Align 3D Maps: volumes as parallel tasks, then particles, then the report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel
+
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.poses import move_poses
+from engine.jobdef import JobInputError, JobOutcome, RunContext
+from engine.parallel.plan import task_memory_bytes
+from engine.parallel.run import run_tasks
+from jobs.align_3d_maps.diagnostics import progress_bars
+from jobs.align_3d_maps.inputs import AlignInputs
+from jobs.align_3d_maps.log import log_alignment
+from jobs.align_3d_maps.params import AlignParams
+from jobs.align_3d_maps.preflight import class_problem
+from jobs.align_3d_maps.report import job_report
+from jobs.align_3d_maps.slots import (
+    ALIGNED_VOLUME_N,
+    ALIGNED_VOLUMES,
+    ALL_PARTICLES,
+    MASK_ALIGNED_N,
+    MASK_N,
+    PARTICLES_ALL,
+    PARTICLES_FOR_MAP_N,
+    REFERENCE_VOLUME,
+)
+from jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
+from schemas.documents import AlignmentDetails
+from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
+from slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
+
+
+def _read_particle_inputs(job_inputs: AlignInputs) -> dict[str, ParticleFile]:
+    """Every particle input, read and checked before any alignment starts."""
+    files: dict[str, ParticleFile] = {}
+    for slot, payload in job_inputs.particle_inputs().items():
+        try:
+            files[slot] = read_particles(payload.path)
+        except ParticleFileError as exc:
+            raise JobInputError(f"{slot}: {exc}") from exc
+    if job_inputs.particles_all is not None:
+        source = files[PARTICLES_ALL.name]
+        problem = class_problem(source, job_inputs.particles_all.path, set(job_inputs.indices))
+        if problem is not None:
+            raise JobInputError(f"{PARTICLES_ALL.name}: {problem.message}")
+    return files
+
+
+def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int64]) -> Mover:
+    def mover(a: NDArray, origins: NDArray, rows: NDArray) -> tuple[NDArray, NDArray]:
+        new_a, new_o = np.array(a, dtype=np.float64), np.array(origins, dtype=np.float64)
+        for index, transform in transforms.items():
+            sel = classes[rows] == index
+            if sel.any():
+                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform)
+        return new_a, new_o
+
+    return mover
+
+
+def _write_particles(particles: ParticleFile, mover: Mover, target: Path, identity: bool) -> Path:
+    """The particles with poses from ``mover`` (untouched when the transform is the identity,
+    so that a no-op keeps every value, angle representations included)."""
+    return (particles if identity else particles.updated(mover)).write(target)
+
+
+def _tasks(params: AlignParams, job_inputs: AlignInputs, workdir: Path) -> list[VolumeTask]:
+    reference = job_inputs.reference
+    ref_mask = job_inputs.reference_mask
+    tasks = []
+    for item in job_inputs.volumes:
+        folder = workdir / f"volume_{item.index:03d}"
+        maps = {name: Path(path).resolve() for name, path in item.volume.maps().items()}
+        out_files = {name: folder / f"{name}.mrc" for name in [*maps, "mask"]}
+        tasks.append(
+            VolumeTask(
+                item.index,
+                Path(reference.map).resolve(),
+                reference.voxel_size_A,
+                None if ref_mask is None else Path(ref_mask.path).resolve(),
+                None if ref_mask is None else ref_mask.voxel_size_A,
+                maps,
+                out_files,
+                None if item.mask is None else Path(item.mask.path).resolve(),
+                None if item.mask is None else item.mask.voxel_size_A,
+                item.volume.voxel_size_A,
+                params.alignment(),
+                params.apply_mask_to_volumes,
+                params.log_diagnostics,
+                folder,
+            )
+        )
+    return tasks
+
+
+def _align_all(tasks: list[VolumeTask], context: RunContext) -> dict[int, VolumeResult]:
+    """Every volume's task on the context's backend; each is logged as it finishes."""
+    results: dict[int, VolumeResult] = {}
+    memory = max(task_memory_bytes(task.voxels()) for task in tasks)
+    with progress_bars(len(tasks), context.quiet) as (volume_bar, stage_bar):
+
+        def finished(_: int, result: VolumeResult) -> None:
+            results[result.index] = result
+            log_alignment(context.log, result.record)
+            volume_bar.update(1)
+
+        def serial_task(task: VolumeTask) -> VolumeResult:
+            with stage_bar() as bar:
+                return align_one(task, lambda stage: (bar.set_postfix_str(stage), bar.update(1)))
+
+        local = context.backend.kind == "serial" or len(tasks) == 1
+        run_tasks(serial_task if local else align_one, tasks, context.backend, memory, finished)
+    return results
+
+
+def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
+    """Align every volume (in parallel on the context's backend), then update particles and
+    write the report. Files are written into ``context.workdir``."""
+    job_inputs = AlignInputs.read(inputs)
+    particle_files = _read_particle_inputs(job_inputs) if params.update_particle_alignments else {}
+    results = _align_all(_tasks(params, job_inputs, context.workdir), context)
+    outputs: dict[str, BaseModel] = {REFERENCE_VOLUME.name: job_inputs.reference}
+    aligned: list[VolumePayload] = []
+    for item in job_inputs.volumes:
+        result = results[item.index]
+        rel = {name: path.relative_to(context.workdir) for name, path in result.files.items()}
+        payload = VolumePayload(**rel)
+        aligned.append(payload)
+        t = result.transform
+        if not job_inputs.group:
+            outputs[ALIGNED_VOLUME_N.at(item.index)] = payload
+            if item.mask_slot == MASK_N.at(item.index) and "mask" in rel:
+                outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel["mask"])
+        if item.particles_slot in particle_files:
+            source = particle_files[item.particles_slot]
+            target = context.workdir / f"{PARTICLES_FOR_MAP_N.at(item.index)}{source.path.suffix}"
+            written = _write_particles(
+                source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
+            )
+            outputs[PARTICLES_FOR_MAP_N.at(item.index)] = ParticlesPayload(
+                path=written.relative_to(context.workdir)
+            )
+    outputs[ALIGNED_VOLUMES.name] = VolumesGroupPayload(volumes=aligned)
+    if PARTICLES_ALL.name in particle_files:
+        source = particle_files[PARTICLES_ALL.name]
+        classes = source.classes()
+        assert classes is not None  # checked by _read_particle_inputs
+        transforms = {index: result.transform for index, result in results.items()}
+        target = context.workdir / f"{ALL_PARTICLES.name}{source.path.suffix}"
+        identity = all(_is_identity(t) for t in transforms.values())
+        written = _write_particles(source, _class_mover(transforms, classes), target, identity)
+        outputs[ALL_PARTICLES.name] = ParticlesPayload(path=written.relative_to(context.workdir))
+        context.log(f"{ALL_PARTICLES.name}: {len(source)} particles follow their class's volume")
+    records = [results[item.index].record for item in job_inputs.volumes]
+    figures = {item.index: results[item.index].figures for item in job_inputs.volumes}
+    warnings = [w for record in records for w in record.warnings]
+    job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
+    return JobOutcome(outputs, warnings, AlignmentDetails(alignments=records))
+
+
+def _is_identity(t: RigidTransform) -> bool:
+    return not t.flip and bool(np.all(t.rotation == np.eye(3))) and not np.any(t.shift_A)
