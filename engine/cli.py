@@ -1,128 +1,39 @@
-"""The ``align3d`` command line.
+"""The ``align3d`` command line: the runtime's commands (``run``, ``validate``, ``schema``,
+``describe``) and the commands that installed jobs add (entry-point group ``align3d.commands``:
+``align``, ``demo``, ...).
 
-Exit codes: 0 success; 2 invalid input (bad arguments, documents, files or parameters, or an
-output folder holding another completed job: every problem is named); 3 the output folder is
-being written by another run; 4 a task failed on its worker (a Dask worker died and the retries
-ran out; nothing partial is kept); 130 interrupted (SIGINT or SIGTERM; no partial output is left in
-place, and the same command completes the work); 1 internal error (a bug: the traceback is
-printed).
+Exit codes: :mod:`engine.exit_codes`. ``--help``, ``validate``, ``schema`` and ``describe`` load
+no compiled kernel and no plotting library, so they answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import traceback
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from engine.alignment.align import InvalidMapError
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.executor import (
-    InvalidSpec,
-    OutputBusy,
-    OutputExists,
-    load_document,
-    run_document,
-    validate_document,
+from engine.alignment.errors import InvalidMapError
+from engine.cli_options import (
+    Command,
+    InvalidInput,
+    add_parallel_options,
+    backend_of,
 )
-from engine.issues import Issue
-from engine.jobdef import JobInputError, discover_jobs
-from engine.parallel.backend import SCHEDULER_ENV, Backend, TaskFailed
-from jobs.align_3d_maps.volume import align_files
-from schemas.export import export_schemas, write_schemas
-from slots.mrc import MapReadError, write_map
+from engine.exit_codes import MEANING, Exit
+from engine.issues import InvalidSpec, Issue
+from engine.jobdef import JobDefinition, JobInputError, discover_jobs
+from engine.logs import configure_cli_logging
+from engine.parallel.backend import SchedulerUnreachable, TaskFailed
+from engine.store import OutputBusy, OutputExists, OutputWriteError
+from engine.suggest import unknown_name
+from slots.errors import MapReadError, ParticleFileError
 
-EXIT_OK = 0
-EXIT_INTERNAL_ERROR = 1
-EXIT_INVALID_INPUT = 2
-EXIT_BUSY = 3
-EXIT_TASK_FAILED = 4
-EXIT_INTERRUPTED = 130
-
-
-class InvalidInput(Exception):
-    """A user mistake: reported as one clear line, with exit code 2."""
-
-
-_OPTION = {
-    "max_shift_A": "--max-shift",
-    "max_search_angle_deg": "--max-angle",
-    "lowpass_resolution_A": "--lowpass",
-    "check_both_chiralities": "--no-hand-check",
-}
-
-
-def _params(args: argparse.Namespace) -> AlignmentParams:
-    try:
-        return AlignmentParams(
-            max_shift_A=args.max_shift,
-            max_search_angle_deg=args.max_angle,
-            lowpass_resolution_A=args.lowpass,
-            check_both_chiralities=not args.no_hand_check,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(f"{_OPTION[str(e['loc'][0])]}: {e['msg']}" for e in exc.errors())
-        raise InvalidInput(f"invalid parameter: {problems}") from exc
-
-
-def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    defaults = AlignmentParams()
-    parser.add_argument(
-        "--max-shift", type=float, default=defaults.max_shift_A, help="maximum shift in Å"
-    )
-    parser.add_argument(
-        "--max-angle",
-        type=float,
-        default=defaults.max_search_angle_deg,
-        help="maximum search angle in degrees (180 = all rotations)",
-    )
-    parser.add_argument(
-        "--lowpass",
-        type=float,
-        default=defaults.lowpass_resolution_A,
-        help="low-pass resolution in Å applied before aligning",
-    )
-    parser.add_argument("--no-hand-check", action="store_true", help="do not try the mirrored hand")
-
-
-def _add_parallel_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="local processes for the volumes of a job (default: as many as cores and memory "
-        "allow; 1 = serial)",
-    )
-    parser.add_argument(
-        "--scheduler",
-        help=f"Dask scheduler address (tcp://HOST:PORT, or 'local' for a local cluster); "
-        f"default ${SCHEDULER_ENV}",
-    )
-
-
-def _print_summary(summary: dict[str, object]) -> None:
-    print(json.dumps(summary, indent=2))
-
-
-def cmd_align(args: argparse.Namespace) -> int:
-    """Align one map onto a reference and write the aligned map."""
-    outcome = align_files(
-        Path(args.reference),
-        Path(args.moving),
-        Path(args.out),
-        _params(args),
-        reference_voxel_A=args.ref_voxel,
-        moving_voxel_A=args.mov_voxel,
-    )
-    summary = outcome.summary()
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
-    _print_summary(summary)
-    return EXIT_OK
+logger = logging.getLogger(__name__)
 
 
 def _print_issues(issues: list[Issue]) -> None:
@@ -131,116 +42,121 @@ def _print_issues(issues: list[Issue]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check a job spec or workflow: exit 0 when valid, 2 with every problem listed."""
-    data = load_document(Path(args.spec))
+    """Check a job spec or workflow, its input files too (--no-files: the document alone);
+    exit 0 when valid, 2 with every problem listed."""
+    from engine.executor import load_document, preflight_document, validate_document
+
+    spec = Path(args.spec)
+    data = load_document(spec)
     resolution = validate_document(data, discover_jobs())
-    issues = resolution if isinstance(resolution, list) else resolution.issues
+    if isinstance(resolution, list):
+        issues = resolution
+    else:
+        issues = list(resolution.issues)
+        if not args.no_files:
+            issues += preflight_document(resolution, spec.absolute().parent)[0]
     if args.json:
         print(json.dumps([i.model_dump() for i in issues], indent=2))
     else:
         _print_issues(issues)
     if any(i.level == "error" for i in issues):
-        return EXIT_INVALID_INPUT
+        return Exit.INVALID_INPUT
     if not args.json:
-        print(f"{args.spec}: valid", file=sys.stderr)
-    return EXIT_OK
+        checked = "document" if args.no_files else "document and input files"
+        print(f"{args.spec}: valid ({checked})", file=sys.stderr)
+    return Exit.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a job spec (into --out) or a workflow (into --out/JOB for each job)."""
+    from engine.executor import load_document, run_document
+
     spec = Path(args.spec)
     data = load_document(spec)
     manifests = run_document(
         data,
-        spec.resolve().parent,
+        spec.absolute().parent,
         Path(args.out),
         discover_jobs(),
         args.force,
         args.quiet,
-        Backend.from_options(args.workers, args.scheduler),
+        backend_of(args),
+        command=sys.argv,
     )
     for name, manifest in manifests.items():
         print(f"{name}: {manifest.job_type} complete", file=sys.stderr)
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    """Print the JSON Schemas of the documents, or write them to --out as NAME.schema.json."""
-    schemas = export_schemas()
+    """Print the JSON Schema (Draft 2020-12) of a document: by default of any document align3d
+    reads (a job spec or a workflow); or write every schema to --out as NAME.schema.json."""
+    from engine.json_schema import schema, write_schemas
+
+    registry = discover_jobs()
     if args.out:
-        for path in write_schemas(Path(args.out)):
+        for path in write_schemas(Path(args.out), registry):
             print(path)
-    else:
-        print(json.dumps(schemas, indent=2))
-    return EXIT_OK
+        return Exit.OK
+    print(json.dumps(schema(args.name, registry), indent=2))
+    return Exit.OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the built-in example as a workflow: import two maps, align one onto the other."""
-    from jobs.align_3d_maps.demo import DEMO_TRUTH, demo_maps
+def _job(registry: dict[str, JobDefinition], name: str) -> JobDefinition:
+    if name not in registry:
+        raise InvalidInput(unknown_name("job", name, registry))
+    return registry[name]
 
-    out = Path(args.out)
-    (reference, p_ref), (moving, p_mov) = demo_maps()
-    write_map(out / "inputs" / "reference.mrc", reference, p_ref)
-    write_map(out / "inputs" / "moving.mrc", moving, p_mov)
-    params = _params(args)
-    workflow = {
-        "jobs": {
-            "reference": {"job": "import_volume", "params": {"map": "inputs/reference.mrc"}},
-            "moving": {"job": "import_volume", "params": {"map": "inputs/moving.mrc"}},
-            "align": {
-                "job": "align_3d_maps",
-                "params": {
-                    "max_shift_A": params.max_shift_A,
-                    "max_search_angle_deg": params.max_search_angle_deg,
-                    "lowpass_resolution_A": params.lowpass_resolution_A,
-                    "check_both_chiralities": params.check_both_chiralities,
-                },
-                "inputs": {
-                    "reference_map": {"from": "reference.volume"},
-                    "maps_to_align": [{"from": "moving.volume"}],
-                },
-            },
-        }
-    }
-    spec = out / "workflow.json"
-    spec.write_text(json.dumps(workflow, indent=2) + "\n")
-    manifests = run_document(
-        workflow,
-        out,
-        out / "run",
-        discover_jobs(),
-        args.force,
-        args.quiet,
-        Backend.from_options(args.workers, args.scheduler),
-    )
-    record = manifests["align"].alignments[0]
-    found = RigidTransform.from_matrix(record.matrix)
-    summary = {
-        "workflow": str(spec),
-        "result": str(out / "run" / "align" / "result.json"),
-        "aligned_map": str(
-            out / "run" / "align" / manifests["align"].outputs["aligned_volume_1"]["map"]
-        ),
-        "alignment": record.model_dump(),
-        "truth": {
-            "matrix": DEMO_TRUTH.matrix.round(8).tolist(),
-            "rotation_error_deg": round(found.rotation_error_deg(DEMO_TRUTH), 4),
-            "shift_error_A": round(found.shift_error_A(DEMO_TRUTH), 4),
-            "hand_right": found.flip == DEMO_TRUTH.flip,
-        },
-    }
-    (out / "demo_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    _print_summary(summary)
-    return EXIT_OK
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """Print a job's parameters (name, type, default, limits, help) and its input and output
+    slots (per-volume templates too, with when each appears); --json for programs."""
+    from engine.describe import describe
+
+    registry = discover_jobs()
+    names = [args.job] if args.job else sorted(registry)
+    descriptions = [describe(_job(registry, name)) for name in names]
+    if args.json:
+        documents = [d.model_dump(mode="json") for d in descriptions]
+        print(json.dumps(documents[0] if args.job else documents, indent=2))
+        return Exit.OK
+    for description in descriptions:
+        print(f"{description.job}: {description.description}\n\nparameters:")
+        for p in description.params:
+            limits = (
+                ""
+                if p.minimum is None and p.maximum is None
+                else (
+                    f", {p.minimum if p.minimum is not None else ''}..{p.maximum if p.maximum is not None else ''}"
+                )
+            )
+            print(f"  {p.name} ({p.type}, default {p.default!r}{limits}): {p.help}")
+        for title, slots in (("inputs", description.inputs), ("outputs", description.outputs)):
+            print(f"\n{title}:")
+            for s in slots:
+                extra = ", ".join(
+                    x
+                    for x in ("required" if s.required else "", "multiple" if s.multiple else "")
+                    if x
+                )
+                print(f"  {s.name} ({s.kind}{', ' + extra if extra else ''}; {s.when}): {s.help}")
+        print()
+    return Exit.OK
+
+
+def job_commands() -> list[Command]:
+    """The commands installed jobs add (entry-point group ``align3d.commands``)."""
+    return [
+        ep.load() for ep in sorted(entry_points(group="align3d.commands"), key=lambda e: e.name)
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    codes = ", ".join(f"{int(code)} {code.name.lower().replace('_', ' ')}" for code in Exit)
     parser = argparse.ArgumentParser(
         prog="align3d",
         description="Align 3D maps: rotation, shift and hand of maps onto a reference.",
-        epilog="Exit codes: 0 success, 2 invalid input, 3 output folder busy, 4 a worker failed, "
-        "130 interrupted, 1 internal error.",
+        epilog=f"Exit codes: {codes}.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -249,35 +165,41 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--force", action="store_true", help="replace completed job folders")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
-    _add_parallel_options(run)
+    add_parallel_options(run)
     run.set_defaults(func=cmd_run)
 
     validate = sub.add_parser("validate", help=cmd_validate.__doc__)
     validate.add_argument("spec", help="job spec or workflow (JSON)")
     validate.add_argument("--json", action="store_true", help="issues as JSON on stdout")
+    validate.add_argument(
+        "--no-files", action="store_true", help="check the document only, not its input files"
+    )
     validate.set_defaults(func=cmd_validate)
 
-    schema = sub.add_parser("schema", help=cmd_schema.__doc__)
-    schema.add_argument("--out", help="folder to write NAME.schema.json files into")
-    schema.set_defaults(func=cmd_schema)
+    schema_cmd = sub.add_parser("schema", help=cmd_schema.__doc__)
+    schema_cmd.add_argument(
+        "name",
+        nargs="?",
+        default="document",
+        choices=("document", "job_spec", "workflow", "result_manifest"),
+        help="which document's schema",
+    )
+    schema_cmd.add_argument("--out", help="folder to write every NAME.schema.json into")
+    schema_cmd.set_defaults(func=cmd_schema)
 
-    demo = sub.add_parser("demo", help=cmd_demo.__doc__)
-    demo.add_argument("--out", required=True, help="output folder")
-    demo.add_argument("--force", action="store_true", help="replace a previous demo run")
-    demo.add_argument("--quiet", action="store_true", help="no progress lines")
-    _add_parallel_options(demo)
-    _add_search_options(demo)
-    demo.set_defaults(func=cmd_demo)
+    describe_cmd = sub.add_parser("describe", help=cmd_describe.__doc__)
+    describe_cmd.add_argument("job", nargs="?", help="job type (default: every installed job)")
+    describe_cmd.add_argument("--json", action="store_true", help="as JSON")
+    describe_cmd.set_defaults(func=cmd_describe)
 
-    align = sub.add_parser("align", help=cmd_align.__doc__)
-    align.add_argument("reference", help="reference map (MRC)")
-    align.add_argument("moving", help="map to align (MRC)")
-    align.add_argument("--out", required=True, help="aligned map to write (MRC)")
-    align.add_argument("--json", help="also write the summary to this JSON file")
-    align.add_argument("--ref-voxel", type=float, help="override the reference voxel size (Å)")
-    align.add_argument("--mov-voxel", type=float, help="override the moving map voxel size (Å)")
-    _add_search_options(align)
-    align.set_defaults(func=cmd_align)
+    for command in job_commands():
+        parser_of = sub.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+        )
+        command.add_arguments(parser_of)
+        parser_of.set_defaults(func=command.run)
     return parser
 
 
@@ -288,6 +210,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_cli_logging(getattr(args, "quiet", False))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args.func(args))
@@ -298,26 +221,48 @@ def main(argv: list[str] | None = None) -> int:
             "are kept: run the same command again to finish",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return Exit.INTERRUPTED
     except OutputBusy as exc:
         print(f"align3d: busy: {exc}", file=sys.stderr)
-        return EXIT_BUSY
+        return Exit.BUSY
     except TaskFailed as exc:
         print(f"align3d: failed: {exc}", file=sys.stderr)
-        return EXIT_TASK_FAILED
+        return Exit.TASK_FAILED
+    except SchedulerUnreachable as exc:
+        print(f"align3d: {exc}", file=sys.stderr)
+        return Exit.SCHEDULER_UNREACHABLE
+    except OutputWriteError as exc:
+        print(f"align3d: cannot write the outputs: {exc}", file=sys.stderr)
+        return Exit.CANNOT_WRITE
     except InvalidSpec as exc:
         _print_issues(exc.issues)
         print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)
-        return EXIT_INVALID_INPUT
-    except (InvalidInput, MapReadError, InvalidMapError, JobInputError, OutputExists) as exc:
+        return Exit.INVALID_INPUT
+    except (
+        InvalidInput,
+        MapReadError,
+        InvalidMapError,
+        JobInputError,
+        OutputExists,
+        ParticleFileError,
+    ) as exc:
         print(f"align3d: error: {exc}", file=sys.stderr)
-        return EXIT_INVALID_INPUT
+        return Exit.INVALID_INPUT
     except Exception:  # a bug: say so and show where
         traceback.print_exc()
         print("align3d: internal error (a bug); please report the traceback above", file=sys.stderr)
-        return EXIT_INTERNAL_ERROR
+        return Exit.INTERNAL_ERROR
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def exit_code_table() -> str:
+    """The README's table of exit codes (generated from :mod:`engine.exit_codes`)."""
+    rows = ["| code | meaning |", "|---|---|"]
+    rows += [
+        f"| {int(code)} | {MEANING[code]} |" for code in sorted(Exit, key=lambda c: (c == 1, c))
+    ]
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -1,119 +1,52 @@
-"""Run a validated workflow: jobs in topological order (independent ones side by side), each
-into a folder that appears whole.
+"""Run a validated workflow: every input checked first, then jobs in topological order
+(independent ones side by side), each into a folder that appears whole.
 
-Each job works in a temporary sibling folder (``.NAME.tmp-PID``) and is renamed into place
-with its ``result.json`` once complete, so a job folder is complete or absent. Inputs are never
-modified: jobs read them and write only inside their own folder.
+Before any work, every job whose inputs are known (files named in the spec, or the outputs of
+import jobs, which are known before they run) has its input files checked, and every problem of
+every job is reported at once. A completed job folder is reused only when nothing it depends on
+has changed (:mod:`engine.store`); a changed input recomputes its job and every job downstream,
+and the log says why. Inputs are never modified: jobs read them and write only inside their
+own folder.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from engine.issues import Issue
-from engine.jobdef import JobDefinition, RunContext, SlotSpec
+from engine.inputs import Done, job_inputs, literal_input_files
+from engine.issues import InvalidSpec, Issue
+from engine.jobdef import JobDefinition, JobOutcome, RunContext
+from engine.logs import RUN_LOGGER, job_logger
 from engine.parallel.backend import Backend
 from engine.parallel.local import warm_workers
-from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, item_index, resolve
-from schemas.documents import FromRef, GroupRef, PathRef, ResultManifest, SingleInput, VolumeRef
-from slots.payloads import (
-    PAYLOAD_OF_KIND,
-    MaskPayload,
-    ParticlesPayload,
-    SlotKind,
-    VolumePayload,
-    VolumesGroupPayload,
+from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, resolve
+from engine.store import (
+    OutputExists,
+    changes,
+    check_free_space,
+    content_fingerprint,
+    digest,
+    fingerprint_files,
+    job_folder,
+    old_job_of,
+    output_lock,
+    read_manifest,
+    storage_error,
+    unchanged,
 )
+from engine.version import align3d_version
+from schemas.documents import FromRef, ResultManifest
+from slots.atomic import atomic_write
 
 MAX_CONCURRENT_JOBS = 4
 """Independent jobs of a workflow run side by side, at most this many at once."""
 
-
-class InvalidSpec(Exception):
-    """The document or graph has errors; ``issues`` lists them all."""
-
-    def __init__(self, issues: list[Issue]) -> None:
-        super().__init__("\n".join(str(i) for i in issues))
-        self.issues = issues
-
-
-class JobError(Exception):
-    """A job failed on its input (a user-fixable problem); the message says which job."""
-
-
-class OutputExists(Exception):
-    """A completed job folder is already there and ``force`` was not given."""
-
-
-class OutputBusy(Exception):
-    """Another align3d run is writing into the same output folder."""
-
-
-@contextmanager
-def output_lock(out_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out_dir`` for the whole run (``.NAME.lock`` beside it): a
-    second run into the same folder refuses at once instead of mixing its files in."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = out_dir.parent / f".{out_dir.name}.lock"
-    handle = lock_path.open("a+")
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            handle.seek(0)
-            owner = handle.read().strip() or "another process"
-            raise OutputBusy(
-                f"{out_dir} is being written by another align3d run ({owner}); wait for it to "
-                "finish or choose another --out"
-            ) from exc
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            lock_path.unlink(missing_ok=True)
-    finally:
-        handle.close()
-
-
-def fingerprint(job: ResolvedJob, done: Mapping[str, tuple[Path, ResultManifest]]) -> str:
-    """What a completed job folder must match to be reused: job type, parameters, inputs, and
-    the fingerprints of the jobs it reads from."""
-    assert job.params is not None
-    upstream = sorted(
-        {
-            item.job
-            for value in job.spec.inputs.values()
-            for item in as_list(value)
-            if isinstance(item, FromRef)
-        }
-    )
-    doc = {
-        "job": job.spec.job,
-        "params": job.params.model_dump(mode="json"),
-        "inputs": {k: json.loads(json.dumps(v, default=_dump)) for k, v in job.spec.inputs.items()},
-        "upstream": {name: done[name][1].fingerprint for name in upstream if name in done},
-    }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-
-
-def _dump(value: Any) -> Any:
-    return (
-        value.model_dump(mode="json", by_alias=True) if isinstance(value, BaseModel) else str(value)
-    )
+logger = logging.getLogger(RUN_LOGGER)
 
 
 def validate_document(data: Any, registry: Mapping[str, JobDefinition]) -> Resolution | list[Issue]:
@@ -124,164 +57,218 @@ def validate_document(data: Any, registry: Mapping[str, JobDefinition]) -> Resol
     return resolve(workflow, registry)
 
 
-def _volume_payload(ref: VolumeRef, base: Path) -> VolumePayload:
-    def path(value: str | None) -> Path | None:
-        return None if value is None else base / value
-
-    return VolumePayload(
-        map=base / ref.map,
-        map_sharp=path(ref.map_sharp),
-        map_half_A=path(ref.map_half_A),
-        map_half_B=path(ref.map_half_B),
-        mask=path(ref.mask),
-        voxel_size_A=ref.voxel_size_A,
+def spec_fingerprint(job: ResolvedJob) -> str:
+    """What was asked of a job: its name, type, parameters and input references."""
+    assert job.params is not None
+    inputs = {
+        name: [item.model_dump(mode="json", by_alias=True) for item in as_list(value)]
+        for name, value in job.spec.inputs.items()
+    }
+    return digest(
+        {
+            "job": job.name,
+            "type": job.spec.job,
+            "params": job.params.model_dump(mode="json"),
+            "inputs": inputs,
+        }
     )
 
 
-def _absolute_paths(payload: dict[str, Any], folder: Path) -> dict[str, Any]:
-    """Output payload paths are relative to their job folder; make them absolute."""
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key == "volumes":
-            out[key] = [_absolute_paths(v, folder) for v in value]
-        elif isinstance(value, str) and key not in ("kind",):
-            out[key] = str(folder / value)
-        else:
-            out[key] = value
-    return out
+def _upstream(job: ResolvedJob, done: Done) -> dict[str, str]:
+    names = {
+        item.job
+        for value in job.spec.inputs.values()
+        for item in as_list(value)
+        if isinstance(item, FromRef)
+    }
+    return {name: done[name][1].fingerprint for name in sorted(names) if name in done}
 
 
-def _materialise(
-    item: SingleInput, slot: SlotSpec, base: Path, done: Mapping[str, tuple[Path, ResultManifest]]
-) -> BaseModel:
-    if isinstance(item, FromRef):
-        folder, manifest = done[item.job]
-        payload = _absolute_paths(manifest.outputs[item.slot], folder)
-        return PAYLOAD_OF_KIND[slot.kind].model_validate(payload)
-    if isinstance(item, VolumeRef):
-        return _volume_payload(item, base)
-    if isinstance(item, GroupRef):
-        return VolumesGroupPayload(volumes=[_volume_payload(v, base) for v in item.volumes])
-    assert isinstance(item, PathRef)
-    if slot.kind == SlotKind.PARTICLES:
-        return ParticlesPayload(path=base / item.path)
-    return MaskPayload(path=base / item.path, voxel_size_A=item.voxel_size_A)
+def input_files(job: ResolvedJob, inputs: Mapping[str, Any], base: Path) -> list[Path]:
+    """The files a job's result depends on, besides the outputs of earlier jobs: the job's own
+    list (``input_files``, e.g. an import's files) or the files its spec names."""
+    own = getattr(job.definition, "input_files", None)
+    if own is not None:
+        return list(own(job.params, inputs, base))
+    return literal_input_files(job, inputs)
 
 
-def job_inputs(
-    job: ResolvedJob, base: Path, done: Mapping[str, tuple[Path, ResultManifest]]
-) -> dict[str, Any]:
-    """The job's inputs as payloads: one per slot, or ``[(index, payload), ...]`` for a
-    multiple input."""
-    slots = {s.name: s for s in job.inputs}
-    inputs: dict[str, Any] = {}
-    for name, value in job.spec.inputs.items():
-        slot = slots[name]
-        items = as_list(value)
-        if slot.multiple:
-            inputs[name] = [
-                (item_index(it, i), _materialise(it, slot, base, done))
-                for i, it in enumerate(items)
-            ]
-        else:
-            inputs[name] = _materialise(items[0], slot, base, done)
-    return inputs
+def preflight(job: ResolvedJob, inputs: Mapping[str, Any], base: Path) -> list[Issue]:
+    """The job's own check of its input files (every problem at once)."""
+    check = getattr(job.definition, "preflight", None)
+    if check is None:
+        return []
+    return [problem.issue(job.name) for problem in check(job.params, inputs, base)]
 
 
-def _logger(folder: Path, name: str, quiet: bool) -> Callable[[str], None]:
-    log_file = folder / "job.log"
+def known_before_run(resolution: Resolution, base: Path) -> dict[str, tuple[Path, ResultManifest]]:
+    """Outputs that jobs know before they run (imports), as stand-in manifests, so that the jobs
+    reading them can be checked before any work."""
+    known: dict[str, tuple[Path, ResultManifest]] = {}
+    for name, job in resolution.jobs.items():
+        predict = getattr(job.definition, "outputs_before_run", None)
+        if predict is None or job.definition is None or job.params is None:
+            continue
+        outputs = predict(job.params, base)
+        manifest = ResultManifest(
+            job=name,
+            job_type=job.definition.name,
+            align3d_version=align3d_version(),
+            spec_fingerprint="",
+            fingerprint="",
+            params=job.params.model_dump(mode="json"),
+            outputs={k: v.model_dump(mode="json", exclude_none=True) for k, v in outputs.items()},
+        )
+        known[name] = (base, manifest)
+    return known
 
-    def log(line: str) -> None:
-        with log_file.open("a") as fh:
-            fh.write(line + "\n")
-        if not quiet:
-            print(f"[{name}] {line}", flush=True)
 
-    return log
+def preflight_document(
+    resolution: Resolution, base: Path, skip: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[Issue], set[str], int]:
+    """Every problem of the input files of every job whose inputs are known before the run
+    (but the jobs in ``skip``), the jobs that were checked, and an estimate of the bytes those
+    jobs will write."""
+    known = known_before_run(resolution, base)
+    issues: list[Issue] = []
+    checked: set[str] = set()
+    output_bytes = 0
+    for name in resolution.order():
+        job = resolution.jobs[name]
+        if name in skip or job.params is None or job.definition is None:
+            continue
+        upstream = {
+            i.job for v in job.spec.inputs.values() for i in as_list(v) if isinstance(i, FromRef)
+        }
+        if upstream <= known.keys():
+            inputs = job_inputs(job, base, known)
+            found = preflight(job, inputs, base)
+            issues.extend(found)
+            checked.add(name)
+            estimate = getattr(job.definition, "output_bytes", None)
+            if estimate is not None and not any(i.level == "error" for i in found):
+                output_bytes += int(estimate(job.params, inputs, base))
+    return issues, checked, output_bytes
+
+
+def likely_reused(resolution: Resolution, folder: Callable[[str], Path]) -> set[str]:
+    """The jobs whose completed folders will be reused, as far as a ``stat`` of their recorded
+    input files can tell (their checks need not run again)."""
+    version = align3d_version()
+    reused: set[str] = set()
+    for name in resolution.order():
+        job = resolution.jobs[name]
+        old = read_manifest(folder(name))
+        if (
+            old is not None
+            and old.spec_fingerprint == spec_fingerprint(job)
+            and old.align3d_version == version
+            and set(resolution.graph.predecessors(name)) <= reused
+            and all(unchanged(f) for f in old.inputs)
+        ):
+            reused.add(name)
+    return reused
+
+
+def _decide_reuse(
+    job: ResolvedJob, job_dir: Path, spec_fp: str, force: bool
+) -> ResultManifest | None:
+    """The completed manifest in ``job_dir`` if it answers the same request, None if the folder
+    is free (or ``force``); raises :class:`OutputExists` when it holds another job."""
+    if force:
+        return None
+    old = read_manifest(job_dir)
+    if old is not None and old.spec_fingerprint == spec_fp:
+        return old
+    if old is None and old_job_of(job_dir) == (job.name, job.spec.job):
+        logger.info("[%s] %s was made by an earlier align3d; recomputing", job.name, job_dir)
+        return None
+    if (job_dir / "result.json").exists():
+        raise OutputExists(
+            f"{job_dir} holds a completed job with other parameters or inputs; use --force to "
+            "replace it, or choose another --out"
+        )
+    if job_dir.exists() and any(job_dir.iterdir()):
+        raise OutputExists(
+            f"{job_dir} exists and is not empty; choose another --out or use --force"
+        )
+    return None
 
 
 def run_job(
     job: ResolvedJob,
     job_dir: Path,
     base: Path,
-    done: Mapping[str, tuple[Path, ResultManifest]],
+    done: Done,
     force: bool = False,
     quiet: bool = False,
     backend: Backend | None = None,
+    command: Sequence[str] = (),
+    checked: bool = False,
 ) -> ResultManifest:
-    """Run one job into ``job_dir`` (complete or absent, never half-written). A completed folder
-    of the same job (same fingerprint) is reused; another job's folder is not replaced without
-    ``force``."""
+    """Run one job into ``job_dir`` (complete or absent, never half-written). A completed
+    folder of the same request whose inputs are unchanged is reused; one whose inputs changed
+    is recomputed (the log says why); another job's folder is not replaced without ``force``."""
     assert job.definition is not None and job.params is not None
-    print_line = (lambda line: None) if quiet else (lambda line: print(f"[{job.name}] {line}"))
-    stamp = fingerprint(job, done)
-    previous = job_dir / "result.json"
-    if previous.exists() and not force:
-        try:
-            old = ResultManifest.model_validate_json(previous.read_text())
-        except ValueError:
-            old = None
-        if old is not None and old.fingerprint == stamp:
-            print_line(f"complete already in {job_dir}; reused")
-            return old
-        raise OutputExists(
-            f"{job_dir} holds a completed job with other parameters or inputs; use --force to "
-            "replace it, or choose another --out"
-        )
-    if job_dir.exists() and not force and any(job_dir.iterdir()):
-        raise OutputExists(
-            f"{job_dir} exists and is not empty; choose another --out or use --force"
-        )
+    spec_fp = spec_fingerprint(job)
+    version = align3d_version()
     inputs = job_inputs(job, base, done)
-    check_inputs(job, inputs)
-    job_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job_dir.parent / f".{job_dir.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        context = RunContext(
-            workdir=tmp,
-            base_dir=base,
-            log=_logger(tmp, job.name, quiet),
-            quiet=quiet,
-            backend=backend or Backend(),
-        )
-        outcome = job.definition.run(job.params, inputs, context)
-        declared = {s.name for s in job.outputs}
-        if set(outcome.outputs) != declared:
-            raise RuntimeError(
-                f"job {job.name} produced outputs {sorted(outcome.outputs)}, declared {sorted(declared)}"
-            )
-        details = outcome.details.model_dump(mode="json") if outcome.details else {}
-        manifest = ResultManifest(
-            fingerprint=stamp,
-            job=job.name,
-            job_type=job.definition.name,
-            params=job.params.model_dump(mode="json"),
-            outputs={
-                k: v.model_dump(mode="json", exclude_none=True) for k, v in outcome.outputs.items()
-            },
-            warnings=outcome.warnings,
-            **details,
-        )
-        (tmp / "result.json").write_text(manifest.model_dump_json(indent=2) + "\n")
-        if job_dir.exists():
-            shutil.rmtree(job_dir)  # force, or an empty folder
-        os.replace(tmp, job_dir)
-        return manifest
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def check_inputs(job: ResolvedJob, inputs: Mapping[str, Any]) -> None:
-    """The job's own check of its input files (every problem at once), before any work."""
-    preflight = getattr(job.definition, "preflight", None)
-    if preflight is None:
-        return
-    problems = preflight(job.params, inputs)
+    upstream = _upstream(job, done)
+    old = _decide_reuse(job, job_dir, spec_fp, force)
+    files = fingerprint_files(input_files(job, inputs, base), old.inputs if old else ())
+    stamp = content_fingerprint(spec_fp, version, files, upstream)
+    if old is not None:
+        if old.fingerprint == stamp:
+            logger.info("[%s] complete already in %s; reused", job.name, job_dir)
+            return old
+        for reason in changes(old, version, files, upstream):
+            logger.info("[%s] %s: recomputing", job.name, reason)
+    problems = [] if checked else preflight(job, inputs, base)
     if problems:
-        raise InvalidSpec([problem.issue(job.name) for problem in problems])
+        raise InvalidSpec(problems)
+    try:
+        with (
+            job_folder(job_dir, replace=True) as tmp,
+            job_logger(job.name, tmp / "job.log", quiet) as log,
+        ):
+            context = RunContext(tmp, base, log.info, quiet, backend or Backend())
+            outcome = job.definition.run(job.params, inputs, context)
+            declared = {s.name for s in job.outputs}
+            if set(outcome.outputs) != declared:
+                raise RuntimeError(
+                    f"job {job.name} produced outputs {sorted(outcome.outputs)}, declared "
+                    f"{sorted(declared)}"
+                )
+            manifest = _manifest(job, outcome, spec_fp, stamp).model_copy(
+                update={"inputs": files, "upstream": upstream, "command": list(command)}
+            )
+            text = manifest.model_dump_json(indent=2) + "\n"
+            atomic_write(tmp / "result.json", lambda path: path.write_text(text))
+    except OSError as exc:
+        storage = storage_error(exc, job_dir.parent)
+        if storage is None:
+            raise
+        raise storage from exc
+    return manifest
+
+
+def _manifest(job: ResolvedJob, outcome: JobOutcome, spec_fp: str, stamp: str) -> ResultManifest:
+    assert job.definition is not None and job.params is not None
+    details = outcome.details
+    extra = details.model_dump(mode="json") if details is not None else {}
+    return ResultManifest(
+        job=job.name,
+        job_type=job.definition.name,
+        align3d_version=align3d_version(),
+        spec_fingerprint=spec_fp,
+        fingerprint=stamp,
+        params=job.params.model_dump(mode="json"),
+        outputs={
+            k: v.model_dump(mode="json", exclude_none=True) for k, v in outcome.outputs.items()
+        },
+        warnings=outcome.warnings,
+        **extra,
+    )
 
 
 def run_document(
@@ -292,6 +279,7 @@ def run_document(
     force: bool = False,
     quiet: bool = False,
     backend: Backend | None = None,
+    command: Sequence[str] = (),
 ) -> dict[str, ResultManifest]:
     """Validate and run a job spec (into ``out_dir``) or a workflow (``out_dir/<job>``)."""
     resolution = validate_document(data, registry)
@@ -302,19 +290,32 @@ def run_document(
     single = not (isinstance(data, dict) and "jobs" in data)
     done: dict[str, tuple[Path, ResultManifest]] = {}
     order = resolution.order()
-    # the jobs that read only files are checked before anything is written
-    for name in order:
-        job = resolution.jobs[name]
-        if not any(isinstance(i, FromRef) for v in job.spec.inputs.values() for i in as_list(v)):
-            check_inputs(job, job_inputs(job, base, done))
     depends = {name: set(resolution.graph.predecessors(name)) for name in order}
 
-    def run(name: str) -> ResultManifest:
-        job_dir = out_dir if single else out_dir / name
-        return run_job(resolution.jobs[name], job_dir, base, done, force, quiet, backend)
-
     def folder(name: str) -> Path:
-        return (out_dir if single else out_dir / name).resolve()
+        return (out_dir if single else out_dir / name).absolute()
+
+    # every input file that can be checked now is checked before anything is written (but
+    # those of jobs that will be reused as they are)
+    skip = set() if force else likely_reused(resolution, folder)
+    issues, checked, output_bytes = preflight_document(resolution, base, skip)
+    problems = [i for i in issues if i.level == "error"]
+    if problems:
+        raise InvalidSpec(problems)
+    check_free_space(out_dir, output_bytes)
+
+    def run(name: str) -> ResultManifest:
+        return run_job(
+            resolution.jobs[name],
+            folder(name),
+            base,
+            done,
+            force,
+            quiet,
+            backend,
+            command,
+            checked=name in checked,
+        )
 
     # workers are forked before the lock is taken (so that they do not hold it) and before any
     # job starts numba's threads (after which a fork is unsafe)

@@ -63,3 +63,11 @@ class JobProblem(BaseModel):
             param=self.param,
             path=f"$.jobs.{job}{where or '.inputs'}",
         )
+
+
+class InvalidSpec(Exception):
+    """A document, graph or its input files have errors; ``issues`` lists them all."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("\n".join(str(i) for i in issues))
+        self.issues = issues

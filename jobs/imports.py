@@ -1,7 +1,9 @@
 """Import jobs: bring files into a workflow as typed slots (nothing is copied or changed).
 
-Each is a parameter model and the payload it emits, on one declarative class. Relative paths
-are taken from the folder of the spec document.
+Each is a parameter model (the file references of :mod:`schemas.documents`) and the payload it
+emits. Relative paths are taken from the folder of the spec document. An import's output is
+known before it runs, so the jobs that read from it are checked (preflight, ``align3d
+validate``) before any work.
 """
 
 from __future__ import annotations
@@ -13,117 +15,140 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
+from engine.inputs import absolute, file_payload, volume_payload
+from engine.issues import JobProblem
+from engine.jobdef import DeclaredJob, JobOutcome, RunContext, SlotDecl
+from schemas.documents import FileRef, VolumeFiles
+from slots.errors import MapReadError, ParticleFileError
 from slots.mrc import read_map
 from slots.particles import read_particles
-from slots.payloads import (
-    MaskPayload,
-    ParticlesPayload,
-    SlotKind,
-    VolumePayload,
-    VolumesGroupPayload,
-)
-
-_PARAMS = ConfigDict(frozen=True, extra="forbid")
-
-
-class VolumeFiles(BaseModel):
-    model_config = _PARAMS
-    map: str = Field(description="The map (MRC).")
-    map_sharp: str | None = Field(None, description="Sharpened map (MRC).")
-    map_half_A: str | None = Field(None, description="Half map A (MRC).")
-    map_half_B: str | None = Field(None, description="Half map B (MRC).")
-    mask: str | None = Field(None, description="Mask (MRC).")
-    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override, Å.")
+from slots.payloads import ParticlesPayload, SlotKind, VolumesGroupPayload
 
 
 class VolumesGroupFiles(BaseModel):
-    model_config = _PARAMS
+    model_config = ConfigDict(frozen=True, extra="forbid")
     volumes: list[VolumeFiles] = Field(min_length=1, description="The volumes, in order.")
 
 
-class MaskFile(BaseModel):
-    model_config = _PARAMS
-    path: str = Field(description="The mask (MRC, values in [0, 1]).")
-    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override, Å.")
-
-
 class ParticlesFile(BaseModel):
-    model_config = _PARAMS
+    model_config = ConfigDict(frozen=True, extra="forbid")
     path: str = Field(description="RELION .star or CryoSPARC .cs file.")
 
 
-def _absolute(base: Path, path: str | None) -> Path | None:
-    return None if path is None else (base / path).resolve()
+def _volume_problems(params: BaseModel, base: Path) -> list[JobProblem]:
+    """Every map (and mask) of a volume or volumes group readable: fail now, naming the file
+    and the parameter, not mid-pipeline."""
+    volumes = params.volumes if isinstance(params, VolumesGroupFiles) else [params]
+    problems = []
+    for position, volume in enumerate(volumes):
+        prefix = f"volumes[{position}]." if isinstance(params, VolumesGroupFiles) else ""
+        for name in ("map", "map_sharp", "map_half_A", "map_half_B", "mask"):
+            value = getattr(volume, name)
+            if value is None:
+                continue
+            try:
+                read_map(absolute(base, value), volume.voxel_size_A, constant_ok=name == "mask")
+            except MapReadError as exc:
+                problems.append(
+                    JobProblem(code="unreadable_map", param=prefix + name, message=str(exc))
+                )
+    return problems
 
 
-def _volume(files: VolumeFiles, base: Path) -> VolumePayload:
-    payload = VolumePayload(
-        **{
-            k: _absolute(base, getattr(files, k))
-            for k in ("map", "map_sharp", "map_half_A", "map_half_B", "mask")
-        },
-        voxel_size_A=files.voxel_size_A,
-    )
-    for path in payload.maps().values():
-        read_map(path, files.voxel_size_A)  # fail now, naming the file, not mid-pipeline
-    if payload.mask is not None:
-        read_map(payload.mask, files.voxel_size_A, constant_ok=True)
-    return payload
+def _mask_problems(params: BaseModel, base: Path) -> list[JobProblem]:
+    assert isinstance(params, FileRef)
+    try:
+        read_map(absolute(base, params.path), params.voxel_size_A, constant_ok=True)
+    except MapReadError as exc:
+        return [JobProblem(code="unreadable_map", param="path", message=str(exc))]
+    return []
 
 
-def _mask(files: MaskFile, base: Path) -> MaskPayload:
-    path = _absolute(base, files.path)
-    read_map(path, files.voxel_size_A, constant_ok=True)
-    return MaskPayload(path=path, voxel_size_A=files.voxel_size_A)
-
-
-def _particles(files: ParticlesFile, base: Path) -> ParticlesPayload:
-    path = _absolute(base, files.path)
-    read_particles(path)  # fail now, naming the file, not mid-pipeline
-    return ParticlesPayload(path=path)
+def _particle_problems(params: BaseModel, base: Path) -> list[JobProblem]:
+    assert isinstance(params, ParticlesFile)
+    try:
+        read_particles(absolute(base, params.path))
+    except ParticleFileError as exc:
+        return [JobProblem(code="invalid_particles", param="path", message=str(exc))]
+    return []
 
 
 @dataclass(frozen=True)
-class ImportJob:
+class ImportJob(DeclaredJob):
     """A job with no inputs and one output, built from its parameters."""
 
-    name: str
-    description: str
-    params_model: type[BaseModel]
-    output: str
-    kind: SlotKind
-    build: Callable[[Any, Path], BaseModel]
+    build: Callable[[Any, Path], BaseModel] = lambda params, base: BaseModel()
+    problems: Callable[[BaseModel, Path], list[JobProblem]] = _volume_problems
 
-    def input_slots(self, params: BaseModel, connected: Connected) -> list[SlotSpec]:
-        return []
+    def outputs_before_run(self, params: BaseModel, base_dir: Path) -> dict[str, BaseModel]:
+        """What :meth:`run` will emit (an import reads nothing to know it)."""
+        return {self.outputs[0].name: self.build(params, base_dir)}
 
-    def output_slots(self, params: BaseModel, connected: Connected) -> list[SlotSpec]:
-        return [SlotSpec(self.output, self.kind, description=self.description)]
+    def input_files(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[Path]:
+        """The files this import names (its result depends on their contents)."""
+        payload = self.build(params, base_dir)
+        volumes = payload.volumes if isinstance(payload, VolumesGroupPayload) else [payload]
+        files: list[Path] = []
+        for volume in volumes:
+            files.extend(v for v in volume.__dict__.values() if isinstance(v, Path))
+        return files
+
+    def preflight(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[JobProblem]:
+        return self.problems(params, base_dir)
 
     def run(self, params: BaseModel, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
-        return JobOutcome({self.output: self.build(params, context.base_dir)})
+        return JobOutcome(self.outputs_before_run(params, context.base_dir))
 
 
-IMPORT_VOLUME = ImportJob(
-    "import_volume", "A volume from MRC files.", VolumeFiles, "volume", SlotKind.VOLUME, _volume
+def _import(
+    name: str,
+    description: str,
+    params_model: type[BaseModel],
+    output: str,
+    kind: SlotKind,
+    build: Callable[[Any, Path], BaseModel],
+    problems: Callable[[BaseModel, Path], list[JobProblem]] = _volume_problems,
+) -> ImportJob:
+    return ImportJob(
+        name, description, params_model, (), (SlotDecl(output, kind, description),), build, problems
+    )
+
+
+IMPORT_VOLUME = _import(
+    "import_volume",
+    "A volume from MRC files.",
+    VolumeFiles,
+    "volume",
+    SlotKind.VOLUME,
+    lambda p, base: volume_payload(p, base),
 )
-IMPORT_VOLUMES_GROUP = ImportJob(
+IMPORT_VOLUMES_GROUP = _import(
     "import_volumes_group",
     "A volumes group from MRC files, in order.",
     VolumesGroupFiles,
     "volumes_group",
     SlotKind.VOLUMES_GROUP,
-    lambda p, base: VolumesGroupPayload(volumes=[_volume(v, base) for v in p.volumes]),
+    lambda p, base: VolumesGroupPayload(volumes=[volume_payload(v, base) for v in p.volumes]),
 )
-IMPORT_MASK = ImportJob(
-    "import_mask", "A mask from an MRC file.", MaskFile, "mask", SlotKind.MASK, _mask
+IMPORT_MASK = _import(
+    "import_mask",
+    "A mask from an MRC file.",
+    FileRef,
+    "mask",
+    SlotKind.MASK,
+    lambda p, base: file_payload(p, SlotKind.MASK, base),
+    _mask_problems,
 )
-IMPORT_PARTICLES = ImportJob(
+IMPORT_PARTICLES = _import(
     "import_particles",
     "Particles from a RELION .star or CryoSPARC .cs file.",
     ParticlesFile,
     "particles",
     SlotKind.PARTICLES,
-    _particles,
+    lambda p, base: ParticlesPayload(path=absolute(base, p.path)),
+    _particle_problems,
 )

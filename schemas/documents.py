@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JOB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 
@@ -45,8 +45,8 @@ class FromRef(BaseModel):
         return self.from_.split(".", 1)[1]
 
 
-class VolumeRef(BaseModel):
-    """A volume given as files."""
+class VolumeFiles(BaseModel):
+    """A volume given as files (paths relative to the document's folder)."""
 
     model_config = _STRICT
     map: str = Field(description="The map (MRC).")
@@ -54,7 +54,14 @@ class VolumeRef(BaseModel):
     map_half_A: str | None = Field(None, description="Half map A (MRC).")
     map_half_B: str | None = Field(None, description="Half map B (MRC).")
     mask: str | None = Field(None, description="The volume's mask (MRC, values in [0, 1]).")
-    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override, Å.")
+    voxel_size_A: float | None = Field(
+        None, gt=0, description="Voxel size in Å, overriding the headers (for headers that say 0)."
+    )
+
+
+class VolumeRef(VolumeFiles):
+    """A volume given as files, as an input of a job."""
+
     index: int | None = Field(None, ge=1, description="Stable index in maps_to_align.")
 
 
@@ -65,12 +72,19 @@ class GroupRef(BaseModel):
     volumes: list[VolumeRef] = Field(min_length=1)
 
 
-class PathRef(BaseModel):
+class FileRef(BaseModel):
     """A mask (MRC) or particles (RELION .star, CryoSPARC .cs) file."""
 
     model_config = _STRICT
-    path: str
-    voxel_size_A: float | None = Field(None, gt=0, description="Voxel size override (masks), Å.")
+    path: str = Field(description="The file (relative to the document's folder).")
+    voxel_size_A: float | None = Field(
+        None, gt=0, description="Voxel size in Å (masks), overriding the header."
+    )
+
+
+class PathRef(FileRef):
+    """A mask or particles file, as an input of a job."""
+
     index: int | None = Field(None, ge=1, description="Stable index in a multiple input.")
 
 
@@ -153,17 +167,46 @@ class AlignmentDetails(BaseModel):
     alignments: list[AlignmentRecord]
 
 
-class ResultManifest(BaseModel):
-    """``result.json`` of a job: its typed output slots and what it found."""
+class FileFingerprint(BaseModel):
+    """What a job read from one input file: its identity (``size``, ``mtime_ns``, ``ctime_ns``,
+    ``inode``, ``device``) and its content (``sha256`` of every byte)."""
 
     model_config = _STRICT
-    schema_version: Literal[1] = SCHEMA_VERSION
+    path: str = Field(description="Absolute path of the file.")
+    size: int = Field(ge=0, description="Size in bytes.")
+    mtime_ns: int = Field(description="Modification time, ns since the epoch.")
+    ctime_ns: int = Field(description="Status-change time, ns (changes on every write).")
+    inode: int
+    device: int
+    sha256: str = Field(description="SHA-256 of the file's contents (hex).")
+
+
+class ResultManifest(BaseModel):
+    """``result.json`` of a job: its typed output slots, what it found, and what made it."""
+
+    model_config = _STRICT
+    schema_version: Literal[2] = SCHEMA_VERSION
     job: str = Field(description="Job name in the workflow.")
     job_type: str
     status: Literal["complete"] = "complete"
+    align3d_version: str = Field(description="Version of align3d that ran the job.")
+    command: list[str] = Field(
+        default_factory=list, description="The command line that ran it (argv), when known."
+    )
+    spec_fingerprint: str = Field(
+        description="Hash of what was asked: job name and type, parameters and input "
+        "references. Another request in the same folder needs --force."
+    )
     fingerprint: str = Field(
-        description="Hash of job type, parameters, inputs and upstream jobs: a rerun of the "
-        "same job reuses this folder."
+        description="Hash of everything the result depends on: the request, the align3d "
+        "version, the contents of every input file and the fingerprints of the jobs it reads "
+        "from. A rerun reuses this folder only when it is unchanged."
+    )
+    inputs: list[FileFingerprint] = Field(
+        default_factory=list, description="Every input file the job read, as it was then."
+    )
+    upstream: dict[str, str] = Field(
+        default_factory=dict, description="Fingerprint of each job this job reads from."
     )
     params: dict[str, Any]
     outputs: dict[str, dict[str, Any]] = Field(

@@ -3,13 +3,12 @@
 A map is returned as a float32 array indexed ``[z, y, x]`` with its voxel size in Å
 ``(x, y, z)`` and the header fields that outputs carry over (origin, nstart). Axis order is
 normalised: files whose MAPC/MAPR/MAPS are not 1/2/3 are transposed to ``[z, y, x]``.
-Writing is atomic: a temporary file next to the target is renamed into place.
+Writing is atomic (:mod:`slots.atomic`).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,8 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
-
-class MapReadError(ValueError):
-    """A map file cannot be used; the message names the file and says what to do."""
+from slots.atomic import atomic_write
+from slots.errors import MapReadError
 
 
 @dataclass(frozen=True)
@@ -144,15 +142,9 @@ def write_map(
     voxel_size_A: tuple[float, float, float] | float,
     header: MapHeader | None = None,
 ) -> Path:
-    """Write a float32 MRC map atomically (temporary file in the same folder, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
-    try:
+    """Write a float32 MRC map atomically (a temporary file beside it, then renamed)."""
+
+    def write(tmp: Path) -> None:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(np.asarray(data, dtype=np.float32))
             vs = voxel_size_A if isinstance(voxel_size_A, tuple) else (voxel_size_A,) * 3
@@ -160,8 +152,5 @@ def write_map(
             if header is not None:
                 mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = header.origin_A
                 mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = header.nstart
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+
+    return atomic_write(Path(path), write)

@@ -17,7 +17,6 @@ modified; outputs are written to a temporary file and renamed into place.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +26,14 @@ import pandas as pd
 import starfile
 from numpy.typing import NDArray
 
+from slots.atomic import atomic_write
+from slots.errors import ParticleFileError
 from slots.pose_formats import (
     cryosparc_matrices,
     cryosparc_rotvecs,
     relion_angles,
     relion_matrices,
 )
-
-
-class ParticleFileError(ValueError):
-    """A particle file cannot be used; the message names the file and says what to do."""
-
 
 ANGLES = ("rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi")
 ANGLE_PRIORS = ("rlnAngleRotPrior", "rlnAngleTiltPrior", "rlnAnglePsiPrior")
@@ -51,22 +47,6 @@ Mover = Callable[
     tuple[NDArray[np.float64], NDArray[np.float64]],
 ]
 """``(A, origins_A, rows) -> (A', origins_A')``: new poses for the given rows."""
-
-
-def _atomic(target: Path, write: Callable[[Path], None]) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
 
 @dataclass
@@ -140,7 +120,7 @@ class StarParticles:
         blocks = self.blocks
         if list(blocks) == [""]:  # RELION 3.0: one unnamed block
             blocks = {"images" if self.key == "" else self.key: blocks[""]}
-        return _atomic(
+        return atomic_write(
             path, lambda tmp: starfile.write(blocks, tmp, overwrite=True, float_format=_float)
         )
 
@@ -233,7 +213,7 @@ class CsParticles:
             with tmp.open("wb") as fh:
                 np.save(fh, self.data, allow_pickle=False)
 
-        return _atomic(path, save)
+        return atomic_write(path, save)
 
 
 CS_FIELDS = ("alignments3D/pose", "alignments3D/shift", "alignments3D/psize_A")

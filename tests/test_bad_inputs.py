@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import starfile
 
-from engine.cli import EXIT_INVALID_INPUT, main
+from engine.cli import main
+from engine.exit_codes import Exit
 from slots.mrc import read_map, write_map
 from tests.conftest import data_dir
 
@@ -507,7 +508,7 @@ def test_bad_input(
     code = main(["run", str(spec_path), "--out", str(out), "--quiet"])
     captured = capsys.readouterr()
     err = captured.err
-    assert code == EXIT_INVALID_INPUT, err
+    assert code == Exit.INVALID_INPUT, err
     assert expected in err, err
     assert "Traceback" not in err + captured.out
     assert not out.exists(), "nothing is written for an invalid job"

@@ -10,7 +10,8 @@ import mrcfile
 import numpy as np
 import pytest
 
-from engine.cli import EXIT_INVALID_INPUT, EXIT_OK, main
+from engine.cli import main
+from engine.exit_codes import Exit
 from jobs.align_3d_maps.demo import DEMO_TRUTH
 from slots.mrc import read_map, write_map
 from tests.helpers import cli
@@ -20,7 +21,7 @@ def test_demo_recovers_the_known_transform(tmp_path: Path) -> None:
     # run as the README does, in a subprocess: a workflow of two imports and one alignment
     out = tmp_path / "demo"
     proc = cli("demo", "--out", str(out), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["truth"]["hand_right"] is True
     assert summary["truth"]["rotation_error_deg"] <= 0.25
@@ -65,7 +66,7 @@ def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys)
             str(tmp_path / "s.json"),
         ]
     )
-    assert code == EXIT_OK
+    assert code == Exit.OK
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["hand_flipped"] is True
     with mrcfile.open(out) as f:
@@ -73,7 +74,7 @@ def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys)
         assert float(f.voxel_size.x) == pytest.approx(p_ref)
         assert (float(f.header.origin.x), float(f.header.origin.z)) == (10.0, 30.0)
     assert (_sha(ref_path), _sha(mov_path)) == before  # inputs untouched
-    assert not list(out.parent.glob(".*.tmp"))  # no temporary file left behind
+    assert not list(out.parent.glob(".*.tmp-*"))  # no temporary file left behind
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_bad_input_is_reported_clearly(tmp_path: Path, capsys, setup: str, messa
     out = tmp_path / "aligned.mrc"
     code = main(["align", str(ref), str(good), "--out", str(out), *extra])
     err = capsys.readouterr().err
-    assert code == EXIT_INVALID_INPUT
+    assert code == Exit.INVALID_INPUT
     assert message in err
     assert "Traceback" not in err
     assert not out.exists()

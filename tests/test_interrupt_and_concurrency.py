@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import EXIT_BUSY, EXIT_INTERRUPTED, EXIT_OK
+from engine.exit_codes import Exit
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -93,14 +93,14 @@ def test_interrupt_leaves_no_partial_output_and_a_rerun_completes(
     assert workers  # the volumes are being aligned in worker processes too
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == EXIT_INTERRUPTED, err
+    assert proc.returncode == Exit.INTERRUPTED, err
     assert not [pid for pid in workers if alive(pid)]  # no worker outlives the run
     assert "interrupted" in err and "Traceback" not in err
     assert (out / "ref" / "result.json").exists()  # the completed job stays, whole
     assert not (out / "align").exists()  # the unfinished one left nothing in place
     assert leftovers(out) == []
     rerun = cli("run", str(spec), "--out", str(out))
-    assert rerun.returncode == EXIT_OK, rerun.stderr
+    assert rerun.returncode == Exit.OK, rerun.stderr
     assert "[ref] complete already" in rerun.stdout
     assert len(json.loads((out / "align" / "result.json").read_text())["alignments"]) == 6
 
@@ -124,12 +124,12 @@ def test_two_runs_into_one_folder_do_not_collide(tmp_path: Path) -> None:
     first = start(spec, out)
     wait_for(lambda: (tmp_path / ".out.lock").exists() and any(out.glob(".*tmp-*")))
     second = cli("run", str(spec), "--out", str(out))
-    assert second.returncode == EXIT_BUSY
+    assert second.returncode == Exit.BUSY
     assert "being written by another align3d run" in second.stderr
     elsewhere = cli("run", str(spec), "--out", str(tmp_path / "other"), "--quiet")
-    assert elsewhere.returncode == EXIT_OK, elsewhere.stderr  # another folder works meanwhile
+    assert elsewhere.returncode == Exit.OK, elsewhere.stderr  # another folder works meanwhile
     _, err = first.communicate(timeout=180)
-    assert first.returncode == EXIT_OK, err
+    assert first.returncode == Exit.OK, err
     for folder in (out, tmp_path / "other"):
         manifest = json.loads((folder / "align" / "result.json").read_text())
         assert [r["index"] for r in manifest["alignments"]] == [1, 2, 3, 4]

@@ -11,13 +11,8 @@ import pytest
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.poses import move_poses
-from slots.particles import (
-    ANGLES,
-    CsParticles,
-    ParticleFileError,
-    StarParticles,
-    read_particles,
-)
+from slots.errors import ParticleFileError
+from slots.particles import ANGLES, CsParticles, StarParticles, read_particles
 from slots.pose_formats import cryosparc_matrices, relion_angles, relion_matrices
 from tests.oracles.transforms import random_transform
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from engine.alignment.geometry import RigidTransform
-from engine.cli import EXIT_INVALID_INPUT, EXIT_OK
+from engine.exit_codes import Exit
+from engine.jobdef import discover_jobs
+from engine.json_schema import NAMES, schema
 from jobs.align_3d_maps.demo import FIXTURE_TRUTH
 from schemas.documents import ResultManifest
-from schemas.export import SCHEMA_DIR, export_schemas
 from slots.mrc import read_map, write_map
 from tests.helpers import cli
 
@@ -61,7 +62,7 @@ def test_single_job_spec_runs_and_reports(tmp_path: Path, inputs: Path) -> None:
     before = sha(inputs)
     out = tmp_path / "job"
     proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     manifest = ResultManifest.model_validate_json((out / "result.json").read_text())
     assert set(manifest.outputs) == {
         "reference_volume",
@@ -113,10 +114,10 @@ def test_workflow_imports_aligns_and_chains_a_second_alignment(
     }
     spec_path = tmp_path / "workflow.json"
     spec_path.write_text(json.dumps(workflow))
-    assert cli("validate", str(spec_path)).returncode == EXIT_OK
+    assert cli("validate", str(spec_path)).returncode == Exit.OK
     out = tmp_path / "run"
     proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     first = ResultManifest.model_validate_json((out / "first" / "result.json").read_text())
     second = ResultManifest.model_validate_json((out / "second" / "result.json").read_text())
     assert [r.index for r in first.alignments] == [1, 2]
@@ -127,16 +128,16 @@ def test_workflow_imports_aligns_and_chains_a_second_alignment(
     # the same workflow again reuses the completed job folders, untouched
     stamp = (out / "second" / "result.json").stat().st_mtime_ns
     proc = cli("run", str(spec_path), "--out", str(out))
-    assert proc.returncode == EXIT_OK and "reused" in proc.stdout
+    assert proc.returncode == Exit.OK and "reused" in proc.stdout
     assert (out / "second" / "result.json").stat().st_mtime_ns == stamp
     # a changed job does not replace a completed folder without --force
     workflow["jobs"]["second"]["params"]["max_shift_A"] = 10
     spec_path.write_text(json.dumps(workflow))
     proc = cli("run", str(spec_path), "--out", str(out), "--quiet")
-    assert proc.returncode == EXIT_INVALID_INPUT and "--force" in proc.stderr
+    assert proc.returncode == Exit.INVALID_INPUT and "--force" in proc.stderr
     assert (out / "second" / "result.json").stat().st_mtime_ns == stamp
     proc = cli("run", str(spec_path), "--out", str(out), "--quiet", "--force")
-    assert proc.returncode == EXIT_OK
+    assert proc.returncode == Exit.OK
     assert json.loads((out / "second" / "result.json").read_text())["params"]["max_shift_A"] == 10
 
 
@@ -149,14 +150,14 @@ def test_validate_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(spec))
     proc = cli("validate", str(path), "--json")
-    assert proc.returncode == EXIT_INVALID_INPUT
+    assert proc.returncode == Exit.INVALID_INPUT
     issues = json.loads(proc.stdout)
     assert {(i["code"], i["path"]) for i in issues} == {
         ("param_out_of_range", "$.jobs.J1.params.max_shift_A"),
         ("unknown_param", "$.jobs.J1.params.lowpas"),
     }
     out = tmp_path / "never"
-    assert cli("run", str(path), "--out", str(out)).returncode == EXIT_INVALID_INPUT
+    assert cli("run", str(path), "--out", str(out)).returncode == Exit.INVALID_INPUT
     assert not out.exists()  # nothing is written for an invalid job
 
 
@@ -164,16 +165,16 @@ def test_bad_json_is_reported_with_its_position(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{"job": "align_3d_maps",\n "params": {,}}')
     proc = cli("validate", str(path))
-    assert proc.returncode == EXIT_INVALID_INPUT
+    assert proc.returncode == Exit.INVALID_INPUT
     assert "line 2" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_committed_json_schemas_are_current() -> None:
-    for name, schema in export_schemas().items():
-        path = SCHEMA_DIR / f"{name}.schema.json"
+    for name in NAMES:
+        path = FIXTURES.parent / "schemas" / f"{name}.schema.json"
         assert path.exists(), f"{path} missing: run `align3d schema --out schemas`"
         committed = json.loads(path.read_text())
-        assert committed == json.loads(json.dumps(schema)), (
+        assert committed == json.loads(json.dumps(schema(name, discover_jobs()))), (
             f"{path} is stale: run `align3d schema --out schemas`"
         )
 
@@ -183,9 +184,9 @@ def test_readme_examples_run_as_written(tmp_path: Path, name: str) -> None:
     readme = (FIXTURES.parent / "README.md").read_text()
     text = (FIXTURES / name).read_text().strip()
     assert text in readme, f"README no longer shows fixtures/{name} as it is"
-    assert cli("validate", str(FIXTURES / name)).returncode == EXIT_OK
+    assert cli("validate", str(FIXTURES / name)).returncode == Exit.OK
     proc = cli("run", str(FIXTURES / name), "--out", str(tmp_path / "out"), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     if name == "workflow.json":
         check = ResultManifest.model_validate_json(
             (tmp_path / "out" / "check" / "result.json").read_text()
@@ -212,7 +213,7 @@ def test_particles_follow_their_volume_in_both_modes(
     }
     (tmp_path / "ind.json").write_text(json.dumps(spec))
     proc = cli("run", str(tmp_path / "ind.json"), "--out", str(tmp_path / "ind"), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "ind" / "result.json").read_text())
     out = read_particles(tmp_path / "ind" / manifest.outputs["particles_for_map_1"]["path"])
     assert len(out) == len(read_particles(star))
@@ -227,7 +228,7 @@ def test_particles_follow_their_volume_in_both_modes(
     }
     (tmp_path / "grp.json").write_text(json.dumps(group))
     proc = cli("run", str(tmp_path / "grp.json"), "--out", str(tmp_path / "grp"), "--quiet")
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "grp" / "result.json").read_text())
     assert manifest.outputs["all_particles"]["path"] == "all_particles.cs"
 
@@ -254,7 +255,7 @@ def test_a_class_without_a_volume_is_an_error(
     (tmp_path / "grp.json").write_text(json.dumps(group))
     out = tmp_path / "grp"
     proc = cli("run", str(tmp_path / "grp.json"), "--out", str(out), "--quiet")
-    assert proc.returncode == EXIT_INVALID_INPUT
+    assert proc.returncode == Exit.INVALID_INPUT
     assert "particles_all" in proc.stderr and "[3]" in proc.stderr
     assert "Traceback" not in proc.stderr and not out.exists()
     assert star.read_bytes() == before

@@ -15,7 +15,7 @@ import pytest
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.resample import resample_map
-from engine.cli import EXIT_OK
+from engine.exit_codes import Exit
 from jobs.align_3d_maps.demo import protein_like_map
 from schemas.documents import ResultManifest
 from slots.mrc import write_map
@@ -29,7 +29,7 @@ def run_spec(tmp_path: Path, spec: dict, name: str = "job") -> tuple[Path, str]:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(spec))
     proc = cli("run", str(path), "--out", str(tmp_path / name))
-    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.returncode == Exit.OK, proc.stderr
     return tmp_path / name, proc.stdout
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
+from engine.alignment.errors import InvalidMapError
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
@@ -44,10 +45,6 @@ REFINE_BOX_MIN, REFINE_BOX_MAX = 48, 96
 """Bounds of the final refinement grid (voxels per side)."""
 COARSE_REFINED = 3
 """Best-scoring (rotation, hand, shift) candidates refined on the search grid."""
-
-
-class InvalidMapError(ValueError):
-    """A map or mask given to :func:`align_maps` cannot be aligned (the message says why)."""
 
 
 @dataclass(frozen=True)

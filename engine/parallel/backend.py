@@ -18,6 +18,10 @@ class TaskFailed(RuntimeError):
     and the retries ran out."""
 
 
+class SchedulerUnreachable(RuntimeError):
+    """The Dask scheduler did not answer in time (the message names its address)."""
+
+
 class WorkerPool(Protocol):
     """Warm local workers shared by the jobs of a run (:class:`engine.parallel.local.LocalPool`)."""
 
@@ -36,15 +40,19 @@ class Backend:
     kind: Literal["serial", "processes", "dask"] = "processes"
     workers: int | None = None
     scheduler: str | None = None
+    scheduler_timeout_s: float = 10.0
+    """How long to wait for a Dask scheduler to answer."""
     pool: WorkerPool | None = field(default=None, compare=False, repr=False)
     """Warm local workers shared by the jobs of a run (see :func:`engine.parallel.local.warm_workers`)."""
 
     @classmethod
-    def from_options(cls, workers: int | None, scheduler: str | None) -> Backend:
+    def from_options(
+        cls, workers: int | None, scheduler: str | None, scheduler_timeout_s: float = 10.0
+    ) -> Backend:
         """``--scheduler`` (or ``$ALIGN3D_SCHEDULER``) picks Dask; ``--workers 1`` is serial."""
         address = scheduler or os.environ.get(SCHEDULER_ENV)
         if address:
-            return cls("dask", workers, address)
+            return cls("dask", workers, address, scheduler_timeout_s)
         if workers == 1:
             return cls("serial")
         return cls("processes", workers)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from engine.parallel.backend import Backend, TaskFailed
+from engine.parallel.backend import Backend, SchedulerUnreachable, TaskFailed
 from engine.parallel.local import call_with_threads
 from engine.parallel.plan import cpu_count
 
@@ -28,6 +28,19 @@ def _on_dask_worker(function: Callable[[T], R], task: T) -> R:
         except (ImportError, ValueError, AttributeError):  # not on a worker after all
             threads = str(cpu_count())
     return call_with_threads(function, int(threads), task)
+
+
+def _connect(client_type: Any, address: str, timeout_s: float) -> Any:
+    """A client of the scheduler at ``address``, or :class:`SchedulerUnreachable` after
+    ``timeout_s`` seconds without an answer."""
+    try:
+        return client_type(address, timeout=f"{timeout_s}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SchedulerUnreachable(
+            f"no Dask scheduler answered at {address} within {timeout_s:g} s ({exc}); start the "
+            "scheduler (dask scheduler) and its workers, check the address and the network, or "
+            "raise --scheduler-timeout"
+        ) from exc
 
 
 def run_dask(
@@ -52,7 +65,7 @@ def run_dask(
         )
         client = Client(cluster)
     else:
-        client = Client(address, timeout="30s")
+        client = _connect(Client, address, backend.scheduler_timeout_s)
     try:
         futures = client.map(partial(_on_dask_worker, function), list(tasks), pure=False, retries=2)
         index = {f.key: i for i, f in enumerate(futures)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.issues import JobProblem
@@ -66,7 +67,9 @@ class AlignJob(DeclaredJob):
             problems.extend(mask_count_problems(masks, size))
         return problems
 
-    def preflight(self, params: AlignParams, inputs: Mapping[str, Any]) -> list[JobProblem]:
+    def preflight(
+        self, params: AlignParams, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[JobProblem]:
         """Every problem of the input files, found before any heavy work."""
         from jobs.align_3d_maps.preflight import preflight
 

@@ -19,8 +19,9 @@ from engine.issues import JobProblem
 from jobs.align_3d_maps.inputs import AlignInputs
 from jobs.align_3d_maps.job import mask_count_problems
 from jobs.align_3d_maps.slots import REFERENCE_MAP
-from slots.mrc import MapData, MapReadError, grid_problem, read_map
-from slots.particles import ParticleFile, ParticleFileError, read_particles
+from slots.errors import MapReadError, ParticleFileError
+from slots.mrc import MapData, grid_problem, read_header_shape, read_map
+from slots.particles import ParticleFile, read_particles
 from slots.payloads import MaskPayload, VolumePayload
 
 
@@ -128,3 +129,27 @@ def _check_particles(job_inputs: AlignInputs, problems: list[JobProblem]) -> Non
             problem = class_problem(particles, payload.path, set(job_inputs.indices))
             if problem is not None:
                 problems.append(problem.model_copy(update={"slot": slot}))
+
+
+FIGURES_BYTES = 2 * 2**20
+"""The three PNG figures of a volume and its share of report.html, generously."""
+
+
+def estimate_output_bytes(params: Any, inputs: Mapping[str, Any]) -> int:
+    """The bytes the job will write: every map and mask of every volume on the reference grid
+    (float32), the difference maps and figures with diagnostics on, and the particle files
+    (about their input size)."""
+    job_inputs = AlignInputs.read(inputs)
+    nz, ny, nx = read_header_shape(job_inputs.reference.map)
+    per_map = 4 * nz * ny * nx + 1024
+    total = 0
+    for item in job_inputs.volumes:
+        maps = len(item.volume.maps()) + (1 if item.mask is not None else 0)
+        total += maps * per_map
+        if params.log_diagnostics:
+            total += per_map + FIGURES_BYTES
+    if params.update_particle_alignments:
+        total += sum(
+            p.path.stat().st_size for p in job_inputs.particle_inputs().values() if p.path.exists()
+        )
+    return total

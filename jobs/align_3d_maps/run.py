@@ -33,7 +33,8 @@ from jobs.align_3d_maps.slots import (
 )
 from jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
 from schemas.documents import AlignmentDetails
-from slots.particles import Mover, ParticleFile, ParticleFileError, read_particles
+from slots.errors import ParticleFileError
+from slots.particles import Mover, ParticleFile, read_particles
 from slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
 
 

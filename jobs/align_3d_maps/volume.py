@@ -22,7 +22,8 @@ from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
 from engine.alignment.resample import resample_map
-from slots.mrc import MapData, MapReadError, grid_problem, read_map, write_map
+from slots.errors import MapReadError
+from slots.mrc import MapData, grid_problem, read_map, write_map
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""Command-line options shared by the runtime's commands and the jobs' own commands, and
+options generated from a parameter model (one declaration: name, default, limits, help)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from engine.describe import describe_param
+from engine.parallel.backend import SCHEDULER_ENV, Backend
+
+DEFAULT_SCHEDULER_TIMEOUT_S = 10.0
+
+
+class InvalidInput(Exception):
+    """A user mistake on the command line: reported as one clear line, with exit code 2."""
+
+
+class Command(Protocol):
+    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``)."""
+
+    name: str
+    help: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def add_parallel_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local processes for the volumes of a job (default: as many as the cores and the "
+        "memory this process may use allow; 1 = serial)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        help=f"Dask scheduler address (tcp://HOST:PORT, or 'local' for a local cluster; "
+        f"default ${SCHEDULER_ENV})",
+    )
+    parser.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=DEFAULT_SCHEDULER_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait for the Dask scheduler to answer (default: %(default)s)",
+    )
+
+
+def backend_of(args: argparse.Namespace) -> Backend:
+    if args.workers is not None and args.workers < 1:
+        raise InvalidInput(f"--workers must be at least 1, got {args.workers}")
+    if args.scheduler_timeout <= 0:
+        raise InvalidInput(f"--scheduler-timeout must be positive, got {args.scheduler_timeout}")
+    return Backend.from_options(args.workers, args.scheduler, args.scheduler_timeout)
+
+
+def _flag(name: str, info: Any) -> tuple[str, bool]:
+    for item in info.metadata:
+        if hasattr(item, "flag"):
+            return item.flag, bool(getattr(item, "negate", False))
+    return "--" + name.replace("_", "-"), False
+
+
+def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    """One option per field of ``model``, with its default, limits and help text."""
+    for name, info in model.model_fields.items():
+        flag, negate = _flag(name, info)
+        described = describe_param(name, info)
+        limits = ""
+        if described.minimum is not None or described.maximum is not None:
+            low = "" if described.minimum is None else f"{described.minimum:g}"
+            high = "" if described.maximum is None else f"{described.maximum:g}"
+            limits = f"; {'>' if described.exclusive_minimum else ''}{low}..{high}"
+        if described.type == "boolean":
+            action = "store_false" if negate else "store_true"
+            text = f"{info.description} ({'on' if info.default else 'off'} unless given)"
+            parser.add_argument(flag, dest=name, action=action, default=info.default, help=text)
+            continue
+        kind = {"number": float, "integer": int}.get(described.type, str)
+        parser.add_argument(
+            flag,
+            dest=name,
+            type=kind,
+            default=info.default,
+            choices=described.choices,
+            help=f"{info.description} (default: %(default)s{limits})",
+        )
+
+
+def model_from_options(args: argparse.Namespace, model: type[BaseModel]) -> Any:
+    """The parameter model from the options :func:`add_model_options` added; bad values become
+    one :class:`InvalidInput` naming each option."""
+    values = {name: getattr(args, name) for name in model.model_fields}
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        flags = {name: _flag(name, info)[0] for name, info in model.model_fields.items()}
+        problems = "; ".join(
+            f"{flags.get(str(e['loc'][0]), e['loc'][0])}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidInput(f"invalid parameter: {problems}") from exc
