@@ -12,12 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.issues import Issue
-from engine.jobdef import JobDefinition
+from engine.jobdef import JobDefinition, SlotDecl
 from engine.resolver import Resolution, resolve
 from schemas.documents import Workflow
-
-GROUP_SLOT = "maps_to_align_group"
-INDIVIDUAL_SLOT = "maps_to_align"
 
 
 class WorkflowGraph:
@@ -40,43 +37,55 @@ class WorkflowGraph:
     ) -> list[Issue]:
         """Connect ``source.source_slot`` to ``target.target_slot``.
 
-        For ``maps_to_align`` the connection joins the list under ``index`` (default: one more
-        than the highest index there). Connecting a volumes group to ``maps_to_align_group``
-        drops the individual volumes, and says so.
+        For an indexed multiple input (the job's declaration says which: ``maps_to_align``) the
+        connection joins the list under ``index`` (default: one more than the highest index
+        there). Connecting a slot that replaces another (a volumes group replaces the individual
+        volumes) drops that one's connections, and says so.
         """
         inputs = self._jobs[target]["inputs"]
         ref: dict[str, Any] = {"from": f"{source}.{source_slot}"}
         notices: list[Issue] = []
-        if target_slot == INDIVIDUAL_SLOT:
-            items = inputs.setdefault(INDIVIDUAL_SLOT, [])
+        decl = self._declared(target, target_slot)
+        if decl is not None and decl.indexed:
+            items = inputs.setdefault(target_slot, [])
             used = [item["index"] for item in items]
             ref["index"] = index if index is not None else max(used, default=0) + 1
             if ref["index"] in used:
-                raise ValueError(f"{target}.{INDIVIDUAL_SLOT} already has a volume {ref['index']}")
+                raise ValueError(f"{target}.{target_slot} already has a volume {ref['index']}")
             items.append(ref)
             return notices
-        if target_slot == GROUP_SLOT and inputs.get(INDIVIDUAL_SLOT):
-            dropped = [item["index"] for item in inputs.pop(INDIVIDUAL_SLOT)]
+        replaced = decl.replaces if decl is not None else None
+        if replaced is not None and inputs.get(replaced):
+            dropped = [item.get("index") for item in inputs.pop(replaced)]
             notices.append(
                 Issue(
                     level="warning",
                     code="group_replaces_individual",
                     job=target,
-                    slot=INDIVIDUAL_SLOT,
-                    path=f"$.jobs.{target}.inputs.{INDIVIDUAL_SLOT}",
-                    message=f"connecting a volumes group dropped the individual volumes {dropped}",
+                    slot=replaced,
+                    path=f"$.jobs.{target}.inputs.{replaced}",
+                    message=f"connecting {target_slot} dropped the connections of {replaced}: "
+                    f"volumes {dropped}",
                 )
             )
         inputs[target_slot] = ref
         return notices
 
+    def _declared(self, job: str, slot: str) -> SlotDecl | None:
+        """The declaration of input ``slot`` of ``job`` (None for undeclared jobs or slots)."""
+        definition = self._registry.get(self._jobs[job]["job"])
+        for decl in getattr(definition, "inputs", ()):
+            if decl.name == slot:
+                return decl
+        return None
+
     def disconnect(self, target: str, target_slot: str, index: int | None = None) -> None:
-        """Remove a connection (for ``maps_to_align``, the volume with ``index``)."""
+        """Remove a connection (for an indexed input, the volume with ``index``)."""
         inputs = self._jobs[target]["inputs"]
-        if target_slot == INDIVIDUAL_SLOT and index is not None:
-            inputs[INDIVIDUAL_SLOT] = [i for i in inputs[INDIVIDUAL_SLOT] if i["index"] != index]
-            if not inputs[INDIVIDUAL_SLOT]:
-                del inputs[INDIVIDUAL_SLOT]
+        if index is not None and isinstance(inputs.get(target_slot), list):
+            inputs[target_slot] = [i for i in inputs[target_slot] if i.get("index") != index]
+            if not inputs[target_slot]:
+                del inputs[target_slot]
         else:
             inputs.pop(target_slot, None)
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.issues import Issue
 from engine.jobdef import Connected, JobDefinition, SlotSpec
+from engine.suggest import unknown_name
 from schemas.documents import FromRef, GroupRef, JobSpec, PathRef, SingleInput, VolumeRef, Workflow
 from slots.payloads import SlotKind
 
@@ -34,6 +35,9 @@ class ResolvedJob:
     connected: Connected
     inputs: list[SlotSpec] = field(default_factory=list)
     outputs: list[SlotSpec] = field(default_factory=list)
+    slot_params: BaseModel | None = None
+    """The parameters the slots were computed with: ``params``, or when some parameters are
+    invalid, the valid ones with defaults for the rest (``params`` is then None)."""
 
 
 @dataclass
@@ -76,12 +80,21 @@ def _connected(spec: JobSpec) -> Connected:
     return Connected(counts, indices, sizes)
 
 
-def _param_issues(name: str, exc: ValidationError) -> list[Issue]:
+def _valid_part(model: type[BaseModel], given: dict[str, Any], exc: ValidationError) -> Any:
+    """``model`` from the given parameters that are valid (None when even those fail)."""
+    bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    try:
+        return model(**{k: v for k, v in given.items() if k not in bad})
+    except ValidationError:
+        return None
+
+
+def _param_issues(name: str, exc: ValidationError, model: type[BaseModel]) -> list[Issue]:
     issues = []
     for err in exc.errors():
         param = ".".join(str(x) for x in err["loc"])
         if err["type"] == "extra_forbidden":
-            code, message = "unknown_param", f"unknown parameter {param!r}"
+            code, message = "unknown_param", unknown_name("parameter", param, model.model_fields)
         elif err["type"] in _RANGE_ERRORS:
             code, message = "param_out_of_range", f"{param}: {err['msg']} (got {err['input']!r})"
         else:
@@ -124,29 +137,34 @@ def resolve(workflow: Workflow, registry: Mapping[str, JobDefinition]) -> Resolu
         resolved = ResolvedJob(name, spec, definition, None, connected)
         jobs[name] = resolved
         if definition is None:
-            known = ", ".join(sorted(registry))
             issues.append(
                 Issue(
                     code="unknown_job",
                     job=name,
                     path=f"$.jobs.{name}.job",
-                    message=f"unknown job type {spec.job!r} (known: {known})",
+                    message=unknown_name("job type", spec.job, registry),
                 )
             )
             continue
         try:
             resolved.params = definition.params_model(**spec.params)
+            slot_params = resolved.params
         except ValidationError as exc:
-            issues.extend(_param_issues(name, exc))
+            issues.extend(_param_issues(name, exc, definition.params_model))
+            # the slots and rules are still checked, with the parameters that are valid (the
+            # others at their defaults), so that every problem is reported at once
+            slot_params = _valid_part(definition.params_model, spec.params, exc)
+        if slot_params is None:
             continue
-        graph.nodes[name]["params"] = resolved.params.model_dump(mode="json")
-        resolved.inputs = definition.input_slots(resolved.params, connected)
-        resolved.outputs = definition.output_slots(resolved.params, connected)
+        resolved.slot_params = slot_params
+        graph.nodes[name]["params"] = slot_params.model_dump(mode="json")
+        resolved.inputs = definition.input_slots(slot_params, connected)
+        resolved.outputs = definition.output_slots(slot_params, connected)
         issues.extend(_job_check_issues(name, definition, resolved))
 
     # pass 2: connections
     for name, resolved in jobs.items():
-        if resolved.params is None:
+        if resolved.slot_params is None:
             continue
         issues.extend(_connection_issues(name, resolved, jobs, graph))
 
@@ -167,7 +185,7 @@ def _job_check_issues(name: str, definition: JobDefinition, job: ResolvedJob) ->
     check = getattr(definition, "check", None)
     if check is None:
         return []
-    return [problem.issue(name) for problem in check(job.params, job.connected)]
+    return [problem.issue(name) for problem in check(job.slot_params, job.connected)]
 
 
 def _connection_issues(
@@ -183,15 +201,13 @@ def _connection_issues(
         slot = slots.get(slot_name)
         if slot is None:
             if slot_name not in claimed:
-                known = ", ".join(sorted(slots)) or "none"
                 issues.append(
                     Issue(
                         code="unknown_slot",
                         job=name,
                         slot=slot_name,
                         path=base,
-                        message=f"no input slot {slot_name!r} with these parameters "
-                        f"(inputs now: {known})",
+                        message=_unknown_slot(job, slot_name, sorted(slots)),
                     )
                 )
             continue
@@ -238,6 +254,20 @@ def _connection_issues(
     return issues
 
 
+def _unknown_slot(job: ResolvedJob, slot: str, now: list[str]) -> str:
+    """Why ``slot`` is not an input now: a declared slot whose condition does not hold (say
+    when it appears), or a name that is not declared at all (suggest the closest)."""
+    declared = list(getattr(job.definition, "inputs", ()))
+    for decl in declared:
+        if decl.name == slot or decl.index_of(slot) is not None:
+            return (
+                f"input {slot!r} appears only {decl.when.text}; with these parameters and "
+                f"connections the inputs are: {', '.join(now) or 'none'}"
+            )
+    names = now + [d.name for d in declared if d.is_template]
+    return unknown_name("input slot", slot, names)
+
+
 def _item_issues(
     name: str,
     slot: SlotSpec,
@@ -263,7 +293,7 @@ def _item_issues(
             target_slot=slot.name,
             index=item_index(item, position),
         )
-        if source.params is None:
+        if source.slot_params is None:
             return []  # the source's own issues are reported already
         outputs = {s.name: s for s in source.outputs}
         out = outputs.get(item.slot)

@@ -165,10 +165,48 @@ def test_all_problems_are_reported_at_once() -> None:
         update_particle_alignments=True,
         lowpass_resolution_A=-1,
     )
-    # a bad parameter stops slot checks for that job; fix it and every slot problem shows
-    assert codes(doc) == {"param_out_of_range"}
+    # a bad parameter does not hide the slot problems: every problem, always, at once
+    slot_problems = {"missing_required_input", "per_volume_without_volume", "type_mismatch"}
+    assert codes(doc) >= {"param_out_of_range"} | slot_problems
     doc["params"]["lowpass_resolution_A"] = 8
-    assert codes(doc) >= {"missing_required_input", "per_volume_without_volume", "type_mismatch"}
+    assert codes(doc) >= slot_problems and "param_out_of_range" not in codes(doc)
+
+
+def test_parameter_errors_missing_reference_and_orphan_mask_all_reported() -> None:
+    # the case of issue 11: bad parameters, no reference_map, and mask_3 without volume 3
+    doc = align(
+        {"maps_to_align": [VOL], "mask_3": {"path": "m3.mrc"}},
+        create_mask_inputs=True,
+        max_shift_A="far",
+        max_search_angle_deg=400,
+        lowpas_resolution_A=8,
+    )
+    found = issues_of(doc)
+    by_code = {i.code: i for i in found}
+    assert {"invalid_param", "param_out_of_range", "unknown_param"} <= by_code.keys()
+    assert {"missing_required_input", "per_volume_without_volume"} <= by_code.keys()
+    assert any(i.slot == "reference_map" for i in found if i.code == "missing_required_input")
+    assert by_code["per_volume_without_volume"].slot == "mask_3"
+    # a misspelt parameter gets the closest valid name and the list of valid ones
+    assert "did you mean 'lowpass_resolution_A'" in by_code["unknown_param"].message
+    assert "max_shift_A" in by_code["unknown_param"].message
+
+
+def test_hidden_and_misspelt_slots_are_explained() -> None:
+    hidden = [
+        i
+        for i in issues_of(
+            align({"reference_map": VOL, "maps_to_align": [VOL], "particles_1": {"path": "p.star"}})
+        )
+        if i.code == "unknown_slot"
+    ]
+    assert "appears only" in hidden[0].message and "update_particle_alignments" in hidden[0].message
+    typo = [
+        i
+        for i in issues_of(align({"reference_map": VOL, "maps_to_alignn": [VOL]}))
+        if i.code == "unknown_slot"
+    ]
+    assert "did you mean 'maps_to_align'" in typo[0].message
 
 
 def test_removing_a_volume_never_repairs_its_particles() -> None:
