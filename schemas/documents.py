@@ -150,6 +150,17 @@ class AlignmentRecord(BaseModel):
     alternative_score: float | None = Field(
         None, description="NCC of the best clearly different alignment (ambiguity check)."
     )
+    chance_z: float | None = Field(
+        None,
+        description="Robust deviations by which the solution's score stands above the median "
+        "score of random orientations (decoys); too few, and the alignment is not clearly better "
+        "than chance (a warning says so).",
+    )
+    chance_gain: float | None = Field(
+        None,
+        description="Fraction of the room above the decoys' median score that the solution takes "
+        "((s - m) / (1 - m)); too small, and the alignment is not clearly better than chance.",
+    )
     fsc_0143_A: float | None = Field(
         None, description="FSC=0.143 resolution against the reference."
     )

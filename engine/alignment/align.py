@@ -27,16 +27,15 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
+from engine.alignment.confidence import ChanceLevel, Concern, chance_level, concerns
 from engine.alignment.errors import InvalidMapError
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
-from engine.alignment.resample import index_mapping
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
-from engine.alignment.spline.affine import affine_linear
-from engine.alignment.translation import best_shift, padded_size, reference_spectrum
+from engine.alignment.translation import Candidate, shift_candidates
 
 SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
 """Bounds of the search grid (voxels per side) where the low-pass alone would leave fewer or
@@ -45,14 +44,6 @@ REFINE_BOX_MIN, REFINE_BOX_MAX = 48, 96
 """Bounds of the final refinement grid (voxels per side)."""
 COARSE_REFINED = 3
 """Best-scoring (rotation, hand, shift) candidates refined on the search grid."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A transform and its score at the stage that produced it."""
-
-    transform: RigidTransform
-    score: float
 
 
 @dataclass(frozen=True)
@@ -71,7 +62,23 @@ class AlignmentResult:
     alternative_score: float | None
     search_voxel_A: float
     refine_voxel_A: float
+    chance: ChanceLevel | None = None
+    box_extent_A: float = float("inf")
+    """The larger of the two maps' box extents (Å)."""
+    params: AlignmentParams = field(default_factory=AlignmentParams)
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    def concerns(self) -> list[Concern]:
+        """What may be wrong with this alignment (:mod:`engine.alignment.confidence`)."""
+        return concerns(
+            self.transform,
+            self.score,
+            self.alternative_score,
+            self.chance,
+            self.search_voxel_A,
+            self.box_extent_A,
+            self.params,
+        )
 
 
 def _clearly_different(a: RigidTransform, b: RigidTransform, shift_tol_A: float) -> bool:
@@ -195,7 +202,10 @@ def _align(
     timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
     progress("rotation search")
 
-    scored = _translation_scores(ref_cube, mov_cube, search_voxel, hypotheses, params)
+    scored = sorted(
+        shift_candidates(ref_cube, mov_cube, search_voxel, hypotheses, params.max_shift_A),
+        key=lambda c: -c.score,
+    )
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
     progress("translation search")
 
@@ -264,6 +274,8 @@ def _align(
     alternative = polish(alternatives[0].transform, full=False) if alternatives else None
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("fine refinement")
+    chance = chance_level(ref_cube, mov_cube, search_voxel, final.transform, params)
+    timings["confidence"] = time.perf_counter() - clock - sum(timings.values())
     timings["total"] = time.perf_counter() - clock
     return AlignmentResult(
         transform=final.transform,
@@ -272,6 +284,9 @@ def _align(
         alternative_score=alternative.score if alternative else None,
         search_voxel_A=search_voxel,
         refine_voxel_A=float(np.max(ref_fine.voxel_size_A)),
+        chance=chance,
+        box_extent_A=extent,
+        params=params,
         timings_s=timings,
     )
 
@@ -305,31 +320,4 @@ def _rotation_hypotheses(
         # the unrotated map is always a candidate: it is the only one when the search angle
         # is smaller than the grid spacing
         out.append(RigidTransform(np.eye(3), np.zeros(3), flip))
-    return out
-
-
-def _translation_scores(
-    ref_cube: NDArray,
-    mov_cube: NDArray,
-    voxel_A: float,
-    hypotheses: list[RigidTransform],
-    params: AlignmentParams,
-) -> list[Candidate]:
-    """Best shift and normalised correlation for every hypothesis, best first."""
-    n = ref_cube.shape[0]
-    size = padded_size(n, params.max_shift_A / voxel_A)
-    spectrum = reference_spectrum(ref_cube, size)
-    ref_norm = float(np.linalg.norm(ref_cube))
-    shape = (n, n, n)
-    out = []
-    for hyp in hypotheses:
-        # trilinear is enough to rank candidates (the best are refined with cubic splines)
-        matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
-        rotated = affine_linear(mov_cube, matrix, offset, shape)
-        shift, cc = best_shift(spectrum, rotated, voxel_A, params.max_shift_A)
-        norm = ref_norm * float(np.linalg.norm(rotated))
-        out.append(
-            Candidate(RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0)
-        )
-    out.sort(key=lambda c: -c.score)
     return out

@@ -1,11 +1,212 @@
-"""How sure an alignment is: ambiguity between clearly different solutions."""
+"""How sure an alignment is: chance level, search limits, ambiguity.
+
+An alignment score means little on its own: a correlation of 0.3 can be a sure answer for two
+noisy maps and chance for two smooth blobs. So the solution is judged *against decoys*: the same
+score (normalised correlation after the best shift within the maximum shift, on the search
+grid) for random orientations of the moving map, seeded so that the verdict reproduces. When the
+solution does not stand clearly above the decoys' spread, the maps are not similar, or the
+low-pass or the mask removed what would tell orientations apart.
+
+A solution that sits at a search limit (the shift within about one search voxel of the maximum
+shift, or the rotation within a few degrees of a maximum search angle below 180°) may be the
+best the limit allows rather than the best there is. A clearly different solution that scores
+as well (within :data:`AMBIGUITY_MARGIN`) makes the alignment ambiguous: symmetric or
+pseudo-symmetric maps, where any symmetry mate is equally right.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial.transform import Rotation
+
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.params import AlignmentParams
+from engine.alignment.translation import shift_candidates
 
 AMBIGUITY_MARGIN = 0.01
 """An alignment is ambiguous when the best clearly different alternative scores within this
 much (NCC) of the best: typical of symmetric or pseudo-symmetric maps."""
 
+DECOYS_PER_HAND = 24
+DECOY_SEED = 20261201
+MIN_Z = 3.0
+"""The solution must stand this many robust deviations (1.4826 x the median absolute deviation)
+above the decoys' median. Measured (benchmarks/confidence.md): two different protein-like maps
+of one size land at 1.6-2.7, unrelated real maps and noise at 0-4.2 (those above 3 are caught by
+the gain below); real alignments at 3.4 and up, except a smooth synthetic hand in noise (SNR 0.5
+after the low-pass) at 2.6-6.1, where the check can warn wrongly. The median and MAD, unlike the
+mean and standard deviation, are not dragged up by the few decoys that land near the truth of
+a smooth map..."""
+MIN_GAIN = 0.15
+"""...and take at least this fraction of the room above the decoys' median (``(s - m) / (1 -
+m)``): unrelated maps, noise and a mask off the molecule take 0.00-0.10 (0.19 at most with a
+robust deviation far below the limit); real alignments 0.25-1."""
+SMOOTH_DECOYS = 0.8
+SMOOTH_Z = 6.0
+"""When random orientations already score this well (median), the maps are too smooth to fix
+an orientation unless the solution stands :data:`SMOOTH_Z` deviations above them (maps
+low-passed to blobs: 0.81-0.91)."""
+MIN_RESOLUTION_ELEMENTS = 3.0
+"""Fewer resolution elements than this across the box (box extent / low-pass) leave nothing
+but the envelope to align on."""
+ANGLE_MARGIN_DEG = 3.0
+
 
 def is_ambiguous(score: float, alternative: float | None) -> bool:
     return alternative is not None and score - alternative < AMBIGUITY_MARGIN
+
+
+@dataclass(frozen=True)
+class ChanceLevel:
+    """The solution's score on the search grid against the scores of random orientations:
+    their median and robust spread (1.4826 x the median absolute deviation)."""
+
+    score: float
+    decoy_median: float
+    decoy_spread: float
+    decoy_max: float = 0.0
+
+    @property
+    def z(self) -> float:
+        """Robust deviations of the decoys by which the solution stands above their median."""
+        return (self.score - self.decoy_median) / max(self.decoy_spread, 1e-6)
+
+    @property
+    def gain(self) -> float:
+        """The fraction of the room above the decoys' median that the solution takes."""
+        return (self.score - self.decoy_median) / max(1.0 - self.decoy_median, 1e-6)
+
+    def above_chance(self) -> bool:
+        if self.z < MIN_Z or self.gain < MIN_GAIN:
+            return False
+        return not (self.decoy_median > SMOOTH_DECOYS and self.z < SMOOTH_Z)
+
+
+def decoy_rotations(count: int) -> NDArray[np.float64]:
+    """``count`` rotations uniform on SO(3), the same on every run."""
+    return Rotation.random(count, random_state=DECOY_SEED).as_matrix()
+
+
+def chance_level(
+    ref_cube: NDArray,
+    mov_cube: NDArray,
+    voxel_A: float,
+    solution: RigidTransform,
+    params: AlignmentParams,
+) -> ChanceLevel:
+    """Score the solution's rotation and random decoy rotations (both hands when both are
+    searched) the same way: best shift within the maximum shift, normalised correlation."""
+    hands = [False, True] if params.check_both_chiralities else [solution.flip]
+    decoys = [
+        RigidTransform(rotation, np.zeros(3), flip)
+        for flip in hands
+        for rotation in decoy_rotations(DECOYS_PER_HAND)
+    ]
+    hypotheses = [RigidTransform(solution.rotation, np.zeros(3), solution.flip), *decoys]
+    scored = shift_candidates(ref_cube, mov_cube, voxel_A, hypotheses, params.max_shift_A)
+    decoys_scores = np.array([c.score for c in scored[1:]])
+    median = float(np.median(decoys_scores))
+    spread = 1.4826 * float(np.median(np.abs(decoys_scores - median)))
+    return ChanceLevel(scored[0].score, median, spread, float(decoys_scores.max()))
+
+
+@dataclass(frozen=True)
+class Concern:
+    """Something that may be wrong with an alignment: what (``code``, ``message``), which
+    parameter it concerns, and what to try."""
+
+    code: Literal[
+        "shift_at_limit", "angle_at_limit", "lowpass_too_coarse", "not_above_chance", "ambiguous"
+    ]
+    message: str
+    param: str | None = None
+    suggestion: str | None = None
+
+
+def concerns(
+    transform: RigidTransform,
+    score: float,
+    alternative_score: float | None,
+    chance: ChanceLevel | None,
+    search_voxel_A: float,
+    box_extent_A: float,
+    params: AlignmentParams,
+) -> list[Concern]:
+    """Every concern about an alignment; none for a sure answer well inside its limits."""
+    found = []
+    shift = float(np.linalg.norm(transform.shift_A))
+    limit = params.max_shift_A
+    if limit > 0 and shift >= limit - search_voxel_A:
+        suggested = max(2.0 * limit, limit + 2.0 * search_voxel_A)
+        found.append(
+            Concern(
+                "shift_at_limit",
+                f"the shift found ({shift:.1f} Å) sits at the search limit max_shift_A = "
+                f"{limit:g} Å: the true shift may be larger; rerun with max_shift_A = "
+                f"{suggested:g}",
+                "max_shift_A",
+                f"max_shift_A = {suggested:g}",
+            )
+        )
+    angle_limit = params.max_search_angle_deg
+    if angle_limit < 180.0 and transform.angle_deg >= angle_limit - ANGLE_MARGIN_DEG:
+        suggested = min(180.0, max(2.0 * angle_limit, angle_limit + 30.0))
+        found.append(
+            Concern(
+                "angle_at_limit",
+                f"the rotation found ({transform.angle_deg:.1f}°) sits at the search limit "
+                f"max_search_angle_deg = {angle_limit:g}°: the true rotation may be larger; "
+                f"rerun with max_search_angle_deg = {suggested:g}",
+                "max_search_angle_deg",
+                f"max_search_angle_deg = {suggested:g}",
+            )
+        )
+    elements = box_extent_A / params.lowpass_resolution_A
+    if elements < MIN_RESOLUTION_ELEMENTS:
+        suggested = box_extent_A / (2.0 * MIN_RESOLUTION_ELEMENTS)
+        found.append(
+            Concern(
+                "lowpass_too_coarse",
+                f"the low-pass (lowpass_resolution_A = {params.lowpass_resolution_A:g} Å) leaves "
+                f"{elements:.1f} resolution elements across the {box_extent_A:.0f} Å box: "
+                "little but the envelope is left to align on; rerun with lowpass_resolution_A "
+                f"= {suggested:.0f} or finer",
+                "lowpass_resolution_A",
+                f"lowpass_resolution_A = {suggested:.0f}",
+            )
+        )
+    if chance is not None and not chance.above_chance():
+        smooth = chance.decoy_median > SMOOTH_DECOYS
+        why = (
+            "random orientations fit nearly as well: the maps, as low-passed and masked, are "
+            "too smooth to fix an orientation"
+            if smooth
+            else "the maps may not be similar, or the low-pass or the mask may remove the "
+            "features that tell orientations apart"
+        )
+        found.append(
+            Concern(
+                "not_above_chance",
+                f"the alignment is not clearly better than chance: it scores {chance.score:.3f} "
+                f"against {chance.decoy_median:.3f} ± {chance.decoy_spread:.3f} (median, robust "
+                f"deviation) for random orientations ({chance.z:.1f} deviations above them, "
+                f"{100 * chance.gain:.0f}% of the room above them; a sure answer stands "
+                f"{MIN_Z:g} deviations and {100 * MIN_GAIN:.0f}% above): {why} "
+                f"(lowpass_resolution_A = {params.lowpass_resolution_A:g} Å)",
+                "lowpass_resolution_A",
+            )
+        )
+    if is_ambiguous(score, alternative_score):
+        found.append(
+            Concern(
+                "ambiguous",
+                f"ambiguous alignment: a clearly different alternative scores "
+                f"{alternative_score:.4f} against {score:.4f} (a symmetric or pseudo-symmetric "
+                "map? any symmetry mate is then equally right)",
+            )
+        )
+    return found

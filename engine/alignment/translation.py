@@ -9,9 +9,15 @@ shifts of interest never alias with others. The peak is searched inside the ball
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
+
+from engine.alignment.geometry import RigidTransform
+from engine.alignment.resample import index_mapping
+from engine.alignment.spline.affine import affine_linear
 
 
 def padded_size(box: int, max_shift_vox: float) -> int:
@@ -56,3 +62,38 @@ def best_shift(
     if norm > max_shift_A:
         shift *= max_shift_A / norm
     return shift, float(cc[peak])
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A transform and its score at the stage that produced it."""
+
+    transform: RigidTransform
+    score: float
+
+
+def shift_candidates(
+    ref_cube: NDArray,
+    mov_cube: NDArray,
+    voxel_A: float,
+    hypotheses: list[RigidTransform],
+    max_shift_A: float,
+) -> list[Candidate]:
+    """Each hypothesis (rotation and hand) with its best shift within ``max_shift_A`` and the
+    normalised correlation there, in the order given. Both maps are cubes of one grid."""
+    n = ref_cube.shape[0]
+    size = padded_size(n, max_shift_A / voxel_A)
+    spectrum = reference_spectrum(ref_cube, size)
+    ref_norm = float(np.linalg.norm(ref_cube))
+    shape = (n, n, n)
+    out = []
+    for hyp in hypotheses:
+        # trilinear is enough to rank candidates (the best are refined with cubic splines)
+        matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
+        rotated = affine_linear(mov_cube, matrix, offset, shape)
+        shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A)
+        norm = ref_norm * float(np.linalg.norm(rotated))
+        out.append(
+            Candidate(RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0)
+        )
+    return out

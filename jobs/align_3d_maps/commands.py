@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,8 @@ class AlignCommand:
         if args.json:
             Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
         print(json.dumps(summary, indent=2))
+        for warning in summary["warnings"]:
+            print(f"align3d: WARNING: {warning}", file=sys.stderr)
         return Exit.OK
 
 

@@ -99,6 +99,7 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
             reference, outcome, task.folder, task.params.lowpass_resolution_A, task.index
         )
     t = outcome.alignment.transform
+    chance = outcome.alignment.chance
     record = AlignmentRecord(
         index=task.index,
         rotation=t.rotation.tolist(),
@@ -108,6 +109,8 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         rotation_angle_deg=t.angle_deg,
         score=outcome.alignment.score,
         alternative_score=outcome.alignment.alternative_score,
+        chance_z=None if chance is None else round(chance.z, 3),
+        chance_gain=None if chance is None else round(chance.gain, 4),
         fsc_0143_A=finite_or_none(outcome.fsc_after_0143_A),
         fsc_0143_before_A=finite_or_none(outcome.fsc_before_0143_A),
         seconds=time.perf_counter() - start,

@@ -64,6 +64,7 @@ class VolumeOutcome:
             "alternative_score": None if alt is None else round(alt, 6),
             "fsc_0143_before_A": finite_or_none(self.fsc_before_0143_A),
             "fsc_0143_A": finite_or_none(self.fsc_after_0143_A),
+            "warnings": [concern.message for concern in self.alignment.concerns()],
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
         }
 
