@@ -165,6 +165,14 @@ class AlignmentRecord(BaseModel):
         None, description="FSC=0.143 resolution against the reference."
     )
     fsc_0143_before_A: float | None = Field(None, description="The same before alignment.")
+    symmetry: str = Field(
+        "C1", description="Point group the volume was aligned modulo (RELION's names and axes)."
+    )
+    symmetry_lowest_mate_score: float | None = Field(
+        None,
+        description="Lowest score of a symmetry mate of the solution (search grid): close to "
+        "the solution's own when the reference has the symmetry.",
+    )
     seconds: float = Field(ge=0, description="Wall time of this volume's alignment.")
     warnings: list[str] = Field(
         default_factory=list, description="What may be wrong with this alignment, in words."
@@ -175,7 +183,17 @@ class AlignmentDetails(BaseModel):
     """What Align 3D Maps adds to its result manifest."""
 
     model_config = _STRICT
-    alignments: list[AlignmentRecord]
+    alignments: list[AlignmentRecord] = Field(default_factory=list)
+    symmetry: str | None = Field(None, description="Point group the volumes were aligned modulo.")
+    largest_rotation_between_volumes_deg: float | None = Field(
+        None,
+        description="Largest rotation between the transforms of two aligned volumes, after the "
+        "symmetry mates were chosen together (volumes of one frame should agree within a few "
+        "degrees).",
+    )
+    volumes_furthest_apart: list[int] | None = Field(
+        None, description="The two volumes of that largest rotation."
+    )
 
 
 class FileFingerprint(BaseModel):
@@ -192,8 +210,9 @@ class FileFingerprint(BaseModel):
     sha256: str = Field(description="SHA-256 of the file's contents (hex).")
 
 
-class ResultManifest(BaseModel):
-    """``result.json`` of a job: its typed output slots, what it found, and what made it."""
+class ResultManifest(AlignmentDetails):
+    """``result.json`` of a job: its typed output slots, what it found (for an alignment job,
+    the fields of :class:`AlignmentDetails`), and what made it."""
 
     model_config = _STRICT
     schema_version: Literal[2] = SCHEMA_VERSION
@@ -223,7 +242,6 @@ class ResultManifest(BaseModel):
     outputs: dict[str, dict[str, Any]] = Field(
         description="Output slot -> payload (kind and files; paths relative to the job folder)."
     )
-    alignments: list[AlignmentRecord] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
 

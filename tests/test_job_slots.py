@@ -116,6 +116,7 @@ def test_params_have_descriptions_defaults_and_limits() -> None:
         "max_search_angle_deg",
         "lowpass_resolution_A",
         "rotation_candidates",
+        "symmetry",
     }
     assert all(f.description and f.title for f in fields.values())
     p = AlignParams()

@@ -27,7 +27,15 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.confidence import ChanceLevel, Concern, chance_level, concerns
+from engine.alignment.confidence import (
+    ChanceLevel,
+    Concern,
+    SymmetryCheck,
+    chance_level,
+    concerns,
+    is_ambiguous,
+    symmetry_check,
+)
 from engine.alignment.errors import InvalidMapError
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
 from engine.alignment.masks import mask_value_problem
@@ -35,6 +43,7 @@ from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
+from engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
 from engine.alignment.translation import Candidate, shift_candidates
 
 SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
@@ -63,6 +72,10 @@ class AlignmentResult:
     search_voxel_A: float
     refine_voxel_A: float
     chance: ChanceLevel | None = None
+    symmetry: SymmetryCheck | None = None
+    """How the symmetry mates of the solution score (symmetry named only)."""
+    preferred_smaller_rotation: bool = False
+    """Two clearly different solutions scored alike and the smaller rotation was chosen."""
     box_extent_A: float = float("inf")
     """The larger of the two maps' box extents (Å)."""
     params: AlignmentParams = field(default_factory=AlignmentParams)
@@ -70,19 +83,18 @@ class AlignmentResult:
 
     def concerns(self) -> list[Concern]:
         """What may be wrong with this alignment (:mod:`engine.alignment.confidence`)."""
-        return concerns(
-            self.transform,
-            self.score,
-            self.alternative_score,
-            self.chance,
-            self.search_voxel_A,
-            self.box_extent_A,
-            self.params,
-        )
+        return concerns(self, self.params)
 
 
-def _clearly_different(a: RigidTransform, b: RigidTransform, shift_tol_A: float) -> bool:
-    return a.flip != b.flip or a.rotation_error_deg(b) > 5.0 or a.shift_error_A(b) > shift_tol_A
+def _clearly_different(
+    a: RigidTransform, b: RigidTransform, shift_tol_A: float, group: PointGroup
+) -> bool:
+    """Whether ``a`` and ``b`` are different solutions: another hand, or, for the mate of
+    ``a`` nearest ``b``, a rotation more than 5° or a shift more than ``shift_tol_A`` away."""
+    if a.flip != b.flip:
+        return True
+    nearest = min(mates(a, group), key=lambda m: m.transform.rotation_error_deg(b)).transform
+    return nearest.rotation_error_deg(b) > 5.0 or nearest.shift_error_A(b) > shift_tol_A
 
 
 def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
@@ -198,7 +210,8 @@ def _align(
     timings["prepare"] = time.perf_counter() - clock
     progress("prepare")
 
-    hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params)
+    group = point_group(params.symmetry)
+    hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params, group)
     timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
     progress("rotation search")
 
@@ -231,7 +244,7 @@ def _align(
     alternatives = [
         c
         for c in refined[1:] + scored[COARSE_REFINED:]
-        if _clearly_different(c.transform, best.transform, shift_tol)
+        if _clearly_different(c.transform, best.transform, shift_tol, group)
     ]
     timings["coarse_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("coarse refinement")
@@ -272,9 +285,27 @@ def _align(
     final = polish(best.transform)
     # the alternative only needs a comparable score: a shorter polish
     alternative = polish(alternatives[0].transform, full=False) if alternatives else None
+    smaller = False
+    if (
+        alternative is not None
+        and is_ambiguous(final.score, alternative.score)
+        and alternative.transform.flip == final.transform.flip
+        and closest_mate(alternative.transform, group).angle_deg
+        < closest_mate(final.transform, group).angle_deg
+    ):
+        # equally good and clearly different (pseudo-symmetry, or a symmetry not named):
+        # the smaller change of the volume and of its particles' poses wins
+        final, alternative, smaller = alternative, final, True
+    if group.order > 1:  # of the symmetry mates, the one closest to the identity
+        final = Candidate(closest_mate(final.transform, group).transform, final.score)
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("fine refinement")
     chance = chance_level(ref_cube, mov_cube, search_voxel, final.transform, params)
+    symmetry = (
+        symmetry_check(ref_cube, mov_cube, search_voxel, final.transform, group, params, chance)
+        if group.order > 1
+        else None
+    )
     timings["confidence"] = time.perf_counter() - clock - sum(timings.values())
     timings["total"] = time.perf_counter() - clock
     return AlignmentResult(
@@ -285,6 +316,8 @@ def _align(
         search_voxel_A=search_voxel,
         refine_voxel_A=float(np.max(ref_fine.voxel_size_A)),
         chance=chance,
+        symmetry=symmetry,
+        preferred_smaller_rotation=smaller,
         box_extent_A=extent,
         params=params,
         timings_s=timings,
@@ -301,9 +334,16 @@ def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
 
 
 def _rotation_hypotheses(
-    ref_cube: NDArray, mov_cube: NDArray, voxel_A: float, lowpass_A: float, params: AlignmentParams
+    ref_cube: NDArray,
+    mov_cube: NDArray,
+    voxel_A: float,
+    lowpass_A: float,
+    params: AlignmentParams,
+    group: PointGroup,
 ) -> list[RigidTransform]:
-    """Candidate (rotation, hand) pairs from the amplitude rotation function."""
+    """Candidate (rotation, hand) pairs from the amplitude rotation function. With symmetry,
+    each peak stands for its mate closest to the identity, and the maximum search angle applies
+    to that mate (the search is modulo the group)."""
     n = ref_cube.shape[0]
     pad = 2 * n
     max_radius = min(pad * voxel_A / lowpass_A, pad // 2 - 2)
@@ -311,12 +351,20 @@ def _rotation_hypotheses(
     rf = amplitude_rotation_function(_amplitudes(ref_cube), _amplitudes(mov_cube), radii)
     limit = params.max_search_angle_deg
     hands = [False, True] if params.check_both_chiralities else [False]
+    symmetric = group.order > 1
     out: list[RigidTransform] = []
     for flip in hands:
         post = ROT_Z_PI if flip else np.eye(3)
-        allowed = None if limit >= 180.0 else rf.angle_within(limit, post if flip else None)
+        allowed = None
+        if limit < 180.0 and not symmetric:
+            allowed = rf.angle_within(limit, post if flip else None)
         for q, _ in rf.peaks(params.rotation_candidates, 10.0, allowed):
-            out.append(RigidTransform(q @ post, np.zeros(3), flip))
+            hypothesis = RigidTransform(q @ post, np.zeros(3), flip)
+            if symmetric:
+                hypothesis = closest_mate(hypothesis, group).transform
+                if hypothesis.angle_deg > limit + 1e-9:
+                    continue
+            out.append(hypothesis)
         # the unrotated map is always a candidate: it is the only one when the search angle
         # is smaller than the grid spacing
         out.append(RigidTransform(np.eye(3), np.zeros(3), flip))

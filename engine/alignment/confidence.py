@@ -17,7 +17,7 @@ pseudo-symmetric maps, where any symmetry mate is equally right.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
+from engine.alignment.symmetry import PointGroup, mates
 from engine.alignment.translation import shift_candidates
 
 AMBIGUITY_MARGIN = 0.01
@@ -114,34 +115,93 @@ def chance_level(
     return ChanceLevel(scored[0].score, median, spread, float(decoys_scores.max()))
 
 
+SYMMETRY_DROP = 0.3
+"""A named symmetry is not the reference's when one of its mates loses more than this share of
+the solution's height above the decoys (a truly symmetric reference: every mate scores alike)."""
+
+
+@dataclass(frozen=True)
+class SymmetryCheck:
+    """How the symmetry mates of a solution score on the search grid: the point group, the mate
+    chosen (the one closest to the identity) and the lowest score of any mate, against the
+    solution's own and the decoys' median."""
+
+    group: str
+    order: int
+    chosen_angle_deg: float
+    lowest_mate_score: float
+    score: float
+    decoy_median: float
+
+    @property
+    def drop(self) -> float:
+        """The share of the solution's height above the decoys that the worst mate loses."""
+        height = max(self.score - self.decoy_median, 1e-6)
+        return (self.score - self.lowest_mate_score) / height
+
+    def holds(self) -> bool:
+        return self.drop <= SYMMETRY_DROP
+
+
+def symmetry_check(
+    ref_cube: NDArray,
+    mov_cube: NDArray,
+    voxel_A: float,
+    solution: RigidTransform,
+    group: PointGroup,
+    params: AlignmentParams,
+    chance: ChanceLevel,
+) -> SymmetryCheck:
+    """Score every mate of the solution like the decoys: a reference that has the named
+    symmetry scores them all alike."""
+    hypotheses = [
+        RigidTransform(m.transform.rotation, np.zeros(3), m.transform.flip)
+        for m in mates(solution, group)
+    ]
+    scores = [
+        c.score
+        for c in shift_candidates(ref_cube, mov_cube, voxel_A, hypotheses, params.max_shift_A)
+    ]
+    return SymmetryCheck(
+        group.name,
+        group.order,
+        solution.angle_deg,
+        float(min(scores)),
+        chance.score,
+        chance.decoy_median,
+    )
+
+
 @dataclass(frozen=True)
 class Concern:
     """Something that may be wrong with an alignment: what (``code``, ``message``), which
     parameter it concerns, and what to try."""
 
     code: Literal[
-        "shift_at_limit", "angle_at_limit", "lowpass_too_coarse", "not_above_chance", "ambiguous"
+        "shift_at_limit",
+        "angle_at_limit",
+        "lowpass_too_coarse",
+        "not_above_chance",
+        "ambiguous",
+        "not_symmetric",
     ]
     message: str
     param: str | None = None
     suggestion: str | None = None
 
 
-def concerns(
-    transform: RigidTransform,
-    score: float,
-    alternative_score: float | None,
-    chance: ChanceLevel | None,
-    search_voxel_A: float,
-    box_extent_A: float,
-    params: AlignmentParams,
-) -> list[Concern]:
+def concerns(result: AlignmentOutcome, params: AlignmentParams) -> list[Concern]:
     """Every concern about an alignment; none for a sure answer well inside its limits."""
+    transform, score, alternative_score = result.transform, result.score, result.alternative_score
+    chance, search_voxel_A, box_extent_A = result.chance, result.search_voxel_A, result.box_extent_A
     found = []
     shift = float(np.linalg.norm(transform.shift_A))
     limit = params.max_shift_A
-    if limit > 0 and shift >= limit - search_voxel_A:
-        suggested = max(2.0 * limit, limit + 2.0 * search_voxel_A)
+    # the refinement holds a solution beyond the limit exactly on it; half a refinement voxel
+    # (at most one search voxel) tells "held by the limit" from "just inside it"
+    margin = min(search_voxel_A, max(0.5 * result.refine_voxel_A, 0.02 * limit))
+    if limit > 0 and shift >= limit - margin:
+        suggested = round(max(2.0 * limit, limit + 2.0 * search_voxel_A))
         found.append(
             Concern(
                 "shift_at_limit",
@@ -200,13 +260,54 @@ def concerns(
                 "lowpass_resolution_A",
             )
         )
+    check = result.symmetry
+    if check is not None and not check.holds():
+        found.append(
+            Concern(
+                "not_symmetric",
+                f"the reference does not look {check.group}-symmetric in RELION's axes: of the "
+                f"{check.order} symmetry mates of the solution, one scores {check.lowest_mate_score:.3f} "
+                f"against {check.score:.3f} (random orientations: {check.decoy_median:.3f}); check "
+                "the symmetry parameter, or put the reference's axes where RELION puts them "
+                "(relion_align_symmetry) and align again",
+                "symmetry",
+            )
+        )
     if is_ambiguous(score, alternative_score):
+        assert alternative_score is not None
+        named = params.symmetry != "C1"
+        what = (
+            f"beyond the {params.symmetry} symmetry named (pseudo-symmetry?)"
+            if named
+            else "(a symmetric or pseudo-symmetric map? name its symmetry to choose among the "
+            "mates consistently)"
+        )
+        choice = (
+            "; of the two, the smaller rotation was chosen (the smaller change of the volume and "
+            "its particles' poses)"
+            if result.preferred_smaller_rotation
+            else ""
+        )
         found.append(
             Concern(
                 "ambiguous",
-                f"ambiguous alignment: a clearly different alternative scores "
-                f"{alternative_score:.4f} against {score:.4f} (a symmetric or pseudo-symmetric "
-                "map? any symmetry mate is then equally right)",
+                f"ambiguous alignment: a clearly different solution scores {alternative_score:.4f} "
+                f"against {score:.4f} {what}{choice}",
+                "symmetry",
             )
         )
     return found
+
+
+class AlignmentOutcome(Protocol):
+    """What :func:`concerns` reads of an alignment result."""
+
+    transform: RigidTransform
+    score: float
+    alternative_score: float | None
+    chance: ChanceLevel | None
+    symmetry: SymmetryCheck | None
+    preferred_smaller_rotation: bool
+    search_voxel_A: float
+    refine_voxel_A: float
+    box_extent_A: float

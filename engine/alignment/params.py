@@ -6,10 +6,34 @@ Importing this module loads no compiled kernel.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+
+SYMMETRY_PATTERN = r"^[CcDd][1-9][0-9]?$|^[TtOo]$|^[Ii][1-4]?$"
+"""Proper point groups as RELION and CryoSPARC name them (see engine.alignment.symmetry)."""
+IMPROPER_PATTERN = (
+    r"^([Cc][Ii]|[Cc][Ss]|[CcDd][0-9]+[VvHh]|[Ss][0-9]+|[Tt][Dd]|[Tt][Hh]|[Oo][Hh]|[Ii][0-9]?[Hh])$"
+)
+
+
+def symmetry_name(value: object) -> str:
+    """A symmetry name, checked and in RELION's case (``c4`` -> ``C4``); ValueError with what to
+    write instead for anything else."""
+    text = str(value).strip()
+    if re.match(IMPROPER_PATTERN, text):
+        raise ValueError(
+            f"symmetry {text!r} has mirrors or an inversion, which would change the hand of a "
+            "chiral molecule; name its proper point group (Cn, Dn, T, O, I)"
+        )
+    if not re.match(SYMMETRY_PATTERN, text):
+        raise ValueError(
+            f"unknown symmetry {text!r}: use C1 (none), Cn, Dn (n up to 99), T, O, I or I1-I4, "
+            "as RELION writes them"
+        )
+    return text.upper()
 
 
 @dataclass(frozen=True)
@@ -61,3 +85,17 @@ class AlignmentParams(BaseModel):
         description="Peaks of the rotation function examined per hand (more: slower, surer "
         "for pseudo-symmetric maps).",
     )
+    symmetry: Annotated[str, CliFlag("--symmetry")] = Field(
+        "C1",
+        title="Symmetry",
+        description="Point group of the reference (RELION's names and axes: C1 for none, Cn, Dn, "
+        "T, O, I, I1-I4). Every volume is aligned modulo it, and of the equally good symmetry "
+        "mates the one closest to the identity is returned, the same mate for every volume of "
+        "the job.",
+        json_schema_extra={"pattern": SYMMETRY_PATTERN},
+    )
+
+    @field_validator("symmetry", mode="before")
+    @classmethod
+    def _symmetry(cls, value: object) -> str:
+        return symmetry_name(value)

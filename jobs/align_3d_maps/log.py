@@ -34,6 +34,17 @@ def log_alignment(log: Callable[[str], None], record: AlignmentRecord) -> None:
         f"  FSC 0.143 against the reference: before {record.fsc_0143_before_A} Å, "
         f"after {record.fsc_0143_A} Å"
     )
+    if record.symmetry != "C1":
+        lines.append(
+            f"  symmetry {record.symmetry}: of the equally good symmetry mates, the one closest "
+            f"to the identity ({record.rotation_angle_deg:.2f}°; lowest mate score "
+            f"{record.symmetry_lowest_mate_score})"
+        )
+    if record.chance_z is not None:
+        lines.append(
+            f"  against random orientations: {record.chance_z:.1f} robust deviations above, "
+            f"{100 * (record.chance_gain or 0):.0f}% of the room above them"
+        )
     lines.append(f"  time {record.seconds:.2f} s")
     lines += [f"  WARNING: {w}" for w in record.warnings]
     for line in lines:

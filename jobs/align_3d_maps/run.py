@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,11 @@ from pydantic import BaseModel
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.poses import move_poses
+from engine.alignment.symmetry import point_group
 from engine.jobdef import JobInputError, JobOutcome, RunContext
 from engine.parallel.plan import task_memory_bytes
 from engine.parallel.run import run_tasks
+from jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from jobs.align_3d_maps.diagnostics import progress_bars
 from jobs.align_3d_maps.inputs import AlignInputs
 from jobs.align_3d_maps.log import log_alignment
@@ -126,7 +129,9 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
     write the report. Files are written into ``context.workdir``."""
     job_inputs = AlignInputs.read(inputs)
     particle_files = _read_particle_inputs(job_inputs) if params.update_particle_alignments else {}
-    results = _align_all(_tasks(params, job_inputs, context.workdir), context)
+    tasks = _tasks(params, job_inputs, context.workdir)
+    results = _align_all(tasks, context)
+    results, consistency = _in_register(params, tasks, results, context)
     outputs: dict[str, BaseModel] = {REFERENCE_VOLUME.name: job_inputs.reference}
     aligned: list[VolumePayload] = []
     for item in job_inputs.volumes:
@@ -161,9 +166,88 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         context.log(f"{ALL_PARTICLES.name}: {len(source)} particles follow their class's volume")
     records = [results[item.index].record for item in job_inputs.volumes]
     figures = {item.index: results[item.index].figures for item in job_inputs.volumes}
-    warnings = [w for record in records for w in record.warnings]
+    warnings = [w for record in records for w in record.warnings] + consistency.warnings
     job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
-    return JobOutcome(outputs, warnings, AlignmentDetails(alignments=records))
+    details = AlignmentDetails(
+        alignments=records,
+        symmetry=params.symmetry,
+        largest_rotation_between_volumes_deg=consistency.largest_rotation_deg,
+        volumes_furthest_apart=consistency.pair,
+    )
+    return JobOutcome(outputs, warnings, details)
+
+
+@dataclass(frozen=True)
+class Consistency:
+    largest_rotation_deg: float | None
+    pair: list[int] | None
+    warnings: list[str]
+
+
+def _in_register(
+    params: AlignParams,
+    tasks: list[VolumeTask],
+    results: dict[int, VolumeResult],
+    context: RunContext,
+) -> tuple[dict[int, VolumeResult], Consistency]:
+    """The volumes' symmetry mates chosen together (:mod:`.consistency`); a volume whose mate
+    changes is moved again by the new one. Returns the results and what to report."""
+    if len(results) < 2:
+        return results, Consistency(None, None, [])
+    group = point_group(params.symmetry)
+    choice = choose_mates({i: r.transform for i, r in results.items()}, group)
+    if choice.changed:
+        context.log(
+            f"symmetry {group.name}: volume(s) {', '.join(map(str, choice.changed))} take the "
+            "mate that keeps them in register with the other volumes of their frame"
+        )
+        redo = [
+            replace(
+                task,
+                fixed=replace(
+                    results[task.index].alignment, transform=choice.transforms[task.index]
+                ),
+            )
+            for task in tasks
+            if task.index in choice.changed
+        ]
+        for result in _align_all(redo, context).values():
+            results[result.index] = result
+    largest = round(choice.largest_rotation_deg, 4)
+    context.log(
+        f"largest rotation between two aligned volumes: {largest:.2f}° "
+        f"(volumes {choice.largest_pair[0]} and {choice.largest_pair[1]})"
+        if choice.largest_pair
+        else "largest rotation between two aligned volumes: 0°"
+    )
+    warnings = []
+    sure = {
+        i
+        for i, r in results.items()
+        if r.alignment.chance is None or r.alignment.chance.above_chance()
+    }
+    if (
+        choice.largest_pair
+        and choice.largest_rotation_deg > AGREE_DEG
+        and set(choice.largest_pair) <= sure
+    ):
+        a, b = choice.largest_pair
+        warnings.append(
+            f"volumes {a} and {b} end up {choice.largest_rotation_deg:.1f}° apart (the rotation "
+            f"between their transforms) although both alignments are sure: classes of one "
+            "classification, or refinements in one frame, should agree within a few degrees; "
+            + (
+                f"no choice of {group.name} mates brings them closer"
+                if group.order > 1
+                else "if the map is symmetric, name its symmetry so that the mates are chosen "
+                "together"
+            )
+        )
+        for w in warnings:
+            context.log(f"WARNING: {w}")
+    return results, Consistency(
+        largest, list(choice.largest_pair) if choice.largest_pair else None, warnings
+    )
 
 
 def _is_identity(t: RigidTransform) -> bool:

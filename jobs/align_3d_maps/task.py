@@ -15,6 +15,7 @@ from pathlib import Path
 import numba
 import scipy.fft as sfft
 
+from engine.alignment.align import AlignmentResult
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
 from jobs.align_3d_maps.diagnostics import volume_figures
@@ -42,6 +43,9 @@ class VolumeTask:
     use_masks: bool
     diagnostics: bool
     folder: Path
+    fixed: AlignmentResult | None = None
+    """An alignment already found (a symmetry mate chosen for the whole job): the task moves
+    the volume by it instead of searching."""
 
     def voxels(self) -> int:
         """Voxels of the reference and of the volume's map (for the memory estimate)."""
@@ -64,6 +68,7 @@ class VolumeResult:
     transform: RigidTransform
     record: AlignmentRecord
     figures: list[Path]
+    alignment: AlignmentResult
 
 
 def align_one(task: VolumeTask, progress: Callable[[str], None] | None = None) -> VolumeResult:
@@ -92,6 +97,7 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         task.use_masks,
         progress=progress,
         mask_voxel_A=task.mask_voxel_A,
+        fixed=task.fixed,
     )
     figures = []
     if task.diagnostics:
@@ -114,6 +120,10 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         fsc_0143_A=finite_or_none(outcome.fsc_after_0143_A),
         fsc_0143_before_A=finite_or_none(outcome.fsc_before_0143_A),
         seconds=time.perf_counter() - start,
+        symmetry=task.params.symmetry,
+        symmetry_lowest_mate_score=None
+        if outcome.alignment.symmetry is None
+        else round(outcome.alignment.symmetry.lowest_mate_score, 6),
         warnings=volume_warnings(task.index, outcome.alignment),
     )
-    return VolumeResult(task.index, outcome.files, t, record, figures)
+    return VolumeResult(task.index, outcome.files, t, record, figures, outcome.alignment)

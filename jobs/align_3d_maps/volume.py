@@ -115,6 +115,7 @@ def align_volume(
     use_masks: bool = True,
     progress: Callable[[str], None] | None = None,
     mask_voxel_A: float | None = None,
+    fixed: AlignmentResult | None = None,
 ) -> VolumeOutcome:
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
@@ -129,7 +130,7 @@ def align_volume(
         voxel = mask_voxel_A or voxel_size_A
         moving_mask = _read_alongside(mask, moving, maps["map"], "mask", voxel, constant_ok=True)
     timings = {"read": time.perf_counter() - clock}
-    result = align_maps(
+    result = fixed or align_maps(
         reference.data,
         reference.voxel_size_A,
         moving.data,
