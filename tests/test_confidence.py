@@ -143,3 +143,19 @@ def test_align_summary_prints_the_ambiguity_of_a_symmetric_self_alignment(
     summary = json.loads(proc.stdout)
     assert any("ambiguous" in w for w in summary["warnings"])
     assert "WARNING: ambiguous alignment" in proc.stderr
+
+
+def test_without_symmetry_an_ambiguous_pair_prefers_the_smaller_rotation(shared_data: Path) -> None:
+    from scipy.spatial.transform import Rotation
+
+    from slots.mrc import read_map
+
+    m = read_map(shared_data / "maps" / "emd6824_trpml3_C4_70px.mrc")
+    p = float(m.voxel_size_A[0])
+    truth = RigidTransform(Rotation.from_rotvec([0.9, -1.2, 1.5]).as_matrix(), [3.0, -2.0, 4.0])
+    moving = move_with_scipy(m.data, p, truth.inverse(), m.data.shape, p)
+    result = align_maps(m.data, p, moving, p, AlignmentParams(max_shift_A=15))
+    assert result.alternative is not None and "ambiguous" in _codes(result)
+    assert result.transform.angle_deg <= result.alternative.angle_deg  # the smaller one kept
+    assert result.preferred_smaller_rotation  # the search's best was the larger rotation
+    assert any("smaller rotation was chosen" in c.message for c in result.concerns())
