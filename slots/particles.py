@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -238,12 +239,21 @@ ParticleFile = StarParticles | CsParticles
 
 
 def read_particles(path: str | os.PathLike) -> ParticleFile:
-    """Read a ``.star`` or ``.cs`` particle file."""
+    """Read a ``.star`` or ``.cs`` particle file.
+
+    A job checks its particle files before any work and uses them after the alignment: the
+    parsed file is kept (per process, the last few, keyed by the file's path, size, mtime and
+    ctime) so that it is read once. Parsed files are never modified (updates make copies)."""
     p = Path(path)
     if not p.is_file():
         raise ParticleFileError(f"{p}: file not found")
-    if p.suffix.lower() == ".star":
-        return read_star(p)
-    if p.suffix.lower() == ".cs":
-        return read_cs(p)
-    raise ParticleFileError(f"{p}: particles must be a RELION .star or a CryoSPARC .cs file")
+    if p.suffix.lower() not in (".star", ".cs"):
+        raise ParticleFileError(f"{p}: particles must be a RELION .star or a CryoSPARC .cs file")
+    stat = p.stat()
+    return _parsed(str(p.absolute()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+@lru_cache(maxsize=4)
+def _parsed(path: str, size: int, mtime_ns: int, ctime_ns: int) -> ParticleFile:
+    p = Path(path)
+    return read_star(p) if p.suffix.lower() == ".star" else read_cs(p)

@@ -353,7 +353,7 @@ CASES: list[tuple[str, Setup, str]] = [
             _write_raw(d / "m.mrc", 5 * (_mov(d) > 0.1)),
             with_mask_1(),
         )[1],
-        "outside [0, 1]",
+        "m.mrc: mask values run from 0 to 5, outside [0, 1]",
     ),
     (
         "mask-empty",
@@ -361,7 +361,7 @@ CASES: list[tuple[str, Setup, str]] = [
             _write_raw(d / "m.mrc", np.zeros((44, 44, 44))),
             with_mask_1(),
         )[1],
-        "empty",
+        "m.mrc: the mask is empty",
     ),
     (
         "reference-mask-other-grid",

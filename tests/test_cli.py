@@ -107,8 +107,7 @@ def test_bad_input_is_reported_clearly(tmp_path: Path, capsys, setup: str, messa
             f.voxel_size = 2.0
     elif setup == "nan":
         data[3, 4, 5] = np.nan
-        with pytest.warns(RuntimeWarning):
-            write_map(ref, data, 2.0)
+        write_map(ref, data, 2.0)  # a bad map, written as it is
     elif setup == "constant":
         write_map(ref, np.ones((16, 16, 16)), 2.0)
     elif setup == "bad_param":

@@ -117,6 +117,7 @@ def test_params_have_descriptions_defaults_and_limits() -> None:
         "lowpass_resolution_A",
         "rotation_candidates",
         "symmetry",
+        "output_grid",
     }
     assert all(f.description and f.title for f in fields.values())
     p = AlignParams()

@@ -119,11 +119,13 @@ def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray
     problem = mask_value_problem(m)
     if problem is not None:
         raise InvalidMapError(f"{name}: {problem}")
-    return np.clip(m, 0.0, 1.0)  # rounding within the tolerance of the rule
+    if float(m.min()) < 0.0 or float(m.max()) > 1.0:
+        m = np.clip(m, 0.0, 1.0)  # rounding within the tolerance of the rule
+    return m
 
 
 def align_maps(
-    reference: ArrayLike,
+    reference: ArrayLike | SourceMap,
     reference_voxel_A: float | ArrayLike,
     moving: ArrayLike,
     moving_voxel_A: float | ArrayLike,
@@ -137,7 +139,9 @@ def align_maps(
 
     Parameters
     ----------
-    reference, moving : 3-D arrays ``[z, y, x]``; any box (odd, even, non-cubic)
+    reference, moving : 3-D arrays ``[z, y, x]``; any box (odd, even, non-cubic). The reference
+        may also be given prepared (:func:`prepare_reference`), to align many maps onto it
+        without transforming it each time; its mask is then part of it
     reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
@@ -164,8 +168,18 @@ def align_maps(
         )
 
 
+def prepare_reference(
+    reference: ArrayLike, voxel_A: float | ArrayLike, mask: ArrayLike | None = None
+) -> SourceMap:
+    """The reference (masked, transformed) once, for :func:`align_maps` of many maps."""
+    ref = _check_volume("reference map", reference)
+    return SourceMap.from_map(
+        ref, voxel_size_xyz(voxel_A), _checked_mask("reference mask", mask, ref)
+    )
+
+
 def _align(
-    reference: ArrayLike,
+    reference: ArrayLike | SourceMap,
     reference_voxel_A: float | ArrayLike,
     moving: ArrayLike,
     moving_voxel_A: float | ArrayLike,
@@ -177,13 +191,16 @@ def _align(
     params = params or AlignmentParams()
     clock = time.perf_counter()
     timings: dict[str, float] = {}
-    ref = _check_volume("reference map", reference)
+    if isinstance(reference, SourceMap):
+        ref_src = reference
+    else:
+        ref_src = prepare_reference(reference, reference_voxel_A, reference_mask)
     mov = _check_volume("moving map", moving)
-    p_ref = voxel_size_xyz(reference_voxel_A)
+    p_ref = ref_src.voxel_size_A
     p_mov = voxel_size_xyz(moving_voxel_A)
     lowpass_A = params.lowpass_resolution_A
     extent = max(
-        float(np.max(np.array(ref.shape[::-1]) * p_ref)),
+        float(np.max(np.array(ref_src.shape[::-1]) * p_ref)),
         float(np.max(np.array(mov.shape[::-1]) * p_mov)),
     )
     coarsest = float(max(p_ref.max(), p_mov.max()))
@@ -197,7 +214,6 @@ def _align(
     )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
-    ref_src = SourceMap.from_map(ref, p_ref, _checked_mask("reference mask", reference_mask, ref))
     mov_src = SourceMap.from_map(mov, p_mov, _checked_mask("moving mask", moving_mask, mov))
 
     # --- search grid: both maps on one cube

@@ -12,6 +12,7 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.geometry import voxel_size_xyz
+from engine.alignment.spectra import lowpass_in_place
 
 
 def frequency_grid(
@@ -106,10 +107,18 @@ def resize_spectrum(
     voxel_size: float | ArrayLike,
     new_shape: tuple[int, int, int],
     lowpass_A: float | None = None,
+    overwrite: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
     """The map of :func:`centred_spectrum` (of a ``shape`` box) resampled to ``new_shape`` by
-    cropping or zero-padding its spectrum; see :func:`fourier_resize`."""
+    cropping or zero-padding its spectrum; see :func:`fourier_resize`. ``overwrite``: the
+    spectrum is the caller's to lose (on the same grid, the low-pass is applied to it in place
+    instead of to a copy)."""
     p = voxel_size_xyz(voxel_size)
+    if tuple(new_shape) == tuple(shape):  # the same grid: only the low-pass
+        spec = spectrum if overwrite else spectrum.copy()
+        if lowpass_A is not None:
+            lowpass_in_place(spec, shape, p, lowpass_A)
+        return sfft.irfftn(spec, s=shape).astype(np.float32, copy=False), p
     spec = _resize_axis(_resize_axis(spectrum, 0, new_shape[0]), 1, new_shape[1])
     half = new_shape[2] // 2 + 1
     keep = min(half, spec.shape[2])
@@ -129,7 +138,7 @@ def resize_spectrum(
         spec[:, :, -1] = plane + mirror
     new_p = p * np.array(shape[::-1]) / np.array(new_shape[::-1])
     if lowpass_A is not None:
-        spec = spec * lowpass_response(frequency_grid(new_shape, new_p), lowpass_A)
+        lowpass_in_place(spec, new_shape, new_p, lowpass_A)
     out = sfft.irfftn(spec, s=new_shape)
     out *= np.prod(new_shape) / np.prod(shape)
     return sfft.fftshift(out).astype(np.float32), new_p
@@ -150,7 +159,8 @@ def fourier_resize(
     Returns the resampled map (float32) and its voxel size ``(x, y, z)`` in Å.
     """
     vol = np.asarray(volume, dtype=np.float32)
-    return resize_spectrum(centred_spectrum(vol), vol.shape, voxel_size, new_shape, lowpass_A)
+    spectrum = centred_spectrum(vol)
+    return resize_spectrum(spectrum, vol.shape, voxel_size, new_shape, lowpass_A, overwrite=True)
 
 
 def lowpass(

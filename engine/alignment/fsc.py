@@ -13,7 +13,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.fourier import frequency_grid, rfft_weights
+from engine.alignment.shells import shell_sums
 
 
 @dataclass(frozen=True)
@@ -73,27 +73,7 @@ def fsc_of_spectra(
     with several others is transformed once)."""
     if fa.shape != fb.shape:
         raise ValueError(f"FSC needs spectra of one grid, got {fa.shape} and {fb.shape}")
-    box = min(shape)
-    step = 1.0 / (box * voxel_size)
-    nshell = box // 2 + 1
-    weight = rfft_weights(shape[2])  # the half-spectrum's columns that stand for two voxels
-    cross = np.zeros(nshell)
-    pa = np.zeros(nshell)
-    pb = np.zeros(nshell)
-    count = np.zeros(nshell)
-    # one z-slab at a time keeps memory to a few slabs (a 256^3 pair stays well under 1 GB)
-    kz = sfft.fftfreq(shape[0], d=voxel_size)
-    plane = frequency_grid((1, shape[1], shape[2]), voxel_size)[0] ** 2
-    for iz in range(shape[0]):
-        shell = np.rint(np.sqrt(plane + kz[iz] ** 2) / step).astype(np.int64)
-        inside = shell < nshell
-        idx = shell[inside]
-        w = np.broadcast_to(weight, shell.shape)[inside]
-        sa, sb = fa[iz][inside], fb[iz][inside]
-        cross += np.bincount(idx, w * (sa * sb.conj()).real, nshell)
-        pa += np.bincount(idx, w * (sa.real**2 + sa.imag**2), nshell)
-        pb += np.bincount(idx, w * (sb.real**2 + sb.imag**2), nshell)
-        count += np.bincount(idx, w, nshell)
+    cross, pa, pb, count, step = shell_sums(fa, fb, shape, voxel_size)
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = np.where(pa * pb > 0, cross / np.sqrt(pa * pb), 0.0)
-    return FSCCurve(np.arange(nshell) * step, curve, count.astype(np.int64))
+    return FSCCurve(np.arange(len(cross)) * step, curve, count.astype(np.int64))

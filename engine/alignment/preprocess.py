@@ -44,6 +44,10 @@ def default_mask(
     return soft_sphere(shape, p, half_extent - edge - float(np.max(p)), edge)
 
 
+SOURCE_BOX = 100
+"""A map's search input is kept at most this many voxels across (see SourceMap.from_map)."""
+
+
 @dataclass(frozen=True)
 class SourceMap:
     """A map ready to be brought to any working grid: the spectrum of the masked map (computed
@@ -59,9 +63,27 @@ class SourceMap:
     def from_map(
         cls, volume: NDArray[np.floating], voxel_size_A: ArrayLike, mask: NDArray | None
     ) -> SourceMap:
+        """The map (times its mask) ready for the working grids. A map larger than
+        :data:`SOURCE_BOX` voxels across is Fourier-cropped to it at once: no working grid is
+        finer (the finest, the refinement's, has at most REFINE_BOX_MAX voxels across the larger
+        map), and memory then holds a small spectrum instead of a full-size one."""
         vol = np.asarray(volume, dtype=np.float32)
+        p = voxel_size_xyz(voxel_size_A)
         masked = vol if mask is None else vol * mask
-        return cls(centred_spectrum(masked), vol.shape, voxel_size_xyz(voxel_size_A), mask)
+        spectrum = centred_spectrum(masked)
+        del masked
+        if max(vol.shape) <= SOURCE_BOX:
+            return cls(spectrum, vol.shape, p, mask)
+        extent = np.array(vol.shape[::-1]) * p  # x, y, z
+        target = float(extent.max()) / SOURCE_BOX
+        shape = tuple(int(n) for n in np.minimum(vol.shape, np.ceil(extent / target)[::-1]))
+        small, small_p = resize_spectrum(spectrum, vol.shape, p, shape)
+        del spectrum
+        small_mask = None
+        if mask is not None:
+            identity = RigidTransform()
+            small_mask = resample_map(mask, p, identity, shape, small_p, kind="mask")
+        return cls(centred_spectrum(small), shape, small_p, small_mask)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from engine.alignment.fourier import centred_spectrum, resize_spectrum
 from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
 from engine.alignment.spline.affine import affine_cubic, affine_linear
 from engine.alignment.spline.prefilter import spline_coefficients
@@ -61,9 +62,8 @@ def resample_map(
     out_shape, out_voxel_A : the output grid
     kind : ``"map"`` (cubic B-spline) or ``"mask"`` (trilinear, values stay in [0, 1])
 
-    Points that come from outside the input box are 0. When the output voxel is more than ~1.5x
-    coarser than the input, Fourier-crop the input first to avoid aliasing
-    (:func:`engine.alignment.fourier.fourier_resize`).
+    Points that come from outside the input box are 0. The input is used as it is: to move a
+    map onto a coarser grid without aliasing, use :func:`move_map`.
     """
     vol = np.asarray(volume)
     if vol.ndim != 3:
@@ -74,4 +74,62 @@ def resample_map(
     if kind != "map":
         raise ValueError(f"kind must be 'map' or 'mask', got {kind!r}")
     coeffs = spline_coefficients(vol, dtype=np.float32)
+    return affine_cubic(coeffs, matrix, offset, tuple(out_shape))
+
+
+OVERSAMPLING = 1.5
+"""A map moved onto a coarser grid is first Fourier-cropped to this much finer than the output
+voxel (band-limited at the output's Nyquist), so that the cubic spline interpolates an
+oversampled signal: no aliasing, and little interpolation loss up to Nyquist."""
+
+
+class Owned:
+    """A map handed over to :func:`move_map`, which may then reuse (or free) its memory: the
+    caller keeps no other reference to it."""
+
+    def __init__(self, array: NDArray[np.float32]) -> None:
+        self._array: NDArray[np.float32] | None = array
+
+    def take(self) -> NDArray[np.float32]:
+        array, self._array = self._array, None
+        if array is None:
+            raise ValueError("this map was handed over already")
+        return array
+
+
+def move_map(
+    volume: NDArray[np.float32] | Owned,
+    voxel_size_A: float | ArrayLike,
+    transform: RigidTransform,
+    out_shape: tuple[int, int, int],
+    out_voxel_A: float | ArrayLike,
+) -> NDArray[np.float32]:
+    """Move a map onto another grid (cubic B-spline) without aliasing.
+
+    When the output voxel is coarser than the input's, the input is first Fourier-cropped to a
+    voxel :data:`OVERSAMPLING` times finer than the output's (never finer than its own) and
+    low-passed to vanish at the output's Nyquist frequency: what the coarser grid cannot carry
+    is removed, not folded back. Otherwise the map is interpolated as it is.
+    A map given as :class:`Owned` lends its memory: it holds the spline coefficients, and its
+    spectrum replaces it on the way (at most two full-size arrays at once, besides the output).
+    """
+    owned = isinstance(volume, Owned)
+    vol = volume.take() if isinstance(volume, Owned) else np.asarray(volume)
+    p_in = voxel_size_xyz(voxel_size_A)
+    p_out = voxel_size_xyz(out_voxel_A)
+    if float(np.max(p_out / p_in)) > 1.01:
+        target = np.maximum(p_in, p_out / OVERSAMPLING)
+        shape = vol.shape
+        extent = np.array(shape[::-1]) * p_in  # x, y, z
+        crop = tuple(int(n) for n in np.minimum(shape[::-1], np.ceil(extent / target))[::-1])
+        nyquist_A = 2.0 * float(np.max(p_out))
+        spectrum = centred_spectrum(vol)
+        del vol  # freed when owned
+        # the low-pass edge ends at the output's Nyquist (lowpass_response: 0 above 1.1 / res)
+        vol, p_in = resize_spectrum(spectrum, shape, p_in, crop, 1.1 * nyquist_A, overwrite=True)  # type: ignore[arg-type]
+        del spectrum
+        owned = True
+    matrix, offset = index_mapping(transform, vol.shape, p_in, out_shape, out_voxel_A)
+    coeffs = spline_coefficients(vol, dtype=np.float32, in_place=owned)
+    del vol
     return affine_cubic(coeffs, matrix, offset, tuple(out_shape))

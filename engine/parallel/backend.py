@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 SCHEDULER_ENV = "ALIGN3D_SCHEDULER"
 T = TypeVar("T")
@@ -27,6 +27,8 @@ class WorkerPool(Protocol):
 
     size: int
     usable: bool
+    share: Any
+    """The run's :class:`engine.parallel.share.CoreShare`."""
 
     def submit(self, function: Callable[[T], R], task: T, threads: int) -> Future[R]: ...
 

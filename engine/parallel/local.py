@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 from engine.parallel.backend import Backend, TaskFailed, WorkerPool
 from engine.parallel.plan import cpu_count
+from engine.parallel.share import CoreShare, busy, join, rebalance
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -47,9 +48,11 @@ def fork_is_safe() -> bool:
     return False
 
 
-def _worker_setup(parent: int) -> None:
+def _worker_setup(parent: int, share: CoreShare) -> None:
     """A worker leaves interrupts to the main process, which stops the workers itself, and
-    dies with it even when it is killed outright (Linux: ``PR_SET_PDEATHSIG``)."""
+    dies with it even when it is killed outright (Linux: ``PR_SET_PDEATHSIG``). It counts in
+    the run's share of the cores."""
+    join(share)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform == "linux":
@@ -63,7 +66,9 @@ def _worker_setup(parent: int) -> None:
 
 def call_with_threads(function: Callable[[T], R], threads: int, task: T) -> R:
     limit_threads(threads)
-    return function(task)
+    with busy():
+        rebalance()
+        return function(task)
 
 
 class LocalPool:
@@ -79,11 +84,13 @@ class LocalPool:
         self.size = size
         self.method = method
         self.usable = True
+        context = get_context(method)
+        self.share = CoreShare(context.Value("i", 0), cpu_count())
         self._executor = ProcessPoolExecutor(
             max_workers=size,
-            mp_context=get_context(method),
+            mp_context=context,
             initializer=_worker_setup,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), self.share),
         )
         self._executor.submit(int)  # a fork pool forks every worker here, at its first task
 
@@ -148,6 +155,7 @@ def run_in_pool(
     import numba
     from threadpoolctl import threadpool_limits
 
+    join(pool.share)  # the main process counts in the run's share of the cores too
     out: list[Any] = [None] * len(tasks)
     pending = deque(enumerate(tasks))
     futures: dict[Future[R], int] = {}
@@ -211,7 +219,9 @@ def run_in_pool(
                     if item is None:  # nothing left to start: wait for the workers
                         collect(block=True)
                         continue
-                    out[item[0]] = function(item[1])
+                    with busy():
+                        rebalance()
+                        out[item[0]] = function(item[1])
                     notify(item[0], out[item[0]])
                     collect(block=False)
         finally:

@@ -10,42 +10,43 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from engine.alignment.difference import difference_map
 from jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
 from jobs.align_3d_maps.volume import VolumeOutcome
-from slots.mrc import MapData, read_map, write_map
 
 SEARCH_STAGES = 5
 
 
 def volume_figures(
-    reference: MapData, outcome: VolumeOutcome, folder: Path, lowpass_A: float, index: int
+    outcome: VolumeOutcome, folder: Path, lowpass_A: float, index: int
 ) -> list[Path]:
-    """FSC plot, difference-map slices (and the difference map itself), overlay slices."""
-    aligned = read_map(outcome.files["map"]).data
-    p = float(reference.voxel_size_A[0])
-    diff = difference_map(reference.data, aligned, p, lowpass_A)
-    write_map(folder / "difference_map.mrc", diff, reference.voxel_size_A, reference.header)
+    """FSC plot, difference-map slices, overlay slices: from what the volume's work kept in
+    memory (nothing is read back)."""
     label = f"volume {index}"
-    return [
+    figures = [
         plot_fsc(
             outcome.fsc_after,
             outcome.fsc_before,
             folder / "fsc.png",
             f"FSC of {label} against the reference",
-        ),
-        plot_difference_slices(
-            diff,
-            folder / "difference_slices.png",
-            f"{label}: aligned - reference, low-passed to {lowpass_A:g} Å",
-        ),
+        )
+    ]
+    if outcome.difference_slices is not None:
+        figures.append(
+            plot_difference_slices(
+                outcome.difference_slices,
+                folder / "difference_slices.png",
+                f"{label}: aligned - reference, low-passed to {lowpass_A:g} Å",
+            )
+        )
+    figures.append(
         plot_overlay_slices(
-            reference.data,
-            aligned,
+            outcome.reference_slices,
+            outcome.aligned_slices,
             folder / "overlay_slices.png",
             f"{label}: reference magenta, aligned green",
-        ),
-    ]
+        )
+    )
+    return figures
 
 
 @contextmanager

@@ -29,10 +29,15 @@ def _pyplot() -> ModuleType:
     return plt
 
 
-def central_slices(volume: NDArray) -> dict[str, NDArray]:
+Slices = dict[str, NDArray[np.float32]]
+"""The central ``xy``, ``xz`` and ``yz`` planes of a volume (copies: the volume may go)."""
+
+
+def central_slices(volume: NDArray) -> Slices:
     """The central xy, xz and yz planes of a ``[z, y, x]`` volume (rows, columns as plotted)."""
     cz, cy, cx = (n // 2 for n in volume.shape)
-    return {"xy": volume[cz], "xz": volume[:, cy, :], "yz": volume[:, :, cx]}
+    planes = {"xy": volume[cz], "xz": volume[:, cy, :], "yz": volume[:, :, cx]}
+    return {name: np.array(plane, dtype=np.float32) for name, plane in planes.items()}
 
 
 def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = "") -> Path:
@@ -68,13 +73,13 @@ def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = 
     return path
 
 
-def plot_difference_slices(difference: NDArray, path: Path, title: str = "") -> Path:
+def plot_difference_slices(slices: Slices, path: Path, title: str = "") -> Path:
     """Central slices of a difference map, white = agreement, one shared symmetric scale."""
     plt = _pyplot()
-    slices = central_slices(difference)
+    values = np.concatenate([np.abs(plane).ravel() for plane in slices.values()])
     # at least 1 σ: residues of a good alignment stay white instead of being stretched to
     # full colour; real disagreement (several σ) saturates
-    limit = max(float(np.percentile(np.abs(difference), 99.9)), 1.0)
+    limit = max(float(np.percentile(values, 99.9)), 1.0)
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8), dpi=100)
     image = None
     for ax, (name, plane) in zip(axes, slices.items(), strict=True):
@@ -89,12 +94,12 @@ def plot_difference_slices(difference: NDArray, path: Path, title: str = "") -> 
     return path
 
 
-def plot_overlay_slices(reference: NDArray, aligned: NDArray, path: Path, title: str = "") -> Path:
+def plot_overlay_slices(
+    ref_slices: Slices, ali_slices: Slices, path: Path, title: str = ""
+) -> Path:
     """Central slices of reference (magenta) and aligned map (green): grey-white where they
     agree, coloured where one has density the other lacks."""
     plt = _pyplot()
-    ref_slices = central_slices(reference)
-    ali_slices = central_slices(aligned)
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.8), dpi=100)
     for ax, name in zip(axes, ref_slices, strict=True):
         r = _unit(ref_slices[name])

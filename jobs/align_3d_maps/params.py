@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, StrictBool
 
 from engine.alignment.params import AlignmentParams
@@ -35,6 +37,15 @@ class AlignParams(AlignmentParams):
         title="Log diagnostics",
         description="Write per-volume figures (FSC, difference and overlay slices) and the "
         "difference map, and draw them in report.html.",
+    )
+
+    output_grid: Literal["reference", "own"] = Field(
+        "reference",
+        title="Output grid",
+        description="Where the moved maps go: 'reference', the reference's box and voxel size "
+        "(maps on a finer grid are low-passed to its Nyquist first, never aliased); or 'own', "
+        "each map's own voxel size and a box that holds it, in the reference's frame (no "
+        "detail lost; the header origin places it on the reference).",
     )
 
     def alignment(self) -> AlignmentParams:

@@ -1,11 +1,12 @@
 """Check every input file of an Align 3D Maps job before any heavy work, all problems at once.
 
-Each problem names the file and says what to do. Codes: ``unreadable_map`` (missing, not MRC,
-truncated, unsupported mode, not 3-D, NaN or infinite values, constant, no voxel size),
-``grid_mismatch`` (a half map, sharpened map or mask on another grid than its map: box or
-voxel size), ``invalid_mask`` (values outside [0, 1], empty), ``wrong_mask_count``,
-``invalid_particles`` (missing, unreadable, no poses, a format its name does not say),
-``class_without_volume``.
+Maps are checked by their headers (the data are read once, by the job, which checks them as it
+reads: NaN or infinite values, a constant map, mask values outside [0, 1]). Particle files are
+parsed, and the parse is kept for the run. Each problem names the file and says what to do.
+Codes: ``unreadable_map`` (missing, not MRC, truncated, unsupported mode, not 3-D, an image
+stack, no voxel size), ``grid_mismatch`` (a half map, sharpened map or mask on another grid
+than its map: box or voxel size), ``wrong_mask_count``, ``invalid_particles`` (missing,
+unreadable, no poses, a format its name does not say), ``class_without_volume``.
 """
 
 from __future__ import annotations
@@ -14,32 +15,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.alignment.masks import mask_value_problem
 from engine.issues import JobProblem
 from jobs.align_3d_maps.inputs import AlignInputs
 from jobs.align_3d_maps.job import mask_count_problems
 from jobs.align_3d_maps.slots import REFERENCE_MAP
 from slots.errors import MapReadError, ParticleFileError
-from slots.mrc import MapData, grid_problem, read_header_shape, read_map
+from slots.mrc import MapGrid, grid_problem, read_grid
 from slots.particles import ParticleFile, read_particles
 from slots.payloads import MaskPayload, VolumePayload
 
 
-def _read(
-    path: Path,
-    voxel: float | None,
-    slot: str,
-    problems: list[JobProblem],
-    constant_ok: bool = False,
-) -> MapData | None:
+def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]) -> MapGrid | None:
+    """The map's header, checked (the data are checked when the job reads them, once)."""
     try:
-        return read_map(path, voxel, constant_ok)
+        return read_grid(path, voxel)
     except MapReadError as exc:
         problems.append(JobProblem(code="unreadable_map", slot=slot, message=str(exc)))
         return None
 
 
-def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) -> MapData | None:
+def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) -> MapGrid | None:
     main = _read(volume.map, volume.voxel_size_A, slot, problems)
     for name, path in volume.maps().items():
         if name == "map":
@@ -55,22 +50,15 @@ def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) 
 def _check_mask(
     slot: str,
     mask: MaskPayload,
-    owner: MapData | None,
+    owner: MapGrid | None,
     owner_path: Path | None,
     problems: list[JobProblem],
 ) -> None:
-    data = _read(mask.path, mask.voxel_size_A, slot, problems, constant_ok=True)
-    if data is None:
-        return
-    if owner is not None and owner_path is not None:
-        mismatch = grid_problem(data, mask.path, owner, owner_path, "mask")
+    grid = _read(mask.path, mask.voxel_size_A, slot, problems)
+    if grid is not None and owner is not None and owner_path is not None:
+        mismatch = grid_problem(grid, mask.path, owner, owner_path, "mask")
         if mismatch is not None:
             problems.append(JobProblem(code="grid_mismatch", slot=slot, message=mismatch))
-    values = mask_value_problem(data.data)
-    if values is not None:
-        problems.append(
-            JobProblem(code="invalid_mask", slot=slot, message=f"{mask.path}: {values}")
-        )
 
 
 def preflight(params: Any, inputs: Mapping[str, Any]) -> list[JobProblem]:
@@ -140,7 +128,7 @@ def estimate_output_bytes(params: Any, inputs: Mapping[str, Any]) -> int:
     (float32), the difference maps and figures with diagnostics on, and the particle files
     (about their input size)."""
     job_inputs = AlignInputs.read(inputs)
-    nz, ny, nx = read_header_shape(job_inputs.reference.map)
+    nz, ny, nx = read_grid(job_inputs.reference.map, job_inputs.reference.voxel_size_A).shape
     per_map = 4 * nz * ny * nx + 1024
     total = 0
     for item in job_inputs.volumes:

@@ -99,6 +99,7 @@ def _tasks(params: AlignParams, job_inputs: AlignInputs, workdir: Path) -> list[
                 params.apply_mask_to_volumes,
                 params.log_diagnostics,
                 folder,
+                params.output_grid,
             )
         )
     return tasks
@@ -136,7 +137,11 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
     aligned: list[VolumePayload] = []
     for item in job_inputs.volumes:
         result = results[item.index]
-        rel = {name: path.relative_to(context.workdir) for name, path in result.files.items()}
+        rel = {
+            name: path.relative_to(context.workdir)
+            for name, path in result.files.items()
+            if name in VolumePayload.model_fields  # not the difference map
+        }
         payload = VolumePayload(**rel)
         aligned.append(payload)
         t = result.transform

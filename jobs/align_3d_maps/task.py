@@ -19,10 +19,10 @@ from engine.alignment.align import AlignmentResult
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
 from jobs.align_3d_maps.diagnostics import volume_figures
-from jobs.align_3d_maps.volume import align_volume, finite_or_none
+from jobs.align_3d_maps.reference import reference_for
+from jobs.align_3d_maps.volume import Diagnostics, align_volume, finite_or_none
 from jobs.align_3d_maps.warnings import volume_warnings
 from schemas.documents import AlignmentRecord
-from slots.mrc import read_map
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class VolumeTask:
     use_masks: bool
     diagnostics: bool
     folder: Path
+    output_grid: str = "reference"
     fixed: AlignmentResult | None = None
     """An alignment already found (a symmetry mate chosen for the whole job): the task moves
     the volume by it instead of searching."""
@@ -80,30 +81,31 @@ def align_one(task: VolumeTask, progress: Callable[[str], None] | None = None) -
 
 def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> VolumeResult:
     start = time.perf_counter()
-    reference = read_map(task.reference_map, task.reference_voxel_A)
-    reference_mask = None
-    if task.reference_mask is not None:
-        reference_mask = read_map(
-            task.reference_mask, task.reference_mask_voxel_A, constant_ok=True
-        ).data
+    reference = reference_for(
+        task.reference_map,
+        task.reference_voxel_A,
+        task.reference_mask if task.use_masks else None,
+        task.reference_mask_voxel_A,
+    )
+    lowpass = task.params.lowpass_resolution_A
     outcome = align_volume(
         reference,
         task.maps,
         task.out_files,
         task.params,
-        reference_mask,
         task.mask,
         task.voxel_size_A,
         task.use_masks,
         progress=progress,
         mask_voxel_A=task.mask_voxel_A,
         fixed=task.fixed,
+        output_grid=task.output_grid,
+        diagnostics=Diagnostics(task.folder / "difference_map.mrc", lowpass)
+        if task.diagnostics
+        else None,
+        index=task.index,
     )
-    figures = []
-    if task.diagnostics:
-        figures = volume_figures(
-            reference, outcome, task.folder, task.params.lowpass_resolution_A, task.index
-        )
+    figures = volume_figures(outcome, task.folder, lowpass, task.index) if task.diagnostics else []
     t = outcome.alignment.transform
     chance = outcome.alignment.chance
     record = AlignmentRecord(
@@ -124,6 +126,6 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         symmetry_lowest_mate_score=None
         if outcome.alignment.symmetry is None
         else round(outcome.alignment.symmetry.lowest_mate_score, 6),
-        warnings=volume_warnings(task.index, outcome.alignment),
+        warnings=volume_warnings(task.index, outcome.alignment) + outcome.grid_warnings,
     )
     return VolumeResult(task.index, outcome.files, t, record, figures, outcome.alignment)

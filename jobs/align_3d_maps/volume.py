@@ -1,9 +1,11 @@
-"""Align one volume (files) onto a reference: the per-volume unit of work.
+"""Align one volume (files) onto a prepared reference: the per-volume unit of work.
 
-Read the volume's map, find the transform (:func:`engine.alignment.align_maps`), then move every
-map of the volume (map, sharpened map, half maps) and its mask onto the reference grid
-(reference box, voxel size and header origin) with that one transform, write them atomically,
-and measure the FSC with the reference before and after. Job-agnostic: paths in, paths out.
+Read the volume's map (once: its data checks ride on the read), find the transform
+(:func:`engine.alignment.align.align_maps`), then move every map of the volume (map, sharpened
+map, half maps) and its mask with that one transform onto the output grid (:mod:`.grids`),
+one map at a time so that memory holds one map and its output. The FSC with the reference
+(before and after) and the difference map come from spectra made once; the figures from
+central slices kept in memory: nothing is read back.
 """
 
 from __future__ import annotations
@@ -13,28 +15,48 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.align import AlignmentResult, align_maps
+from engine.alignment.difference import difference_from_spectra
 from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
-from engine.alignment.resample import resample_map
+from engine.alignment.resample import Owned, index_mapping, move_map
+from engine.alignment.spline.affine import affine_linear
+from engine.parallel.share import rebalance
+from jobs.align_3d_maps.figures import Slices, central_slices
+from jobs.align_3d_maps.grids import (
+    CONTENT_FRACTION,
+    OutputGrid,
+    content_radius_A,
+    grid_warnings,
+    own_grid,
+)
+from jobs.align_3d_maps.reference import PreparedReference, reference_for
 from slots.errors import MapReadError
-from slots.mrc import MapData, grid_problem, read_map, write_map
+from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
 
 
 @dataclass(frozen=True)
 class VolumeOutcome:
     """What aligning one volume produced: written files by map name (``map``, ``map_sharp``,
-    ``map_half_A``, ``map_half_B``, ``mask``), the alignment, FSC (Å) and timings (s)."""
+    ``map_half_A``, ``map_half_B``, ``mask``, and ``difference_map`` with diagnostics), the
+    alignment, FSC curves, the slices the figures show, what the output grid cost (warnings)
+    and timings (s)."""
 
     files: dict[str, Path]
     alignment: AlignmentResult
     fsc_before: FSCCurve
     fsc_after: FSCCurve
+    reference_slices: Slices
+    aligned_slices: Slices
+    difference_slices: Slices | None
+    grid_warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -45,16 +67,12 @@ class VolumeOutcome:
     def fsc_after_0143_A(self) -> float:
         return self.fsc_after.resolution_at(0.143)
 
-    @property
-    def aligned_path(self) -> Path:
-        return self.files["map"]
-
     def summary(self) -> dict[str, object]:
         """A JSON-ready summary (DESIGN.md convention for the matrices)."""
         t = self.alignment.transform
         alt = self.alignment.alternative_score
         return {
-            "aligned_map": str(self.aligned_path),
+            "aligned_map": str(self.files["map"]),
             "rotation": t.rotation.round(8).tolist(),
             "shift_A": t.shift_A.round(6).tolist(),
             "hand_flipped": t.flip,
@@ -64,7 +82,7 @@ class VolumeOutcome:
             "alternative_score": None if alt is None else round(alt, 6),
             "fsc_0143_before_A": finite_or_none(self.fsc_before_0143_A),
             "fsc_0143_A": finite_or_none(self.fsc_after_0143_A),
-            "warnings": [concern.message for concern in self.alignment.concerns()],
+            "warnings": [c.message for c in self.alignment.concerns()] + self.grid_warnings,
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
         }
 
@@ -73,107 +91,214 @@ def finite_or_none(value: float) -> float | None:
     return round(value, 3) if np.isfinite(value) else None
 
 
-def move_onto(
-    moving: MapData, transform: RigidTransform, reference: MapData, kind: str = "map"
-) -> NDArray[np.float32]:
-    """``moving`` moved by ``transform`` onto the grid of ``reference``."""
-    return resample_map(
-        moving.data,
-        moving.voxel_size_A,
-        transform,
-        reference.data.shape,
-        reference.voxel_size_A,
-        kind=kind,  # type: ignore[arg-type]
-    )
-
-
 def _read_alongside(
-    path: Path,
-    main: MapData,
-    main_path: Path,
-    name: str,
-    voxel: float | None,
-    constant_ok: bool = False,
+    path: Path, main: MapData, main_path: Path, name: str, voxel: float | None
 ) -> MapData:
-    """Read a map (or, with ``constant_ok``, a mask) that must share the grid of the volume's
-    main map."""
-    other = read_map(path, voxel, constant_ok)
+    """Read a map (or a mask, ``name == "mask"``) that must share the grid of the volume's main
+    map, checking its values as it is read."""
+    other = read_map(path, voxel, constant_ok=name == "mask")
     problem = grid_problem(other, path, main, main_path, name)
+    if problem is None and name == "mask":
+        values = mask_value_problem(other.data)
+        problem = None if values is None else f"{path}: {values}"
     if problem is not None:
         raise MapReadError(problem)
     return other
 
 
+def _linear(volume: NDArray, voxel: object, t: RigidTransform, grid: OutputGrid) -> NDArray:
+    matrix, offset = index_mapping(t, volume.shape, voxel, grid.shape, grid.voxel_size_A)
+    return affine_linear(volume, matrix, offset, grid.shape)
+
+
+def _balance() -> int:
+    """Take this process's current share of the cores (more when other processes of the run
+    have gone idle) for the next stage; returns the thread count for FFTs."""
+    rebalance()
+    return numba.get_num_threads()
+
+
+def _reference_grid(reference: PreparedReference) -> OutputGrid:
+    return OutputGrid(reference.shape, reference.voxel_size_A, reference.header)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """With diagnostics on: where the difference map goes and its low-pass (Å)."""
+
+    difference_map: Path
+    lowpass_A: float
+
+
 def align_volume(
-    reference: MapData,
+    reference: PreparedReference,
     maps: dict[str, Path],
     out_files: dict[str, Path],
     params: AlignmentParams,
-    reference_mask: NDArray[np.floating] | None = None,
     mask: Path | None = None,
     voxel_size_A: float | None = None,
     use_masks: bool = True,
     progress: Callable[[str], None] | None = None,
     mask_voxel_A: float | None = None,
     fixed: AlignmentResult | None = None,
+    output_grid: str = "reference",
+    diagnostics: Diagnostics | None = None,
+    index: int = 1,
 ) -> VolumeOutcome:
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
-    ``mask`` (on the volume's grid) moves with the volume; with ``use_masks`` it and
-    ``reference_mask`` also restrict the alignment. Each moved map (and ``mask``) is written to
-    ``out_files[name]``.
+    ``mask`` (on the volume's grid) moves with the volume; with ``use_masks`` it also restricts
+    the alignment. Each moved map (and ``mask``) is written to ``out_files[name]``. ``fixed``:
+    an alignment already found, applied instead of a search.
+
+    Memory holds the reference's spectrum and, at any time, at most two full-size maps of the
+    volume and one output: each map is handed over to the resampling, which reuses its memory.
+    A mask used by the search is let go after it and read again to be moved (it is the one file
+    read twice: holding it would add a full-size map to the peak).
     """
     clock = time.perf_counter()
     moving = read_map(maps["map"], voxel_size_A)
-    moving_mask = None
-    if mask is not None:
-        voxel = mask_voxel_A or voxel_size_A
-        moving_mask = _read_alongside(mask, moving, maps["map"], "mask", voxel, constant_ok=True)
+    main_grid = read_grid(maps["map"], voxel_size_A)
+    mask_voxel = mask_voxel_A or voxel_size_A
     timings = {"read": time.perf_counter() - clock}
-    result = fixed or align_maps(
-        reference.data,
-        reference.voxel_size_A,
-        moving.data,
-        moving.voxel_size_A,
-        params,
-        reference_mask=reference_mask if use_masks else None,
-        moving_mask=moving_mask.data if (use_masks and moving_mask is not None) else None,
-        progress=progress,
+    _balance()
+    if fixed is not None:
+        result = fixed
+    else:
+        search_mask = None
+        if use_masks and mask is not None:
+            search_mask = _read_alongside(mask, moving, maps["map"], "mask", mask_voxel).data
+        result = align_maps(
+            reference.search,
+            reference.voxel_size_A,
+            moving.data,
+            moving.voxel_size_A,
+            params,
+            moving_mask=search_mask,
+            progress=progress,
+        )
+        del search_mask
+    timings["align"] = time.perf_counter() - clock - timings["read"]
+    start = time.perf_counter()
+    t = result.transform
+    voxel_in = moving.voxel_size_A
+    data = moving.data
+    del moving
+    on_reference = _reference_grid(reference)
+    same_grid = data.shape == reference.shape and np.allclose(
+        voxel_in, reference.voxel_size_A, rtol=1e-6
     )
-    timings["align"] = result.timings_s["total"]
-    start = time.perf_counter()
-    files: dict[str, Path] = {}
-    aligned_main: NDArray[np.float32] | None = None
-    for name, path in maps.items():
-        data = (
-            moving
-            if name == "map"
-            else _read_alongside(path, moving, maps["map"], name, voxel_size_A)
-        )
-        aligned = move_onto(data, result.transform, reference)
-        files[name] = write_map(out_files[name], aligned, reference.voxel_size_A, reference.header)
-        if name == "map":
-            aligned_main = aligned
-    if moving_mask is not None:
-        moved_mask = move_onto(moving_mask, result.transform, reference, kind="mask")
-        files["mask"] = write_map(
-            out_files["mask"], moved_mask, reference.voxel_size_A, reference.header
-        )
-    timings["resample_write"] = time.perf_counter() - start
-    start = time.perf_counter()
+    # before: the map as it was, on the reference's grid (trilinear is enough to compare)
+    before = data if same_grid else _linear(data, voxel_in, RigidTransform(), on_reference)
     p = float(reference.voxel_size_A[0])
-    shape = reference.data.shape
-    same_grid = moving.data.shape == shape and np.allclose(
-        moving.voxel_size_A, reference.voxel_size_A, rtol=1e-6
+    fsc_before = fsc_of_spectra(
+        reference.spectrum, sfft.rfftn(before, workers=_balance()), reference.shape, p
     )
-    # on the reference's grid already, the untransformed map is itself (no resampling)
-    before = moving.data if same_grid else move_onto(moving, RigidTransform(), reference)
-    spectrum = sfft.rfftn(np.asarray(reference.data, dtype=np.float32))  # once, for both
-    fsc_before = fsc_of_spectra(spectrum, sfft.rfftn(before.astype(np.float32)), shape, p)
-    fsc_after = fsc_of_spectra(spectrum, sfft.rfftn(aligned_main), shape, p)
+    del before
+    out = on_reference
+    if output_grid == "own":
+        out = own_grid(
+            reference.shape,
+            reference.voxel_size_A,
+            reference.header,
+            data.shape,
+            voxel_in,
+            t,
+            content_radius_A(data, voxel_in),
+        )
+    content = _content(data, voxel_in)
+    files: dict[str, Path] = {}
+    if out is not on_reference:  # the map on its own grid, and on the reference's for the FSC
+        own = move_map(data, voxel_in, t, out.shape, out.voxel_size_A)
+        files["map"] = write_map(out_files["map"], own, out.voxel_size_A, out.header)
+        kept = content.kept(_content(own, out.voxel_size_A, content.threshold))
+        del own
+        owned = Owned(data)
+        del data
+        aligned = move_map(owned, voxel_in, t, reference.shape, reference.voxel_size_A)
+    else:
+        owned = Owned(data)
+        del data
+        aligned = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
+        kept = content.kept(_content(aligned, out.voxel_size_A, content.threshold))
+        files["map"] = write_map(out_files["map"], aligned, out.voxel_size_A, out.header)
+    spectrum = sfft.rfftn(aligned, workers=_balance())
+    fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
+    aligned_slices = central_slices(aligned)
+    del aligned
+    difference_slices = None
+    if diagnostics is not None:
+        difference = difference_from_spectra(
+            reference.spectrum, spectrum, reference.shape, p, diagnostics.lowpass_A, True
+        )
+        del spectrum
+        files["difference_map"] = write_map(
+            diagnostics.difference_map, difference, reference.voxel_size_A, reference.header
+        )
+        difference_slices = central_slices(difference)
+        del difference
+    else:
+        del spectrum
     timings["fsc"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for name, path in maps.items():
+        if name == "map":
+            continue
+        other = read_map(path, voxel_size_A)
+        problem = grid_problem(other, path, main_grid, maps["map"], name)
+        if problem is not None:
+            raise MapReadError(problem)
+        owned = Owned(other.data)
+        del other
+        with sfft.set_workers(_balance()):
+            moved = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
+        files[name] = write_map(out_files[name], moved, out.voxel_size_A, out.header)
+        del moved
+    if mask is not None:
+        moving_mask = read_map(mask, mask_voxel, constant_ok=True)
+        problem = grid_problem(moving_mask, mask, main_grid, maps["map"], "mask")
+        values = mask_value_problem(moving_mask.data)
+        if problem is not None or values is not None:
+            raise MapReadError(problem or f"{mask}: {values}")
+        moved_mask = _linear(moving_mask.data, moving_mask.voxel_size_A, t, out)
+        del moving_mask
+        files["mask"] = write_map(out_files["mask"], moved_mask, out.voxel_size_A, out.header)
+    timings["resample_write"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
-    return VolumeOutcome(files, result, fsc_before, fsc_after, timings)
+    return VolumeOutcome(
+        files,
+        result,
+        fsc_before,
+        fsc_after,
+        reference.slices,
+        aligned_slices,
+        difference_slices,
+        grid_warnings(index, voxel_in, out, kept, output_grid),
+        timings,
+    )
+
+
+@dataclass(frozen=True)
+class Content:
+    """A map's content: density above ``threshold`` and its mass (sum x voxel volume)."""
+
+    threshold: float
+    mass: float
+
+    def kept(self, moved: Content) -> float:
+        """The share of this content that ``moved`` still has (1 when there is none)."""
+        return moved.mass / self.mass if self.mass > 0 else 1.0
+
+
+def _content(
+    volume: NDArray[np.float32], voxel_A: tuple[float, float, float], threshold: float | None = None
+) -> Content:
+    """The content of a map, from every 2nd voxel along each axis (1/8 of the memory of a
+    mask; plenty for a share of the mass)."""
+    sample = volume[::2, ::2, ::2]
+    limit = CONTENT_FRACTION * float(volume.max()) if threshold is None else threshold
+    mass = float(np.where(sample > limit, sample, 0.0).sum(dtype=np.float64))
+    return Content(limit, mass * 8.0 * float(np.prod(voxel_A)))
 
 
 def align_files(
@@ -186,7 +311,7 @@ def align_files(
 ) -> VolumeOutcome:
     """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``."""
     clock = time.perf_counter()
-    reference = read_map(reference_path, reference_voxel_A)
+    reference = reference_for(reference_path, reference_voxel_A, None, None)
     read_s = time.perf_counter() - clock
     outcome = align_volume(
         reference,

@@ -73,14 +73,23 @@ def _prefilter_axis2(c: NDArray[np.floating]) -> None:
 
 
 def spline_coefficients(
-    volume: NDArray[np.floating], dtype: type = np.float64
+    volume: NDArray[np.floating], dtype: type = np.float64, in_place: bool = False
 ) -> NDArray[np.floating]:
     """Cubic B-spline coefficients of a 3-D array (mirror boundary).
 
     Evaluating the spline with these coefficients at integer positions returns ``volume``.
     ``float32`` halves memory and speeds up resampling of full-size maps (error ~1e-6 relative).
+    ``in_place``: overwrite ``volume`` itself when it is a writeable C-contiguous array of
+    ``dtype`` (no full-size copy; the caller gives the array up).
     """
-    c = np.array(volume, dtype=dtype, order="C", copy=True)
+    owned = (
+        in_place
+        and isinstance(volume, np.ndarray)
+        and volume.dtype == dtype
+        and volume.flags.c_contiguous
+        and volume.flags.writeable
+    )
+    c = volume if owned else np.array(volume, dtype=dtype, order="C", copy=True)
     if c.ndim != 3:
         raise ValueError(f"expected a 3-D array, got shape {c.shape}")
     n0, n1, n2 = c.shape
