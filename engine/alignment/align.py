@@ -134,6 +134,7 @@ def align_maps(
     moving_mask: ArrayLike | None = None,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    consume_masks: bool = False,
 ) -> AlignmentResult:
     """Find the rigid transform (and hand) that puts ``moving`` onto ``reference``.
 
@@ -148,6 +149,8 @@ def align_maps(
     workers : threads for the FFTs (default: numba's thread count, which the compiled kernels
         use too; a worker process of a parallel job sets it to its share of the cores)
     progress : called with the name of each search stage as it completes (5 stages)
+    consume_masks : the moving mask's memory may be reused (its values are lost): a large map
+        then needs one full-size array less
 
     Returns
     -------
@@ -165,6 +168,7 @@ def align_maps(
             reference_mask,
             moving_mask,
             progress or (lambda stage: None),
+            consume_masks,
         )
 
 
@@ -187,6 +191,7 @@ def _align(
     reference_mask: ArrayLike | None,
     moving_mask: ArrayLike | None,
     progress: Callable[[str], None],
+    consume_masks: bool = False,
 ) -> AlignmentResult:
     params = params or AlignmentParams()
     clock = time.perf_counter()
@@ -214,7 +219,9 @@ def _align(
     )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
-    mov_src = SourceMap.from_map(mov, p_mov, _checked_mask("moving mask", moving_mask, mov))
+    mov_src = SourceMap.from_map(
+        mov, p_mov, _checked_mask("moving mask", moving_mask, mov), consume_mask=consume_masks
+    )
 
     # --- search grid: both maps on one cube
     search_lowpass = max(lowpass_A, 2.0 * search_voxel)

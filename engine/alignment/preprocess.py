@@ -61,29 +61,43 @@ class SourceMap:
 
     @classmethod
     def from_map(
-        cls, volume: NDArray[np.floating], voxel_size_A: ArrayLike, mask: NDArray | None
+        cls,
+        volume: NDArray[np.floating],
+        voxel_size_A: ArrayLike,
+        mask: NDArray | None,
+        consume_mask: bool = False,
     ) -> SourceMap:
         """The map (times its mask) ready for the working grids. A map larger than
         :data:`SOURCE_BOX` voxels across is Fourier-cropped to it at once: no working grid is
         finer (the finest, the refinement's, has at most REFINE_BOX_MAX voxels across the larger
-        map), and memory then holds a small spectrum instead of a full-size one."""
+        map), and memory then holds a small spectrum instead of a full-size one.
+        ``consume_mask``: the mask's memory may hold the masked map (one full-size array less)."""
         vol = np.asarray(volume, dtype=np.float32)
         p = voxel_size_xyz(voxel_size_A)
-        masked = vol if mask is None else vol * mask
+        large = max(vol.shape) > SOURCE_BOX
+        shape: tuple[int, int, int] = vol.shape  # type: ignore[assignment]
+        small_p = p
+        if large:
+            extent = np.array(vol.shape[::-1]) * p  # x, y, z
+            target = float(extent.max()) / SOURCE_BOX
+            shape = tuple(int(n) for n in np.minimum(vol.shape, np.ceil(extent / target)[::-1]))  # type: ignore[assignment]
+            small_p = p * np.array(vol.shape[::-1]) / np.array(shape[::-1])
+        kept_mask = mask
+        if mask is not None and large:
+            kept_mask = resample_map(mask, p, RigidTransform(), shape, small_p, kind="mask")
+        if mask is None:
+            masked = vol
+        elif large and consume_mask and mask.dtype == np.float32 and mask.flags.writeable:
+            masked = np.multiply(mask, vol, out=mask)
+        else:
+            masked = vol * mask
         spectrum = centred_spectrum(masked)
         del masked
-        if max(vol.shape) <= SOURCE_BOX:
-            return cls(spectrum, vol.shape, p, mask)
-        extent = np.array(vol.shape[::-1]) * p  # x, y, z
-        target = float(extent.max()) / SOURCE_BOX
-        shape = tuple(int(n) for n in np.minimum(vol.shape, np.ceil(extent / target)[::-1]))
-        small, small_p = resize_spectrum(spectrum, vol.shape, p, shape)
+        if not large:
+            return cls(spectrum, vol.shape, p, kept_mask)
+        small, small_p = resize_spectrum(spectrum, vol.shape, p, shape, overwrite=True)
         del spectrum
-        small_mask = None
-        if mask is not None:
-            identity = RigidTransform()
-            small_mask = resample_map(mask, p, identity, shape, small_p, kind="mask")
-        return cls(centred_spectrum(small), shape, small_p, small_mask)
+        return cls(centred_spectrum(small), shape, small_p, kept_mask)
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,7 @@ def align_volume(
             params,
             moving_mask=search_mask,
             progress=progress,
+            consume_masks=True,
         )
         del search_mask
     timings["align"] = time.perf_counter() - clock - timings["read"]
