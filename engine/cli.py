@@ -29,7 +29,7 @@ from engine.issues import InvalidSpec, Issue
 from engine.jobdef import JobDefinition, JobInputError, discover_jobs
 from engine.logs import configure_cli_logging
 from engine.parallel.backend import SchedulerUnreachable, TaskFailed
-from engine.store import OutputBusy, OutputExists, OutputWriteError
+from engine.store import OutputBusy, OutputExists, OutputWriteError, storage_error
 from engine.suggest import unknown_name
 from slots.errors import MapReadError, ParticleFileError
 
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="replace completed job folders")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     add_parallel_options(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, needs_kernels=True)
 
     validate = sub.add_parser("validate", help=cmd_validate.__doc__)
     validate.add_argument("spec", help="job spec or workflow (JSON)")
@@ -199,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
             description=command.help,
         )
         command.add_arguments(parser_of)
-        parser_of.set_defaults(func=command.run)
+        parser_of.set_defaults(
+            func=command.run, needs_kernels=getattr(command, "needs_kernels", False)
+        )
     return parser
 
 
@@ -213,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_cli_logging(getattr(args, "quiet", False))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if getattr(args, "needs_kernels", False):
+            from engine.alignment.warmup import ensure_compiled
+
+            ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr, flush=True))
         return int(args.func(args))
     except KeyboardInterrupt as exc:
         why = str(exc) or "SIGINT"
@@ -248,6 +254,17 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"align3d: error: {exc}", file=sys.stderr)
         return Exit.INVALID_INPUT
+    except OSError as exc:  # a write the job could not wrap (e.g. the align command's output)
+        storage = storage_error(exc, Path(exc.filename).parent if exc.filename else Path.cwd())
+        if storage is None:
+            traceback.print_exc()
+            print(
+                "align3d: internal error (a bug); please report the traceback above",
+                file=sys.stderr,
+            )
+            return Exit.INTERNAL_ERROR
+        print(f"align3d: cannot write the outputs: {storage}", file=sys.stderr)
+        return Exit.CANNOT_WRITE
     except Exception:  # a bug: say so and show where
         traceback.print_exc()
         print("align3d: internal error (a bug); please report the traceback above", file=sys.stderr)

@@ -23,6 +23,8 @@ class Command(Protocol):
 
     name: str
     help: str
+    needs_kernels: bool
+    """Whether it runs compiled kernels (compiled first, once per install, behind a notice)."""
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 

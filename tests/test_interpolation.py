@@ -7,7 +7,7 @@ import scipy.ndimage as ndi
 
 from engine.alignment.spline.affine import affine_cubic, affine_linear
 from engine.alignment.spline.prefilter import spline_coefficients
-from engine.alignment.spline.sample import sample_cubic, sample_cubic_with_gradient
+from tests.oracles.spline_points import sample_cubic, sample_cubic_with_gradient
 
 
 def smooth_volume(rng: np.random.Generator, shape: tuple[int, int, int]) -> np.ndarray:
@@ -18,7 +18,8 @@ def test_coefficients_match_scipy_mirror_prefilter(rng: np.random.Generator) -> 
     vol = smooth_volume(rng, (17, 20, 23))  # odd, even, non-cubic
     ours = spline_coefficients(vol)
     theirs = ndi.spline_filter(vol, order=3, mode="mirror")
-    assert np.abs(ours - theirs).max() < 1e-10 * np.abs(theirs).max()
+    assert ours.dtype == np.float32  # the one type the kernels are compiled for
+    assert np.abs(ours - theirs).max() < 1e-6 * np.abs(theirs).max()
 
 
 def test_spline_interpolates_the_samples(rng: np.random.Generator) -> None:
@@ -26,7 +27,7 @@ def test_spline_interpolates_the_samples(rng: np.random.Generator) -> None:
     coeffs = spline_coefficients(vol)
     iz, iy, ix = np.mgrid[0:12, 0:13, 0:14]
     pts = np.stack([ix.ravel(), iy.ravel(), iz.ravel()], axis=1).astype(float)
-    assert np.allclose(sample_cubic(coeffs, pts), vol.ravel(), atol=1e-10)
+    assert np.allclose(sample_cubic(coeffs, pts), vol.ravel(), atol=1e-6 * np.abs(vol).max())
 
 
 def test_values_and_gradient(rng: np.random.Generator) -> None:
@@ -41,13 +42,13 @@ def test_values_and_gradient(rng: np.random.Generator) -> None:
         prefilter=False,
         mode="mirror",
     )
-    assert np.allclose(values, ref, atol=1e-10)
-    h = 1e-5
+    assert np.allclose(values, ref, atol=1e-6 * np.abs(ref).max())
+    h = 1e-4
     for axis in range(3):
         step = np.zeros(3)
         step[axis] = h
         numeric = (sample_cubic(coeffs, pts + step) - sample_cubic(coeffs, pts - step)) / (2 * h)
-        assert np.allclose(grad[:, axis], numeric, atol=1e-6)
+        assert np.allclose(grad[:, axis], numeric, atol=1e-4 * np.abs(grad).max())
 
 
 def test_points_outside_the_box_are_zero() -> None:
@@ -63,7 +64,7 @@ def test_affine_cubic_matches_scipy(rng: np.random.Generator) -> None:
         [[np.cos(theta), -np.sin(theta), 0.1], [np.sin(theta), np.cos(theta), 0], [0, 0.2, 1]]
     )
     offset = np.array([1.5, -0.5, 0.25])
-    out = affine_cubic(spline_coefficients(vol), matrix, offset, (16, 17, 19), np.float64)
+    out = affine_cubic(spline_coefficients(vol), matrix, offset, (16, 17, 19))
     oz, oy, ox = np.mgrid[0:16, 0:17, 0:19]
     src = np.stack([ox, oy, oz], -1).reshape(-1, 3) @ matrix.T + offset
     ref = ndi.map_coordinates(
@@ -75,7 +76,7 @@ def test_affine_cubic_matches_scipy(rng: np.random.Generator) -> None:
     ).reshape(out.shape)
     inside = np.all((src >= 0) & (src <= [23, 20, 17]), axis=1).reshape(out.shape)
     assert inside.sum() > 1000 and (~inside).sum() > 100
-    assert np.allclose(out[inside], ref[inside], atol=1e-10)
+    assert np.allclose(out[inside], ref[inside], atol=1e-6 * np.abs(ref).max())
     assert np.all(out[~inside] == 0)
 
 

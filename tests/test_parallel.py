@@ -129,10 +129,11 @@ def test_a_task_that_keeps_killing_workers_fails_clearly() -> None:
 
 
 def _threads_in_task(_: object) -> tuple[int, int]:
-    import numba
     from threadpoolctl import threadpool_info
 
-    return numba.get_num_threads(), max(i["num_threads"] for i in threadpool_info())
+    from engine.alignment.jit import threads
+
+    return threads(), max(i["num_threads"] for i in threadpool_info())
 
 
 def test_dask_tasks_keep_to_their_share_of_the_cores() -> None:
@@ -261,7 +262,7 @@ def test_a_run_forks_its_workers_once_and_every_job_reuses_them() -> None:
         with warm_workers(Backend("processes", workers=2)) as backend:
             assert backend.pool.method == "fork" and backend.pool.size == 1
             first = run_tasks(_slow_pid, list(range(6)), backend, 10**6)
-            assert not fork_is_safe()  # the main process has started numba's threads
+            assert fork_is_safe()  # align3d's kernels never start numba's OpenMP threads
             second = run_tasks(_slow_pid, list(range(6)), backend, 10**6)
         print(json.dumps({"main": os.getpid(), "first": first, "second": second}))
         """

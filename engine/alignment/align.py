@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
@@ -38,6 +37,7 @@ from engine.alignment.confidence import (
 )
 from engine.alignment.errors import InvalidMapError
 from engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from engine.alignment.jit import threads
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
@@ -146,8 +146,8 @@ def align_maps(
     reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
-    workers : threads for the FFTs (default: numba's thread count, which the compiled kernels
-        use too; a worker process of a parallel job sets it to its share of the cores)
+    workers : threads for the FFTs (default: the process's thread count, which the compiled
+        kernels use too; a worker process of a parallel job sets it to its share of the cores)
     progress : called with the name of each search stage as it completes (5 stages)
     consume_masks : the moving mask's memory may be reused (its values are lost): a large map
         then needs one full-size array less
@@ -158,7 +158,7 @@ def align_maps(
         ``transform`` maps a point ``x`` of ``moving`` (Å, about its box centre) to
         ``y = R F^flip x + t`` in the reference frame.
     """
-    with sfft.set_workers(workers or numba.get_num_threads()):
+    with sfft.set_workers(workers or threads()):
         return _align(
             reference,
             reference_voxel_A,

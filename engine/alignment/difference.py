@@ -9,41 +9,44 @@ over the half-spectrum keep memory to the spectra themselves.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.fourier import rfft_weights
+from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, parallel, sum_blocks
 from engine.alignment.spectra import response
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _lowpassed_power(f, kz, ky, kx2, weights, lo, hi):  # type: ignore[no-untyped-def]
-    nz, ny, nx = f.shape
-    partial = np.zeros(nz)
-    for iz in numba.prange(nz):
-        acc = 0.0
+@kernel(
+    "void(complex64[:, :, ::1], float64[::1], float64[::1], float64[::1], float64[::1], float64,"
+    " float64, float64[::1], int64, int64)"
+)
+def _lowpassed_power(f, kz, ky, kx2, weights, lo, hi, acc, first, last):  # type: ignore[no-untyped-def]
+    ny, nx = f.shape[1], f.shape[2]
+    total = 0.0
+    for iz in range(first, last):
         for iy in range(ny):
             kzy = kz[iz] * kz[iz] + ky[iy] * ky[iy]
             for ix in range(nx):
                 g = response(np.sqrt(kzy + kx2[ix]), lo, hi)
                 v = f[iz, iy, ix]
-                acc += weights[ix] * g * g * (v.real * v.real + v.imag * v.imag)
-        partial[iz] = acc
-    return partial.sum()
+                total += weights[ix] * g * g * (v.real * v.real + v.imag * v.imag)
+    acc[0] += total
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _scaled_difference(out, fa, fb, sa, sb, kz, ky, kx2, lo, hi):  # type: ignore[no-untyped-def]
-    nz, ny, nx = fa.shape
-    for iz in numba.prange(nz):
+@kernel(
+    "void(complex64[:, :, ::1], complex64[:, :, ::1], complex64[:, :, ::1], float64, float64,"
+    " float64[::1], float64[::1], float64[::1], float64, float64, int64, int64)"
+)
+def _scaled_difference(out, fa, fb, sa, sb, kz, ky, kx2, lo, hi, first, last):  # type: ignore[no-untyped-def]
+    ny, nx = fa.shape[1], fa.shape[2]
+    for iz in range(first, last):
         for iy in range(ny):
             kzy = kz[iz] * kz[iz] + ky[iy] * ky[iy]
             for ix in range(nx):
                 g = response(np.sqrt(kzy + kx2[ix]), lo, hi)
                 out[iz, iy, ix] = g * (fb[iz, iy, ix] * sb - fa[iz, iy, ix] * sa)
-    out[0, 0, 0] = 0.0
 
 
 def difference_from_spectra(
@@ -63,15 +66,41 @@ def difference_from_spectra(
     lo, hi = 0.9 / lowpass_A, 1.1 / lowpass_A
     weights = rfft_weights(shape[2])
     scales = []
-    for spectrum in (reference_spectrum, aligned_spectrum):
-        power = _lowpassed_power(spectrum, kz, ky, kx * kx, weights, lo, hi)
+    spectra = [as_kernel_array(f, np.complex64) for f in (reference_spectrum, aligned_spectrum)]
+    for spectrum in spectra:
+        power = float(
+            sum_blocks(
+                _lowpassed_power,
+                shape[0],
+                np.zeros((BLOCKS, 1)),
+                spectrum,
+                kz,
+                ky,
+                kx * kx,
+                weights,
+                lo,
+                hi,
+            )[0]
+        )
         mean = float(spectrum[0, 0, 0].real) / voxels
         std = np.sqrt(max(power / voxels**2 - mean**2, 0.0))
         scales.append(1.0 / std if std > 0 else 1.0)
-    out = aligned_spectrum if overwrite else np.empty_like(aligned_spectrum)
-    _scaled_difference(
-        out, reference_spectrum, aligned_spectrum, scales[0], scales[1], kz, ky, kx * kx, lo, hi
+    out = spectra[1] if overwrite and spectra[1] is aligned_spectrum else np.empty_like(spectra[1])
+    parallel(
+        _scaled_difference,
+        shape[0],
+        out,
+        spectra[0],
+        spectra[1],
+        scales[0],
+        scales[1],
+        kz,
+        ky,
+        kx * kx,
+        lo,
+        hi,
     )
+    out[0, 0, 0] = 0.0
     return sfft.irfftn(out, s=shape).astype(np.float32)
 
 

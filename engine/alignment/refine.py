@@ -27,7 +27,7 @@ from engine.alignment.geometry import (
     small_rotation,
 )
 from engine.alignment.spline.prefilter import spline_coefficients
-from engine.alignment.spline.sample import normal_sums, sample_cubic
+from engine.alignment.spline.sample import normal_sums
 
 
 @dataclass(frozen=True)
@@ -92,15 +92,6 @@ class MovingSpline:
             grad_matrix,
             transform.shift_A,
         )
-
-    def sample(
-        self, transform: RigidTransform, points_A: NDArray[np.float64]
-    ) -> NDArray[np.float64]:
-        """Values of the moving map at ``x = F^f R^T (y - t)`` for reference points ``y``."""
-        back = transform.linear.T
-        to_index = back / self.voxel_size_A[:, None]
-        offset = box_centre(self.coeffs.shape) - to_index @ transform.shift_A
-        return sample_cubic(self.coeffs, points_A, to_index, offset)
 
 
 def ncc_from_sums(sums: NDArray[np.float64]) -> float:

@@ -4,26 +4,28 @@ difference map's statistics).
 A half-spectrum column ``kx`` of an ``rfftn`` stands for two voxels of the full spectrum, except
 the zero column and the Nyquist column of an even axis (:func:`engine.alignment.fourier.rfft_weights`).
 Shells are one Fourier voxel wide: shell ``i`` holds ``|k|`` within half a step of ``i / (N p)``
-(Å⁻¹) for the shortest box edge ``N``. Partial sums are kept per z-plane and added in a fixed
-order, so the result does not depend on the number of threads.
+(Å⁻¹) for the shortest box edge ``N``. Partial sums are kept per block of z-planes and added in a
+fixed order, so the result does not depend on the number of threads.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.fourier import rfft_weights
+from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, sum_blocks
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _shell_sums(fa, fb, kz, ky, kx2, weights, step, nshell):  # type: ignore[no-untyped-def]
-    nz, ny, nx = fa.shape
-    partial = np.zeros((nz, 4, nshell))
-    for iz in numba.prange(nz):
-        acc = partial[iz]
+@kernel(
+    "void(complex64[:, :, ::1], complex64[:, :, ::1], float64[::1], float64[::1], float64[::1],"
+    " float64[::1], float64, int64, float64[:, ::1], int64, int64)"
+)
+def _shell_sums(fa, fb, kz, ky, kx2, weights, step, nshell, acc, lo, hi):  # type: ignore[no-untyped-def]
+    """Add the shell sums of the z-planes ``lo:hi`` into ``acc`` (4 x shells)."""
+    ny, nx = fa.shape[1], fa.shape[2]
+    for iz in range(lo, hi):
         for iy in range(ny):
             kzy = kz[iz] * kz[iz] + ky[iy] * ky[iy]
             for ix in range(nx):
@@ -37,10 +39,6 @@ def _shell_sums(fa, fb, kz, ky, kx2, weights, step, nshell):  # type: ignore[no-
                 acc[1, shell] += w * (a.real * a.real + a.imag * a.imag)
                 acc[2, shell] += w * (b.real * b.real + b.imag * b.imag)
                 acc[3, shell] += w
-    total = np.zeros((4, nshell))
-    for iz in range(nz):
-        total += partial[iz]
-    return total
 
 
 def shell_sums(
@@ -59,5 +57,17 @@ def shell_sums(
     kz = sfft.fftfreq(shape[0], d=voxel_size_A)
     ky = sfft.fftfreq(shape[1], d=voxel_size_A)
     kx = sfft.rfftfreq(shape[2], d=voxel_size_A)
-    sums = _shell_sums(fa, fb, kz, ky, kx * kx, rfft_weights(shape[2]), step, nshell)
+    sums = sum_blocks(
+        _shell_sums,
+        fa.shape[0],
+        np.zeros((BLOCKS, 4, nshell)),
+        as_kernel_array(fa, np.complex64),
+        as_kernel_array(fb, np.complex64),
+        kz,
+        ky,
+        kx * kx,
+        rfft_weights(shape[2]),
+        float(step),
+        int(nshell),
+    )
     return sums[0], sums[1], sums[2], sums[3], step

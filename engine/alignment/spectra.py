@@ -3,15 +3,15 @@ slab, with no full-size frequency grid (a 600^3 map's grid in float64 alone is 8
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.geometry import voxel_size_xyz
+from engine.alignment.jit import inline, kernel, parallel
 
 
-@numba.njit(cache=True, inline="always")
+@inline
 def response(k: float, lo: float, hi: float) -> float:
     """:func:`engine.alignment.fourier.lowpass_response` at one frequency (1 below ``lo``, a
     raised cosine to 0 at ``hi``)."""
@@ -22,10 +22,13 @@ def response(k: float, lo: float, hi: float) -> float:
     return 0.5 * (1.0 + np.cos(np.pi * (k - lo) / (hi - lo)))
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _lowpass_in_place(spec, kz, ky, kx2, lo, hi):  # type: ignore[no-untyped-def]
-    nz, ny, nx = spec.shape
-    for iz in numba.prange(nz):
+@kernel(
+    "void(complex64[:, :, ::1], float64[::1], float64[::1], float64[::1], float64, float64,"
+    " int64, int64)"
+)
+def _lowpass_in_place(spec, kz, ky, kx2, lo, hi, first, last):  # type: ignore[no-untyped-def]
+    ny, nx = spec.shape[1], spec.shape[2]
+    for iz in range(first, last):
         for iy in range(ny):
             kzy = kz[iz] * kz[iz] + ky[iy] * ky[iy]
             for ix in range(nx):
@@ -53,4 +56,7 @@ def lowpass_in_place(
     """Multiply the half-spectrum of a ``shape`` map by the low-pass response at
     ``resolution_A`` (:func:`engine.alignment.fourier.lowpass_response`), in place."""
     kz, ky, kx = frequencies(shape, voxel_size)
-    _lowpass_in_place(spectrum, kz, ky, kx * kx, 0.9 / resolution_A, 1.1 / resolution_A)
+    if spectrum.dtype != np.complex64 or not spectrum.flags.c_contiguous:
+        raise ValueError("lowpass_in_place needs a C-contiguous complex64 spectrum")
+    lo, hi = 0.9 / resolution_A, 1.1 / resolution_A
+    parallel(_lowpass_in_place, spectrum.shape[0], spectrum, kz, ky, kx * kx, lo, hi)

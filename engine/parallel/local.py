@@ -25,18 +25,19 @@ R = TypeVar("R")
 
 
 def limit_threads(threads: int) -> None:
-    """Keep numba, FFTs and BLAS of this process to ``threads`` threads."""
-    import numba
+    """Keep the compiled kernels, FFTs and BLAS of this process to ``threads`` threads."""
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # FFTs follow it
+    from engine.alignment.jit import set_threads
+
+    set_threads(threads)  # FFTs follow it
     threadpool_limits(threads)
 
 
 def fork_is_safe() -> bool:
-    """Whether worker processes may be forked from this one: on Linux, and only before this
-    process has started numba's threading layer (GNU OpenMP does not survive a fork once it is
-    running; even ``numba.get_num_threads()`` starts it)."""
+    """Whether worker processes may be forked from this one: on Linux, and only while numba's
+    threading layer has not started (align3d's kernels never start it; other numba code in the
+    same process might, and GNU OpenMP does not survive a fork once it runs)."""
     if sys.platform != "linux":
         return False
     import numba
@@ -152,8 +153,10 @@ def run_in_pool(
     (numba kernels loaded), so the cores are busy while the workers start. Tasks are handed out
     one at a time to whoever is free first, so no one waits at the end for a queue. On an error
     or an interrupt the pool's workers are stopped before this returns."""
-    import numba
     from threadpoolctl import threadpool_limits
+
+    from engine.alignment.jit import set_threads
+    from engine.alignment.jit import threads as current_threads
 
     join(pool.share)  # the main process counts in the run's share of the cores too
     out: list[Any] = [None] * len(tasks)
@@ -210,9 +213,9 @@ def run_in_pool(
     try:
         for _ in range(in_flight):
             feed()
-        main_threads = numba.get_num_threads()  # after the fork: this starts numba's threads
+        main_threads = current_threads()
         try:
-            numba.set_num_threads(threads)
+            set_threads(threads)
             with threadpool_limits(threads):  # BLAS too, or it spins on the workers' cores
                 while unfinished():
                     item = take()
@@ -225,7 +228,7 @@ def run_in_pool(
                     notify(item[0], out[item[0]])
                     collect(block=False)
         finally:
-            numba.set_num_threads(main_threads)
+            set_threads(main_threads)
     except BaseException:
         with lock:
             pending.clear()

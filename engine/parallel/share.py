@@ -56,12 +56,12 @@ def busy() -> Iterator[None]:
 
 
 def rebalance() -> int | None:
-    """Set numba's threads to this process's current share of the cores; returns it (None
+    """Set the kernels' threads to this process's current share of the cores; returns it (None
     outside a run's local processes, where the thread count stays as it is)."""
     if not _SHARE:
         return None
-    import numba
+    from engine.alignment.jit import set_threads
 
-    threads = min(_SHARE[0].threads(), numba.config.NUMBA_NUM_THREADS)
-    numba.set_num_threads(threads)
-    return threads
+    count = _SHARE[0].threads()
+    set_threads(count)
+    return count

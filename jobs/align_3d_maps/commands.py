@@ -27,6 +27,7 @@ from engine.exit_codes import Exit
 class AlignCommand:
     name: str = "align"
     help: str = "Align one map onto a reference and write the aligned map (no workflow)."
+    needs_kernels: bool = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("reference", help="reference map (MRC)")
@@ -61,6 +62,7 @@ class AlignCommand:
 class DemoCommand:
     name: str = "demo"
     help: str = "Run the built-in example as a workflow: import two maps, align one onto the other."
+    needs_kernels: bool = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--out", required=True, help="output folder")

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numba
 import scipy.fft as sfft
 
 from engine.alignment.align import AlignmentResult
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.jit import threads
 from engine.alignment.params import AlignmentParams
 from jobs.align_3d_maps.diagnostics import volume_figures
 from jobs.align_3d_maps.reference import reference_for
@@ -75,7 +75,7 @@ class VolumeResult:
 def align_one(task: VolumeTask, progress: Callable[[str], None] | None = None) -> VolumeResult:
     """Run one volume's task (on whichever worker it landed). FFTs use the process's numba
     thread count (its share of the cores), outside the search as well."""
-    with sfft.set_workers(numba.get_num_threads()):
+    with sfft.set_workers(threads()):
         return _align_one(task, progress)
 
 

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
 import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
@@ -24,6 +23,7 @@ from engine.alignment.align import AlignmentResult, align_maps
 from engine.alignment.difference import difference_from_spectra
 from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.jit import threads
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
 from engine.alignment.resample import Owned, index_mapping, move_map
@@ -115,7 +115,7 @@ def _balance() -> int:
     """Take this process's current share of the cores (more when other processes of the run
     have gone idle) for the next stage; returns the thread count for FFTs."""
     rebalance()
-    return numba.get_num_threads()
+    return threads()
 
 
 def _reference_grid(reference: PreparedReference) -> OutputGrid:

@@ -4,22 +4,26 @@ maps (in cache-friendly tiles), trilinear for masks (a convex combination, so va
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.alignment.jit import as_kernel_array, kernel, parallel
 from engine.alignment.spline.basis import _bspline_weights, _spline_at
 
+TILE = 16
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, tile: int) -> None:
-    """Output in cubic tiles, in parallel: the source voxels a tile reads stay in cache."""
+
+@kernel("void(float32[:, :, ::1], float64[:, ::1], float64[::1], float32[:, :, ::1], int64, int64)")
+def _affine_cubic(
+    coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, lo: int, hi: int
+) -> None:
+    """Output in cubic tiles (the source voxels a tile reads stay in cache), tiles ``lo:hi``."""
+    tile = TILE
     n0, n1, n2 = coeffs.shape
     o0, o1, o2 = out.shape
-    t0 = (o0 + tile - 1) // tile
     t1 = (o1 + tile - 1) // tile
     t2 = (o2 + tile - 1) // tile
-    for t in numba.prange(t0 * t1 * t2):
+    for t in range(lo, hi):
         bz = (t // (t1 * t2)) * tile
         by = ((t // t2) % t1) * tile
         bx = (t % t2) * tile
@@ -64,11 +68,14 @@ def _affine_cubic(coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, til
                         out[oz, oy, ox] = v
 
 
-@numba.njit(cache=True, parallel=True, nogil=True)
-def _affine_linear(volume: NDArray, lin: NDArray, off: NDArray, out: NDArray) -> None:
+@kernel("void(float32[:, :, ::1], float64[:, ::1], float64[::1], float32[:, :, ::1], int64, int64)")
+def _affine_linear(
+    volume: NDArray, lin: NDArray, off: NDArray, out: NDArray, lo: int, hi: int
+) -> None:
+    """Output planes ``lo:hi`` by trilinear interpolation."""
     n0, n1, n2 = volume.shape
-    o0, o1, o2 = out.shape
-    for oz in numba.prange(o0):
+    _o0, o1, o2 = out.shape
+    for oz in range(lo, hi):
         for oy in range(o1):
             bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
             by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
@@ -99,20 +106,21 @@ def _affine_linear(volume: NDArray, lin: NDArray, off: NDArray, out: NDArray) ->
 
 
 def affine_cubic(
-    coeffs: NDArray[np.float64],
+    coeffs: NDArray[np.float32],
     index_matrix: NDArray[np.float64],
     index_offset: NDArray[np.float64],
     out_shape: tuple[int, int, int],
-    dtype: type = np.float32,
-) -> NDArray[np.floating]:
-    """Resample a cubic B-spline onto a new grid.
+) -> NDArray[np.float32]:
+    """Resample a cubic B-spline (float32 coefficients) onto a new grid (float32).
 
     Output voxel with indices ``o = (ox, oy, oz)`` takes the spline value at source indices
     ``index_matrix @ o + index_offset`` (both in ``x, y, z`` order).
     """
-    out = np.empty(out_shape, dtype=dtype)
-    matrix = np.asarray(index_matrix, float)
-    _affine_cubic(coeffs, matrix, np.asarray(index_offset, float), out, 16)
+    out = np.empty(out_shape, dtype=np.float32)
+    matrix = as_kernel_array(index_matrix, np.float64)
+    offset = as_kernel_array(index_offset, np.float64)
+    tiles = int(np.prod([(n + TILE - 1) // TILE for n in out_shape]))
+    parallel(_affine_cubic, tiles, as_kernel_array(coeffs, np.float32), matrix, offset, out)
     return out
 
 
@@ -121,10 +129,11 @@ def affine_linear(
     index_matrix: NDArray[np.float64],
     index_offset: NDArray[np.float64],
     out_shape: tuple[int, int, int],
-    dtype: type = np.float32,
-) -> NDArray[np.floating]:
+) -> NDArray[np.float32]:
     """Trilinear resampling onto a new grid (same index mapping as :func:`affine_cubic`)."""
-    out = np.empty(out_shape, dtype=dtype)
-    vol = np.ascontiguousarray(volume, dtype=np.float32)
-    _affine_linear(vol, np.asarray(index_matrix, float), np.asarray(index_offset, float), out)
+    out = np.empty(out_shape, dtype=np.float32)
+    vol = as_kernel_array(volume, np.float32)
+    matrix = as_kernel_array(index_matrix, np.float64)
+    offset = as_kernel_array(index_offset, np.float64)
+    parallel(_affine_linear, out_shape[0], vol, matrix, offset, out)
     return out

@@ -3,12 +3,13 @@ and the value and index-space gradient of a spline at one point."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.alignment.jit import inline
 
-@numba.njit(cache=True, inline="always")
+
+@inline
 def _mirror(i: int, n: int) -> int:
     if n == 1:
         return 0
@@ -17,7 +18,7 @@ def _mirror(i: int, n: int) -> int:
     return period - i if i >= n else i
 
 
-@numba.njit(cache=True, inline="always")
+@inline
 def _bspline_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
     t2 = t * t
@@ -30,13 +31,13 @@ def _bspline_weights(t: float) -> tuple[float, float, float, float]:
     )
 
 
-@numba.njit(cache=True, inline="always")
+@inline
 def _bspline_derivative_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
     return (-0.5 * u * u, 1.5 * t * t - 2.0 * t, -1.5 * t * t + t + 0.5, 0.5 * t * t)
 
 
-@numba.njit(cache=True, inline="always")
+@inline
 def _spline_at(
     coeffs: NDArray, sx: float, sy: float, sz: float, want_gradient: bool
 ) -> tuple[float, float, float, float]:

@@ -1,0 +1,138 @@
+"""How the numerical core compiles and runs its kernels: one place for numba's settings, the
+on-disk cache, and the threads the kernels run on.
+
+* **Kernels** are plain ``numba.njit(cache=True, nogil=True)`` functions, each compiled for one
+  signature (the arrays its wrapper passes: float32 maps, complex64 spectra, float64 points and
+  matrices). numba's parallel loops are not used: they compile three times slower, and their
+  OpenMP runtime makes a process unsafe to fork. A kernel works on a range of its outer axis;
+  :func:`run_ranges` splits the axis into a fixed number of blocks and runs them on this
+  process's threads (the kernels release the GIL), then the caller adds the blocks' partial
+  results in block order, so every number is the same whatever the thread count.
+* **Threads**: :func:`set_threads` (a worker process's share of the cores; FFTs use the same
+  count) and :func:`threads`.
+* **Cache**: compiled kernels are kept on disk (once per install). Where the package's own
+  folder is read-only (a shared cluster install), numba keeps them in the user's cache folder;
+  where that is not writable either, in a folder under the system's temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def _configure_cache() -> None:
+    """Give numba a writable cache folder when neither the package's folder nor the user's
+    cache folder is (before numba is imported)."""
+    if "NUMBA_CACHE_DIR" in os.environ or "numba" in sys.modules:
+        return
+    here = Path(__file__).resolve().parent / "__pycache__"
+    user = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "numba"
+    if _writable(here) or _writable(user):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(
+        Path(tempfile.gettempdir()) / f"align3d-numba-{os.getuid()}"
+    )
+
+
+_configure_cache()
+
+import numba  # noqa: E402  (after the cache folder is settled)
+
+
+def kernel(signature: str) -> Callable[[Callable[..., Any]], Any]:
+    """A compiled kernel of one signature (compiled, or loaded from the cache, at import)."""
+    return numba.njit(signature, cache=True, nogil=True)
+
+
+def inline(function: Callable[..., Any]) -> Any:
+    """A helper inlined into the kernels that call it (compiled with them)."""
+    return numba.njit(cache=True, inline="always")(function)
+
+
+def as_kernel_array(value: Any, dtype: Any) -> Any:
+    """``value`` as the kind of array the kernels are compiled for: C-contiguous, writeable, of
+    ``dtype`` (a copy only when it is not one already)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(value, dtype=dtype)
+    return array if array.flags.writeable else array.copy()
+
+
+BLOCKS = 32
+"""The outer axis of a kernel's work is cut into this many blocks (at most), whatever the
+thread count: partial sums are then always the same 32, added in the same order."""
+
+_THREADS = [max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)]
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+"""This process's kernel threads, by count (a forked child starts with none: threads do not
+survive a fork)."""
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)
+
+
+def set_threads(count: int) -> None:
+    """The threads this process's kernels and FFTs use from now on."""
+    _THREADS[0] = max(1, int(count))
+
+
+def threads() -> int:
+    return _THREADS[0]
+
+
+def blocks(length: int, count: int = BLOCKS) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges cutting ``range(length)`` into at most ``count`` blocks."""
+    count = max(1, min(count, length))
+    edges = [length * k // count for k in range(count + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(count) if edges[k + 1] > edges[k]]
+
+
+def run_ranges(work: Callable[[int, int, int], None], length: int) -> int:
+    """Run ``work(block, lo, hi)`` for every block of ``range(length)`` on this process's
+    threads; returns the number of blocks (each ``work`` writes its own block's results)."""
+    ranges = blocks(length)
+    count = min(threads(), len(ranges))
+    if count <= 1:
+        for k, (lo, hi) in enumerate(ranges):
+            work(k, lo, hi)
+        return len(ranges)
+    pool = _POOLS.get(count)
+    if pool is None:
+        pool = _POOLS[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="kernel")
+    futures = [pool.submit(work, k, lo, hi) for k, (lo, hi) in enumerate(ranges)]
+    for future in futures:
+        future.result()
+    return len(ranges)
+
+
+def parallel(fn: Callable[..., None], length: int, *args: Any) -> None:
+    """Run a kernel ``fn(*args, lo, hi)`` over ``range(length)`` in blocks, on the threads."""
+    run_ranges(lambda _k, lo, hi: fn(*args, lo, hi), length)
+
+
+def sum_blocks(fn: Callable[..., None], length: int, partial: Any, *args: Any) -> Any:
+    """Run ``fn(*args, partial[k], lo, hi)`` over the blocks (each adding into its own slot of
+    ``partial``) and add the slots in block order: the same result for any thread count."""
+    count = len(blocks(length))
+    run_ranges(lambda k, lo, hi: fn(*args, partial[k], lo, hi), length)
+    total = partial[0].copy()
+    for k in range(1, count):
+        total += partial[k]
+    return total
+
+
+__all__: Sequence[str] = ["inline", "kernel", "parallel", "set_threads", "sum_blocks", "threads"]
