@@ -1,0 +1,69 @@
+"""The files an Align 3D Maps run wrote, read back from its ``result.json``, each with what it
+is (map, sharpened map, half map, mask, particles), for a host to declare as typed outputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
+from schemas.documents import ResultManifest
+from slots.payloads import ParticlesPayload, VolumePayload, VolumesGroupPayload
+
+
+class OutputRole(StrEnum):
+    MAP = "map"
+    SHARPENED = "sharpened map"
+    HALF = "half map"
+    MASK = "mask"
+    PARTICLES = "particles"
+    LOG = "log"
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """One output: ``path`` relative to the run folder; ``volume``: its volume's index."""
+
+    path: Path
+    role: OutputRole
+    volume: int | None = None
+
+
+_ROLE_OF_FIELD = {
+    "map": OutputRole.MAP,
+    "map_sharp": OutputRole.SHARPENED,
+    "map_half_A": OutputRole.HALF,
+    "map_half_B": OutputRole.HALF,
+    "mask": OutputRole.MASK,
+}
+
+
+def read_result(run_dir: Path) -> ResultManifest:
+    """The manifest of a completed run in ``run_dir``."""
+    return ResultManifest.model_validate_json((run_dir / "result.json").read_text())
+
+
+def output_files(manifest: ResultManifest) -> list[OutputFile]:
+    """Every moved map and mask (volume order) and every particle file the run wrote, then
+    its log."""
+    files: list[OutputFile] = []
+    for index, volume in moved_volumes(manifest):
+        for name in ("map", "map_sharp", "map_half_A", "map_half_B", "mask"):
+            path = getattr(volume, name)
+            if path is not None:
+                files.append(OutputFile(Path(path), _ROLE_OF_FIELD[name], index))
+    for slot, payload in manifest.outputs.items():
+        volume_index = PARTICLES_FOR_MAP_N.index_of(slot)
+        if slot == ALL_PARTICLES.name or volume_index is not None:
+            particles = ParticlesPayload.model_validate(payload)
+            files.append(OutputFile(particles.path, OutputRole.PARTICLES, volume_index))
+    files.append(OutputFile(Path("job.log"), OutputRole.LOG))
+    return files
+
+
+def moved_volumes(manifest: ResultManifest) -> list[tuple[int, VolumePayload]]:
+    """Each aligned volume's payload with its index."""
+    group = VolumesGroupPayload.model_validate(manifest.outputs[ALIGNED_VOLUMES.name])
+    indices = [record.index for record in manifest.alignments]
+    return list(zip(indices, group.volumes, strict=True))

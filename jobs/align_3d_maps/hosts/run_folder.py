@@ -1,0 +1,34 @@
+"""Where a host's job runs align3d: a job spec written into the host's job folder
+(``align3d_job.json``, absolute paths) and ``align3d run`` into its ``align3d/`` subfolder (the
+host's own files, such as RELION's ``run.out`` or the pipeliner's ``job.star``, stay beside
+it). A host reruns a job in the same folder: a changed request replaces the old results, an
+unchanged one with unchanged inputs reuses them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from slots.atomic import atomic_write
+
+SPEC_NAME = "align3d_job.json"
+RUN_FOLDER = "align3d"
+
+
+def write_spec(job_dir: Path, spec: dict[str, Any]) -> bool:
+    """Write the job spec into ``job_dir``; True when it differs from the one an earlier run
+    left there (so that its results are replaced, not reused)."""
+    target = job_dir / SPEC_NAME
+    text = json.dumps(spec, indent=2) + "\n"
+    changed = not target.is_file() or target.read_text() != text
+    atomic_write(target, lambda tmp: tmp.write_text(text))
+    return changed
+
+
+def run_arguments(job_dir: Path, replace: bool, workers: int | None = None) -> list[str]:
+    """The arguments of ``align3d`` that run the spec of ``job_dir``."""
+    arguments = ["run", str(job_dir / SPEC_NAME), "--out", str(job_dir / RUN_FOLDER)]
+    if workers is not None:
+        arguments += ["--workers", str(workers)]
+    return [*arguments, "--force"] if replace else arguments

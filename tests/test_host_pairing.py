@@ -1,0 +1,144 @@
+"""Pairing a host's files with their maps by the job that made them, never by position."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs.align_3d_maps.hosts.pairing import (
+    HostFile,
+    HostInputs,
+    PairingError,
+    job_spec,
+    plan_volumes,
+)
+
+
+def made_by(path: str, job: str, *upstream: str, known: bool = True) -> HostFile:
+    return HostFile(Path("/p") / path, job, frozenset(upstream), path, known_source=known)
+
+
+REF = made_by("ref.mrc", "Import/job001/")
+
+
+def refinement(n: int) -> dict[str, HostFile]:
+    """A Refine3D job's map, half maps and particles; a PostProcess of it (sharpened map) and a
+    MaskCreate from its map."""
+    job = f"Refine3D/job0{n}0/"
+    return {
+        "map": made_by(f"{job}run_class001.mrc", job, "Class3D/job005/"),
+        "half1": made_by(f"{job}run_half1_class001_unfil.mrc", job, "Class3D/job005/"),
+        "half2": made_by(f"{job}run_half2_class001_unfil.mrc", job, "Class3D/job005/"),
+        "particles": made_by(f"{job}run_data.star", job, "Class3D/job005/"),
+        "sharp": made_by(f"PostProcess/job0{n}1/postprocess.mrc", f"PostProcess/job0{n}1/", job),
+        "mask": made_by(f"MaskCreate/job0{n}2/mask.mrc", f"MaskCreate/job0{n}2/", job),
+    }
+
+
+def test_files_follow_their_refinement_whatever_the_order() -> None:
+    one, two = refinement(1), refinement(2)
+    inputs = HostInputs(
+        reference=REF,
+        maps=[one["map"], two["map"]],
+        halves=[two["half2"], one["half1"], two["half1"], one["half2"]],
+        sharpened=[two["sharp"], one["sharp"]],
+        masks=[two["mask"], one["mask"]],
+        particles=[two["particles"], one["particles"]],
+    )
+    plan = plan_volumes(inputs)
+    assert not plan.group
+    for volume, files in zip(plan.volumes, (one, two), strict=True):
+        assert volume.map == files["map"]
+        assert volume.halves == [files["half1"], files["half2"]]
+        assert volume.sharpened == [files["sharp"]] and volume.masks == [files["mask"]]
+        assert volume.particles == [files["particles"]]
+    spec = job_spec(inputs, plan, {"update_particle_alignments": True, "create_mask_inputs": True})
+    first = spec["inputs"]["maps_to_align"][0]
+    assert first["map_half_A"].endswith("job010/run_half1_class001_unfil.mrc")
+    assert first["map_sharp"].endswith("job011/postprocess.mrc")
+    assert spec["inputs"]["mask_2"] == {"path": str(two["mask"].path)}
+    assert spec["inputs"]["particles_1"] == {"path": str(one["particles"].path)}
+
+
+def test_particles_upstream_of_two_refinements_are_refused() -> None:
+    one, two = refinement(1), refinement(2)
+    shared = made_by("Class3D/job005/run_it025_data.star", "Class3D/job005/")
+    with pytest.raises(PairingError, match="fits several maps"):
+        plan_volumes(HostInputs(REF, [one["map"], two["map"]], particles=[shared]))
+
+
+def test_a_file_from_an_unrelated_job_is_refused() -> None:
+    one, two = refinement(1), refinement(2)
+    stray = made_by("Refine3D/job090/run_half1_class001_unfil.mrc", "Refine3D/job090/")
+    with pytest.raises(PairingError, match="made none of the maps"):
+        plan_volumes(HostInputs(REF, [one["map"], two["map"]], halves=[stray]))
+
+
+def test_the_classes_of_one_job_with_their_particles_are_a_group() -> None:
+    job = "Class3D/job005/"
+    classes = [made_by(f"{job}run_it025_class{k:03d}.mrc", job) for k in (2, 1, 3)]
+    particles = made_by(f"{job}run_it025_data.star", job)
+    plan = plan_volumes(HostInputs(REF, classes, particles=[particles]))
+    assert plan.group and plan.particles_all == particles
+    assert [v.index for v in plan.volumes] == [1, 2, 3]
+    assert [v.map.class_number for v in plan.volumes] == [1, 2, 3]
+    spec = job_spec(HostInputs(REF, classes), plan, {"update_particle_alignments": True})
+    volumes = spec["inputs"]["maps_to_align_group"]["volumes"]
+    assert [Path(v["map"]).name[-12:] for v in volumes] == [
+        "class001.mrc",
+        "class002.mrc",
+        "class003.mrc",
+    ]
+    assert spec["inputs"]["particles_all"] == {"path": str(particles.path)}
+
+
+def test_a_subset_of_classes_sharing_particles_is_refused() -> None:
+    job = "Class3D/job005/"
+    classes = [made_by(f"{job}run_it025_class{k:03d}.mrc", job) for k in (1, 3)]
+    particles = made_by(f"{job}run_it025_data.star", job)
+    with pytest.raises(PairingError, match="connect every class from 1 to 3"):
+        plan_volumes(HostInputs(REF, classes, particles=[particles]))
+
+
+def test_classes_without_particles_keep_their_class_numbers() -> None:
+    job = "Class3D/job005/"
+    classes = [made_by(f"{job}run_it025_class{k:03d}.mrc", job) for k in (4, 2)]
+    mask = made_by("MaskCreate/job003/mask.mrc", "MaskCreate/job003/")
+    upstream_mask = HostFile(mask.path, mask.source, frozenset(), mask.name)
+    classes = [
+        HostFile(c.path, c.source, frozenset({"MaskCreate/job003/"}), c.name) for c in classes
+    ]
+    plan = plan_volumes(HostInputs(REF, classes, masks=[upstream_mask]))
+    assert not plan.group and [v.index for v in plan.volumes] == [2, 4]
+    assert all(v.masks == [upstream_mask] for v in plan.volumes)  # one mask for sibling classes
+
+
+def test_imported_files_pair_by_a_shared_name_or_are_refused() -> None:
+    maps = [made_by(f"Import/job002/v{k}_map.mrc", "Import/job002/", known=False) for k in (1, 2)]
+    halves = [
+        made_by(f"Import/job003/v{k}_half{h}.mrc", "Import/job003/", known=False)
+        for k in (2, 1)
+        for h in (1, 2)
+    ]
+    plan = plan_volumes(HostInputs(REF, maps, halves=halves))
+    assert [h.name for h in plan.volumes[0].halves] == [
+        "Import/job003/v1_half1.mrc",
+        "Import/job003/v1_half2.mrc",
+    ]
+    nameless = [
+        made_by(f"Import/job003/half{h}.mrc", "Import/job003/", known=False) for h in (1, 2)
+    ]
+    with pytest.raises(PairingError, match="never by position"):
+        plan_volumes(HostInputs(REF, maps, halves=nameless))
+
+
+def test_one_map_takes_every_file_but_counts_are_checked() -> None:
+    one = refinement(1)
+    stray = made_by("Elsewhere/x_half.mrc", "Elsewhere/")
+    plan = plan_volumes(HostInputs(REF, [one["map"]], halves=[one["half1"], stray]))
+    assert len(plan.volumes[0].halves) == 2
+    with pytest.raises(PairingError, match="give both half maps or none"):
+        plan_volumes(HostInputs(REF, [one["map"]], halves=[one["half1"]]))
+    with pytest.raises(PairingError, match="at most one"):
+        plan_volumes(HostInputs(REF, [one["map"]], masks=[one["mask"], one["mask"]]))

@@ -1,0 +1,204 @@
+"""Align 3D Maps as a CCP-EM pipeliner job, run by the real pipeliner (PyPI ccpem-pipeliner) in a
+headless project: maps imported with ``relion.import``, two volumes with half maps, masks and
+particles paired by where they came from; the pipeline graph, the aligned maps against the
+truth, the particles against the pose formula, the results display, ``--check_jobs``, and an
+ambiguous pairing refused before anything runs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.host_cases import (
+    PLAIN_NAMES,
+    TRUTHS,
+    check_aligned,
+    check_poses,
+    reference_map,
+    write_mrc,
+    write_volume,
+)
+
+PROCESS = "align3d.map_utilities.align_3d_maps"
+
+
+def require_pipeliner() -> None:
+    try:
+        importlib.metadata.version("ccpem-pipeliner")
+    except importlib.metadata.PackageNotFoundError:
+        if os.environ.get("CI"):
+            pytest.fail("ccpem-pipeliner is not installed; CI must run the pipeliner tests")
+        pytest.skip("ccpem-pipeliner is not installed (pip install -e '.[pipeliner]')")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Any]:
+    """A new pipeliner project in ``tmp_path/project`` (the current folder), with a private
+    HOME for the pipeliner's settings."""
+    require_pipeliner()
+    root = tmp_path / "project"
+    root.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(tmp_path / "home"))
+        patch.chdir(root)
+        from pipeliner.api.manage_project import PipelinerProject
+
+        yield PipelinerProject(make_new_project=True)
+
+
+def imported(project: Any, files: list[Path], node_type: str, keywords: str = "") -> list[str]:
+    job = project.run_job(
+        {
+            "_rlnJobTypeLabel": "relion.import",
+            "fn_in_other": ":::".join(str(f) for f in files),
+            "is_relion": "No",
+            "pipeliner_node_type": node_type,
+            "kwds": keywords,
+        },
+        run_in_foreground=True,
+    )
+    return [n.name for n in job.output_nodes]
+
+
+def names_for(volume: int) -> dict[str, str]:
+    return {key: f"v{volume}_{name}" for key, name in PLAIN_NAMES.items()}
+
+
+def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path) -> None:
+    from pipeliner.project_graph import ProjectGraph
+
+    data = tmp_path / "data"
+    reference = write_mrc(data / "ref.mrc", reference_map())
+    volumes = [
+        write_volume(data / f"vol{k}", truth, seed=k, names=names_for(k))
+        for k, truth in enumerate(TRUTHS, start=1)
+    ]
+    (ref_node,) = imported(project, [reference], "DensityMap")
+    maps = imported(project, [v.map for v in volumes], "DensityMap")
+    halves = imported(
+        project, [f for v in volumes for f in (v.half1, v.half2)], "DensityMap", "halfmap"
+    )
+    masks = imported(project, [v.mask for v in volumes], "Mask3D")
+    particles = imported(project, [v.particles for v in volumes], "ParticleGroupMetadata", "relion")
+    job = project.run_job(
+        {
+            "_rlnJobTypeLabel": PROCESS,
+            "reference_map": ref_node,
+            # the second volume first: pairing goes by origin, not by position
+            "maps_to_align": ":::".join(reversed(maps)),
+            "half_maps": ":::".join(halves),
+            "masks_to_align": ":::".join(masks),
+            "particles": ":::".join(particles),
+            "max_shift_A": 15.0,
+            "update_particle_alignments": "Yes",
+            "create_mask_inputs": "Yes",
+        },
+        run_in_foreground=True,
+    )
+    name = job.output_dir
+    with ProjectGraph(read_only=True) as pipe:
+        process = pipe.find_process(name)
+        assert process.status == "Succeeded", (Path(name) / "run.err").read_text()
+        assert process.type == PROCESS
+        inputs = {n.name for n in process.input_nodes}
+        assert inputs == {ref_node, *maps, *halves, *masks, *particles}
+        outputs = {n.name: n.type for n in process.output_nodes}
+    run = f"{name}align3d"
+    # maps_to_align was given as (volume 2, volume 1): volume 1 is the second map
+    for index, truth_index in ((1, 1), (2, 0)):
+        folder = f"{run}/volume_{index:03d}"
+        assert outputs[f"{folder}/map.mrc"] == "DensityMap.mrc.align3d.aligned"
+        assert outputs[f"{folder}/map_half_A.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"
+        assert outputs[f"{folder}/map_half_B.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"
+        assert outputs[f"{folder}/mask.mrc"] == "Mask3D.mrc.align3d.aligned"
+        particle_node = f"{run}/particles_for_map_{index}.star"
+        assert outputs[particle_node] == "ParticleGroupMetadata.star.relion.align3d.aligned"
+        check_aligned(Path(folder) / "map.mrc")
+        check_aligned(Path(folder) / "map_half_A.mrc", tolerance=0.95)
+        check_poses(volumes[truth_index].particles, Path(particle_node), TRUTHS[truth_index])
+    assert outputs[f"{run}/job.log"].startswith("LogFile.")
+    # the results display Doppio shows: the alignment table and each volume's figures
+    project.get_job(name).save_results_display_files()
+    displays = sorted(Path(name).glob(".results_display*"))
+    kinds = [d.name.split("_", 2)[-1] for d in displays]
+    assert any("table" in k for k in kinds) and any("image" in k for k in kinds), kinds
+
+
+def test_an_ambiguous_pairing_is_refused_before_anything_runs(project: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    reference = write_mrc(data / "ref.mrc", reference_map())
+    # names that share nothing: the pairing cannot tell whose half maps these are
+    plain = {**PLAIN_NAMES, "half1": "h1.mrc", "half2": "h2.mrc"}
+    one = write_volume(data / "one", TRUTHS[0], seed=1, names={**plain, "map": "alpha.mrc"})
+    two = write_volume(data / "two", TRUTHS[1], seed=2, names={**plain, "map": "beta.mrc"})
+    (ref_node,) = imported(project, [reference], "DensityMap")
+    maps = imported(project, [one.map, two.map], "DensityMap")
+    halves = imported(project, [one.half1, one.half2], "DensityMap", "halfmap")
+    with pytest.raises(ValueError, match="fits several maps to align"):
+        project.run_job(
+            {
+                "_rlnJobTypeLabel": PROCESS,
+                "reference_map": ref_node,
+                "maps_to_align": ":::".join(maps),
+                "half_maps": ":::".join(halves),
+            },
+            run_in_foreground=True,
+        )
+    assert not Path("Align3D").exists()
+
+
+def test_an_out_of_bounds_parameter_is_refused_by_the_declaration(
+    project: Any, tmp_path: Path
+) -> None:
+    (ref_node,) = imported(
+        project, [write_mrc(tmp_path / "ref.mrc", reference_map())], "DensityMap"
+    )
+    with pytest.raises(ValueError, match="symmetry"):
+        project.run_job(
+            {
+                "_rlnJobTypeLabel": PROCESS,
+                "reference_map": ref_node,
+                "maps_to_align": ref_node,
+                "symmetry": "D2h",
+            },
+            run_in_foreground=True,
+        )
+
+
+def test_check_jobs_lists_the_job_as_available(tmp_path: Path) -> None:
+    require_pipeliner()
+    pipeliner = Path(sys.executable).with_name("pipeliner")
+    done = subprocess.run(
+        [str(pipeliner), "--check_jobs", "align3d"],
+        env={**os.environ, "HOME": str(tmp_path)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    available = done.stdout.split("Unavailable jobs")[0]
+    assert PROCESS in available, done.stdout
+
+
+def test_both_packages_keep_working_side_by_side() -> None:
+    """``pip check`` passes, and no top-level module of align3d is also one of another
+    installed distribution (or the other way round)."""
+    require_pipeliner()
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    owners = importlib.metadata.packages_distributions()
+    ours = {"engine", "jobs", "schemas", "slots"}
+    for module in ours:
+        assert set(owners.get(module, [])) == {"align3d"}, (module, owners.get(module))
+    theirs = {m for m, dists in owners.items() if "ccpem-pipeliner" in dists}
+    assert "pipeliner" in theirs and not (theirs & ours)
