@@ -136,6 +136,25 @@ class Workflow(BaseModel):
     jobs: dict[str, JobSpec] = Field(min_length=1)
 
 
+class GridRecord(BaseModel):
+    """A map's grid as UCSF ChimeraX places it: voxel ``i`` (x, y, z indices) sits at
+    ``origin_A + i * voxel_size_A`` Å. ``origin_A`` is the header origin (words 50-52) when the
+    file is MRC2000 and that origin is set, else nstart x voxel size (ChimeraX's rule)."""
+
+    model_config = _STRICT
+    path: str = Field(description="Absolute path of the map as the job read it.")
+    box: list[int] = Field(min_length=3, max_length=3, description="Box in voxels (x, y, z).")
+    voxel_size_A: list[float] = Field(
+        min_length=3, max_length=3, description="Voxel size used, Å (x, y, z)."
+    )
+    origin_A: list[float] = Field(
+        min_length=3, max_length=3, description="Position of voxel 0, Å (x, y, z)."
+    )
+    voxel_size_from_header: bool = Field(
+        True, description="False when voxel_size_A overrode the header (ChimeraX reads the header)."
+    )
+
+
 class AlignmentRecord(BaseModel):
     """One volume's alignment (DESIGN.md convention: ``y = R F^flip x + t``)."""
 
@@ -176,6 +195,12 @@ class AlignmentRecord(BaseModel):
     seconds: float = Field(ge=0, description="Wall time of this volume's alignment.")
     warnings: list[str] = Field(
         default_factory=list, description="What may be wrong with this alignment, in words."
+    )
+    map_grid: GridRecord | None = Field(
+        None, description="The volume's map (the original, moving map) and its grid."
+    )
+    reference_grid: GridRecord | None = Field(
+        None, description="The reference map and its grid (the frame of the aligned maps)."
     )
 
 

@@ -214,15 +214,51 @@ def _set_statistics(header: np.recarray, values: NDArray[np.float32]) -> None:
     header.rms = np.float32(np.sqrt(max(square - mean * mean, 0.0)))
 
 
+MAX_LABELS = 10
+LABEL_BYTES = 80
+
+
+def has_map_stamp(path: str | os.PathLike) -> bool:
+    """Whether the header holds the MRC2000 stamp ``MAP `` at bytes 208-211 (readers such as
+    ChimeraX then use the header origin, words 50-52, rather than nstart)."""
+    with Path(path).open("rb") as fh:
+        fh.seek(208)
+        return fh.read(4) == b"MAP "
+
+
+def check_labels(labels: list[str]) -> None:
+    """Raise ValueError unless ``labels`` fit an MRC header: at most 10, each at most 80
+    printable ASCII characters."""
+    if len(labels) > MAX_LABELS:
+        raise ValueError(f"an MRC header holds at most {MAX_LABELS} labels, got {len(labels)}")
+    for label in labels:
+        if len(label) > LABEL_BYTES or not (label.isascii() and label.isprintable()):
+            raise ValueError(f"not an MRC label (80 printable ASCII characters): {label!r}")
+
+
+def read_labels(path: str | os.PathLike) -> list[str]:
+    """The text labels of a map's header (trailing blanks removed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with mrcfile.open(path, mode="r", permissive=True, header_only=True) as mrc:
+            return [label.rstrip() for label in mrc.get_labels()]
+
+
 def write_map(
     path: str | os.PathLike,
     data: NDArray[np.floating],
     voxel_size_A: tuple[float, float, float] | float,
     header: MapHeader | None = None,
+    labels: list[str] | None = None,
 ) -> Path:
-    """Write a float32 MRC map atomically (a temporary file beside it, then renamed)."""
+    """Write a float32 MRC map atomically (a temporary file beside it, then renamed).
+
+    ``labels``: the header's text labels (what made the map; see :func:`check_labels`), in
+    place of mrcfile's "Created by mrcfile.py"."""
 
     values = np.ascontiguousarray(data, dtype=np.float32)
+    if labels is not None:
+        check_labels(labels)
 
     def write(tmp: Path) -> None:
         with mrcfile.new(tmp, overwrite=True) as mrc:
@@ -236,5 +272,10 @@ def write_map(
             if header is not None:
                 mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = header.origin_A
                 mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = header.nstart
+            if labels is not None:
+                mrc.header.label[:] = b""
+                mrc.header.nlabl = 0
+                for label in labels:
+                    mrc.add_label(label)
 
     return atomic_write(Path(path), write)

@@ -17,12 +17,14 @@ from engine.alignment.symmetry import point_group
 from engine.jobdef import JobInputError, JobOutcome, RunContext
 from engine.parallel.plan import task_memory_bytes
 from engine.parallel.run import run_tasks
+from jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
 from jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from jobs.align_3d_maps.diagnostics import progress_bars
 from jobs.align_3d_maps.inputs import AlignInputs
 from jobs.align_3d_maps.log import log_alignment
 from jobs.align_3d_maps.params import AlignParams
 from jobs.align_3d_maps.preflight import class_problem
+from jobs.align_3d_maps.provenance import write_alignments_table
 from jobs.align_3d_maps.report import job_report
 from jobs.align_3d_maps.slots import (
     ALIGNED_VOLUME_N,
@@ -169,10 +171,13 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         written = _write_particles(source, _class_mover(transforms, classes), target, identity)
         outputs[ALL_PARTICLES.name] = ParticlesPayload(path=written.relative_to(context.workdir))
         context.log(f"{ALL_PARTICLES.name}: {len(source)} particles follow their class's volume")
-    records = [results[item.index].record for item in job_inputs.volumes]
+    records = [with_grids(results[task.index].record, task) for task in tasks]
     figures = {item.index: results[item.index].figures for item in job_inputs.volumes}
     warnings = [w for record in records for w in record.warnings] + consistency.warnings
     job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
+    write_alignments_table(context.workdir, records)
+    moved = {i: str(r.files["map"].relative_to(context.workdir)) for i, r in results.items()}
+    write_chimerax_script(context.workdir, records, moved)
     details = AlignmentDetails(
         alignments=records,
         symmetry=params.symmetry,

@@ -37,6 +37,7 @@ from jobs.align_3d_maps.grids import (
     grid_warnings,
     own_grid,
 )
+from jobs.align_3d_maps.provenance import map_labels as labels
 from jobs.align_3d_maps.reference import PreparedReference, reference_for
 from slots.errors import MapReadError
 from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
@@ -211,7 +212,9 @@ def align_volume(
     files: dict[str, Path] = {}
     if out is not on_reference:  # the map on its own grid, and on the reference's for the FSC
         own = move_map(data, voxel_in, t, out.shape, out.voxel_size_A)
-        files["map"] = write_map(out_files["map"], own, out.voxel_size_A, out.header)
+        files["map"] = write_map(
+            out_files["map"], own, out.voxel_size_A, out.header, labels(index, "map", t)
+        )
         kept = content.kept(_content(own, out.voxel_size_A, content.threshold))
         del own
         owned = Owned(data)
@@ -222,7 +225,9 @@ def align_volume(
         del data
         aligned = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
         kept = content.kept(_content(aligned, out.voxel_size_A, content.threshold))
-        files["map"] = write_map(out_files["map"], aligned, out.voxel_size_A, out.header)
+        files["map"] = write_map(
+            out_files["map"], aligned, out.voxel_size_A, out.header, labels(index, "map", t)
+        )
     spectrum = sfft.rfftn(aligned, workers=_balance())
     fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
     aligned_slices = central_slices(aligned)
@@ -234,7 +239,11 @@ def align_volume(
         )
         del spectrum
         files["difference_map"] = write_map(
-            diagnostics.difference_map, difference, reference.voxel_size_A, reference.header
+            diagnostics.difference_map,
+            difference,
+            reference.voxel_size_A,
+            reference.header,
+            labels(index, "difference_map", t),
         )
         difference_slices = central_slices(difference)
         del difference
@@ -253,7 +262,9 @@ def align_volume(
         del other
         with sfft.set_workers(_balance()):
             moved = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
-        files[name] = write_map(out_files[name], moved, out.voxel_size_A, out.header)
+        files[name] = write_map(
+            out_files[name], moved, out.voxel_size_A, out.header, labels(index, name, t)
+        )
         del moved
     if mask is not None:
         moving_mask = read_map(mask, mask_voxel, constant_ok=True)
@@ -263,7 +274,9 @@ def align_volume(
             raise MapReadError(problem or f"{mask}: {values}")
         moved_mask = _linear(moving_mask.data, moving_mask.voxel_size_A, t, out)
         del moving_mask
-        files["mask"] = write_map(out_files["mask"], moved_mask, out.voxel_size_A, out.header)
+        files["mask"] = write_map(
+            out_files["mask"], moved_mask, out.voxel_size_A, out.header, labels(index, "mask", t)
+        )
     timings["resample_write"] = time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
     return VolumeOutcome(
