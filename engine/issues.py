@@ -1,12 +1,8 @@
 """Structured validation issues: every problem of a graph, reported at once.
 
-Codes (stable, for programs that read them):
-
-``unknown_job``, ``unknown_param``, ``invalid_param``, ``param_out_of_range``,
-``unknown_slot``, ``unknown_source``, ``type_mismatch``, ``missing_required_input``,
-``group_and_individual``, ``per_volume_without_volume``, ``wrong_mask_count``,
-``multiple_connections``, ``duplicate_index``, ``cycle``, ``invalid_document``,
-``group_replaces_individual`` (a warning of the graph-editing API).
+Each issue carries a stable code (for programs that read them), declared once in
+:data:`ERROR_CODES` with its meaning; the README's table is generated from it, and a test
+fails when the code uses a code that is not declared here.
 """
 
 from __future__ import annotations
@@ -14,6 +10,37 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
+
+ERROR_CODES: dict[str, str] = {
+    "invalid_document": "the document is not a job spec or workflow: unknown keys, wrong types "
+    "or a malformed input reference (the JSON path says where)",
+    "unknown_job": "no installed job has this type (the message lists them)",
+    "unknown_param": "the job has no such parameter (with a 'did you mean' and the valid names)",
+    "invalid_param": "a parameter of the wrong type or form (e.g. a symmetry RELION does not name)",
+    "param_out_of_range": "a parameter outside its limits (align3d describe lists them)",
+    "unknown_slot": "the job has no such input slot at these parameters (with the valid names; "
+    "per-volume slots appear only when their switch is on)",
+    "unknown_source": "an input reads from a job or output slot the workflow does not have",
+    "type_mismatch": "an input of another kind than the slot takes (e.g. a mask into a volume "
+    "slot)",
+    "missing_required_input": "a required input is not connected (e.g. reference_map, or "
+    "particles_all when update_particle_alignments is on in group mode)",
+    "multiple_connections": "several connections to a slot that takes one",
+    "duplicate_index": "two volumes of maps_to_align with the same index",
+    "cycle": "jobs of a workflow read from each other in a cycle",
+    "group_and_individual": "both maps_to_align_group and maps_to_align are connected",
+    "per_volume_without_volume": "a per-volume slot (particles_N, mask_N) whose volume N is not "
+    "connected",
+    "wrong_mask_count": "masks_all_classes holds neither one mask nor one per volume",
+    "group_replaces_individual": "(warning of the graph-editing API) connecting a volumes group "
+    "dropped the individual volumes",
+    "unreadable_map": "a map or mask that is missing, unreadable, not MRC, truncated, not 3-D, "
+    "with NaN or infinite values, constant, or without a voxel size; or a mask outside [0, 1]",
+    "grid_mismatch": "maps of one volume (or a volume and its mask) on different grids",
+    "invalid_particles": "a particle file that cannot be read, has no poses, or whose format its "
+    "name does not say",
+    "class_without_volume": "particles of a class that has no volume in the group",
+}
 
 
 class Issue(BaseModel):

@@ -20,8 +20,6 @@ from engine.issues import JobProblem
 from engine.jobdef import DeclaredJob, JobOutcome, RunContext, SlotDecl
 from schemas.documents import FileRef, VolumeFiles
 from slots.errors import MapReadError, ParticleFileError
-from slots.mrc import read_map
-from slots.particles import read_particles
 from slots.payloads import ParticlesPayload, SlotKind, VolumesGroupPayload
 
 
@@ -38,6 +36,10 @@ class ParticlesFile(BaseModel):
 def _volume_problems(params: BaseModel, base: Path) -> list[JobProblem]:
     """Every map (and mask) of a volume or volumes group readable: fail now, naming the file
     and the parameter, not mid-pipeline."""
+    # files are read only when a job checks them (describe, schema, validate --no-files
+    # stay quick)
+    from slots.mrc import read_map
+
     volumes = params.volumes if isinstance(params, VolumesGroupFiles) else [params]
     problems = []
     for position, volume in enumerate(volumes):
@@ -56,6 +58,8 @@ def _volume_problems(params: BaseModel, base: Path) -> list[JobProblem]:
 
 
 def _mask_problems(params: BaseModel, base: Path) -> list[JobProblem]:
+    from slots.mrc import read_map
+
     assert isinstance(params, FileRef)
     try:
         read_map(absolute(base, params.path), params.voxel_size_A, constant_ok=True)
@@ -65,6 +69,8 @@ def _mask_problems(params: BaseModel, base: Path) -> list[JobProblem]:
 
 
 def _particle_problems(params: BaseModel, base: Path) -> list[JobProblem]:
+    from slots.particles import read_particles
+
     assert isinstance(params, ParticlesFile)
     try:
         read_particles(absolute(base, params.path))
