@@ -65,7 +65,8 @@ def _axis(rotation: np.ndarray) -> str:
     """The rotation's unit axis (x y z, 4 decimals; 0 0 1 for the identity)."""
     from scipy.spatial.transform import Rotation
 
-    vec = Rotation.from_matrix(rotation).as_rotvec()
+    # a copy: scipy 1.15 refuses a read-only array (a frozen transform's rotation)
+    vec = Rotation.from_matrix(np.array(rotation, dtype=np.float64)).as_rotvec()
     norm = float(np.linalg.norm(vec))
     return _join(vec / norm if norm > 0 else np.array([0.0, 0.0, 1.0]), 4)
 
