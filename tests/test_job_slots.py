@@ -97,11 +97,22 @@ def test_job_parameters_extend_the_alignment_parameters_declared_once() -> None:
     assert AlignParams(max_shift_A=12.5).alignment() == AlignmentParams(max_shift_A=12.5)
 
 
-def test_slot_functions_are_pure() -> None:
-    params = AlignParams(create_mask_inputs=True)
-    conn = connected(False, (1, 2))
-    assert JOB.input_slots(params, conn) == JOB.input_slots(params, conn)
-    assert JOB.output_slots(params, conn) == JOB.output_slots(params, conn)
+def test_slots_depend_on_nothing_but_params_and_connections() -> None:
+    """Equal parameters and connections, built anew and in another order, after calls with
+    other parameters, give the same slots: no state is kept between calls."""
+    first = JOB.input_slots(AlignParams(create_mask_inputs=True), connected(False, (1, 2)))
+    JOB.input_slots(AlignParams(update_particle_alignments=True), connected(False, (1, 2, 3)))
+    JOB.output_slots(AlignParams(), connected(True, ()))
+    again = JOB.input_slots(AlignParams(create_mask_inputs=True), connected(False, (2, 1)))
+    assert sorted(first, key=lambda s: s.name) == sorted(again, key=lambda s: s.name)
+    assert {s.name for s in again} == {
+        "reference_map",
+        "reference_mask",
+        "maps_to_align_group",
+        "maps_to_align",
+        "mask_1",
+        "mask_2",
+    }
 
 
 def test_params_have_descriptions_defaults_and_limits() -> None:

@@ -70,5 +70,19 @@ def test_euler_matrix_rotvec_round_trips(poses: list[tuple[float, float, float]]
     a = relion_matrices(*np.array(poses).T)
     assert np.allclose(relion_matrices(*relion_angles(a).T), a, atol=1e-9)
     assert np.allclose(cryosparc_matrices(cryosparc_rotvecs(a)), a, atol=1e-9)
-    # each form is a proper rotation
-    assert np.allclose(np.linalg.det(a), 1.0)
+    # RELION's Euler convention (DESIGN.md): A = Rz(psi) Ry(tilt) Rz(rot), built here by hand
+    rot, tilt, psi = np.radians(np.array(poses, dtype=np.float64).T)
+
+    def rz(angle: np.ndarray) -> np.ndarray:
+        c, s = np.cos(angle), np.sin(angle)
+        return np.stack([[c, s, 0 * c], [-s, c, 0 * c], [0 * c, 0 * c, 0 * c + 1]]).transpose(
+            2, 0, 1
+        )
+
+    def ry(angle: np.ndarray) -> np.ndarray:
+        c, s = np.cos(angle), np.sin(angle)
+        return np.stack([[c, 0 * c, -s], [0 * c, 0 * c + 1, 0 * c], [s, 0 * c, c]]).transpose(
+            2, 0, 1
+        )
+
+    assert np.allclose(a, rz(psi) @ ry(tilt) @ rz(rot), atol=1e-12)
