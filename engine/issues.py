@@ -1,8 +1,9 @@
 """Structured validation issues: every problem of a graph, reported at once.
 
-Each issue carries a stable code (for programs that read them), declared once in
-:data:`ERROR_CODES` with its meaning; the README's table is generated from it, and a test
-fails when the code uses a code that is not declared here.
+Each issue carries a stable code (for programs that read them), declared once with its
+meaning: the runtime's and the file formats' in :data:`ERROR_CODES`, a job's own in its
+``error_codes``. The README's tables are generated from them, and a test fails when the code
+raises a code that is not declared.
 """
 
 from __future__ import annotations
@@ -28,18 +29,12 @@ ERROR_CODES: dict[str, str] = {
     "multiple_connections": "several connections to a slot that takes one",
     "duplicate_index": "two volumes of maps_to_align with the same index",
     "cycle": "jobs of a workflow read from each other in a cycle",
-    "group_and_individual": "both maps_to_align_group and maps_to_align are connected",
-    "per_volume_without_volume": "a per-volume slot (particles_N, mask_N) whose volume N is not "
-    "connected",
-    "wrong_mask_count": "masks_all_classes holds neither one mask nor one per volume",
     "group_replaces_individual": "(warning of the graph-editing API) connecting a volumes group "
     "dropped the individual volumes",
     "unreadable_map": "a map or mask that is missing, unreadable, not MRC, truncated, not 3-D, "
     "with NaN or infinite values, constant, or without a voxel size; or a mask outside [0, 1]",
-    "grid_mismatch": "maps of one volume (or a volume and its mask) on different grids",
     "invalid_particles": "a particle file that cannot be read, has no poses, or whose format its "
     "name does not say",
-    "class_without_volume": "particles of a class that has no volume in the group",
 }
 
 

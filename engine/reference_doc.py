@@ -1,13 +1,13 @@
 """The README's job reference, generated from the declarations: each installed job's
-parameters and slots (:func:`engine.describe.describe`), the error codes
-(:data:`engine.issues.ERROR_CODES`) and the exit codes (:mod:`engine.exit_codes`).
+parameters and slots (:func:`engine.describe.describe`), the error codes (the runtime's,
+:data:`engine.issues.ERROR_CODES`, and each job's ``error_codes``) and the exit codes (:mod:`engine.exit_codes`).
 ``python -m engine.reference_doc`` prints it; a test fails when the README's copy (between
 the markers) is stale."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pydantic_core import PydanticUndefined
 
@@ -100,8 +100,11 @@ def reference() -> str:
     for name in sorted(jobs, key=lambda n: (n != "align_3d_maps", n)):
         lines += job_reference(describe(jobs[name]))
     lines += input_forms()
-    lines += ["### Error codes", "", "| code | meaning |", "|---|---|"]
-    lines += [f"| `{code}` | {_cell(text)} |" for code, text in ERROR_CODES.items()]
+    lines += ["### Error codes", "", "| code | raised by | meaning |", "|---|---|---|"]
+    lines += [f"| `{code}` | any job | {_cell(text)} |" for code, text in ERROR_CODES.items()]
+    for name, job in sorted(jobs.items()):
+        codes: Mapping[str, str] = getattr(job, "error_codes", {})
+        lines += [f"| `{code}` | `{name}` | {_cell(text)} |" for code, text in codes.items()]
     lines += ["", "### Exit codes", "", "| code | meaning |", "|---|---|"]
     order = sorted(Exit, key=lambda c: (c == Exit.INTERNAL_ERROR, int(c)))
     lines += [f"| {int(code)} | {_cell(MEANING[code])} |" for code in order]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.issues import JobProblem
 from engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext
@@ -25,9 +25,21 @@ from jobs.align_3d_maps.slots import (
     group_mode,
 )
 
+ERROR_CODES: dict[str, str] = {
+    "group_and_individual": "both maps_to_align_group and maps_to_align are connected",
+    "per_volume_without_volume": "a per-volume slot (particles_N, mask_N) whose volume N is not "
+    "connected",
+    "wrong_mask_count": "masks_all_classes holds neither one mask nor one per volume",
+    "grid_mismatch": "maps of one volume (or a volume and its mask) on different grids",
+    "class_without_volume": "particles of a class that has no volume in the group",
+}
+"""The error codes of this job's own rules (the runtime's are in engine.issues.ERROR_CODES)."""
+
 
 @dataclass(frozen=True)
 class AlignJob(DeclaredJob):
+    error_codes: ClassVar[Mapping[str, str]] = ERROR_CODES
+
     def check(self, params: AlignParams, connected: Connected) -> list[JobProblem]:  # type: ignore[override]
         """Rules of this job beyond slot types, every problem at once."""
         problems: list[JobProblem] = []
