@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from engine.issues import JobProblem
 from engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext
 from jobs.align_3d_maps.params import AlignParams
+from jobs.align_3d_maps.rules import mask_count_problems
 from jobs.align_3d_maps.slots import (
     GROUP,
     INDIVIDUAL,
@@ -93,19 +94,6 @@ class AlignJob(DeclaredJob):
         from jobs.align_3d_maps.run import run_align
 
         return run_align(params, inputs, context)
-
-
-def mask_count_problems(masks: int, volumes: int) -> list[JobProblem]:
-    """A group takes one mask for all its volumes, or one per volume."""
-    if masks in (1, volumes):
-        return []
-    return [
-        JobProblem(
-            code="wrong_mask_count",
-            slot=MASKS_ALL_CLASSES.name,
-            message=f"give 1 mask or one per volume ({volumes}), got {masks}",
-        )
-    ]
 
 
 JOB = AlignJob(

@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.issues import JobProblem
 from jobs.align_3d_maps.inputs import AlignInputs
-from jobs.align_3d_maps.job import mask_count_problems
+from jobs.align_3d_maps.rules import mask_count_problems
 from jobs.align_3d_maps.slots import REFERENCE_MAP
 from slots.errors import MapReadError, ParticleFileError
 from slots.mrc import MapGrid, grid_problem, read_grid
