@@ -123,24 +123,94 @@ FIXTURE_TRUTH = RigidTransform(
 """The transform that puts ``fixtures/small_moving.mrc`` onto ``fixtures/small_reference.mrc``."""
 
 
+CLASS2_TRUTH = RigidTransform(
+    Rotation.from_euler("ZYZ", [40.0, 75.0, -110.0], degrees=True).as_matrix(),
+    np.array([2.5, -3.0, 1.5]),
+    flip=False,
+)
+"""The transform that puts ``fixtures/small_class2.mrc`` onto ``fixtures/small_reference.mrc``."""
+
+FIXTURE_PARTICLES = 8
+
+
+def _particles_star(classes: list[int]) -> str:
+    """A small RELION 3.1 particle file (text written here, so the bytes reproduce)."""
+    rng = np.random.default_rng(11)
+    lines = [
+        "",
+        "# version 30001",
+        "",
+        "data_optics",
+        "",
+        "loop_",
+        "_rlnOpticsGroupName #1",
+        "_rlnOpticsGroup #2",
+        "_rlnImagePixelSize #3",
+        "_rlnImageSize #4",
+        "_rlnImageDimensionality #5",
+        "opticsGroup1 1 2.800000 44 2",
+        "",
+        "",
+        "# version 30001",
+        "",
+        "data_particles",
+        "",
+        "loop_",
+        "_rlnImageName #1",
+        "_rlnAngleRot #2",
+        "_rlnAngleTilt #3",
+        "_rlnAnglePsi #4",
+        "_rlnOriginXAngst #5",
+        "_rlnOriginYAngst #6",
+        "_rlnOpticsGroup #7",
+        "_rlnClassNumber #8",
+    ]
+    for i, k in enumerate(classes, start=1):
+        rot, tilt, psi = rng.uniform(-180, 180), rng.uniform(0, 180), rng.uniform(-180, 180)
+        x, y = rng.uniform(-3, 3, 2)
+        lines.append(f"{i:06d}@particles.mrcs {rot:.6f} {tilt:.6f} {psi:.6f} {x:.6f} {y:.6f} 1 {k}")
+    return "\n".join([*lines, "", ""])
+
+
 def write_fixtures(folder: str | Path) -> list[Path]:
-    """Write the small deterministic fixture maps (and their true transform) into ``folder``:
-    a 40^3 protein-like reference at 3.0 Å and a mirrored, rotated, shifted copy on a 44^3 grid
-    of 2.8 Å. Byte-for-byte reproducible (tests check the committed files against this)."""
+    """Write the small deterministic fixtures into ``folder``: a 40^3 protein-like reference at
+    3.0 Å; a mirrored, rotated, shifted copy on a 44^3 grid of 2.8 Å (with two noisy half maps
+    and a soft mask); a second class, moved otherwise (:data:`CLASS2_TRUTH`); a particle file
+    of both classes; and the true transforms. Byte-for-byte reproducible (tests check the
+    committed files against this)."""
     from slots.mrc import write_map
 
     out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
     reference = protein_like_map((40, 40, 40), 3.0, seed=7)
     moving = resample_map(reference, 3.0, FIXTURE_TRUTH.inverse(), (44, 44, 44), 2.8)
+    class2 = resample_map(reference, 3.0, CLASS2_TRUTH.inverse(), (44, 44, 44), 2.8)
+    rng = np.random.default_rng(12)
+    noise = 0.1 * float(moving.std())
+    z, y, x = np.indices(moving.shape) - 22
+    radius = np.sqrt(x * x + y * y + z * z)
+    mask = np.clip((20.0 - radius) / 3.0, 0.0, 1.0).astype(np.float32)
     paths = [
         write_map(out / "small_reference.mrc", reference, 3.0),
         write_map(out / "small_moving.mrc", moving, 2.8),
+        write_map(out / "small_moving_half1.mrc", moving + rng.normal(0, noise, moving.shape), 2.8),
+        write_map(out / "small_moving_half2.mrc", moving + rng.normal(0, noise, moving.shape), 2.8),
+        write_map(out / "small_mask.mrc", mask, 2.8),
+        write_map(out / "small_class2.mrc", class2, 2.8),
     ]
+    particles = out / "small_particles.star"
+    particles.write_text(_particles_star([1, 2] * (FIXTURE_PARTICLES // 2)))
+    paths.append(particles)
     truth = {
         "convention": "y = R F^flip x + t maps small_moving.mrc points to small_reference.mrc",
         "rotation": FIXTURE_TRUTH.rotation.round(12).tolist(),
         "shift_A": FIXTURE_TRUTH.shift_A.tolist(),
         "hand_flipped": FIXTURE_TRUTH.flip,
+        "small_class2.mrc": {
+            "rotation": CLASS2_TRUTH.rotation.round(12).tolist(),
+            "shift_A": CLASS2_TRUTH.shift_A.tolist(),
+            "hand_flipped": CLASS2_TRUTH.flip,
+        },
     }
     paths.append(out / "small_truth.json")
     paths[-1].write_text(json.dumps(truth, indent=2) + "\n")
