@@ -68,7 +68,9 @@ def _flag(name: str, info: Any) -> tuple[str, bool]:
 
 
 def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
-    """One option per field of ``model``, with its default, limits and help text."""
+    """One option per field of ``model``: its flag, type and choices, and a help text made of
+    the field's description, its default (``(default: X)``, from the declaration, never
+    retyped) and its limits."""
     for name, info in model.model_fields.items():
         flag, negate = _flag(name, info)
         described = describe_param(name, info)
@@ -79,7 +81,8 @@ def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -
             limits = f"; {'>' if described.exclusive_minimum else ''}{low}..{high}"
         if described.type == "boolean":
             action = "store_false" if negate else "store_true"
-            text = f"{info.description} ({'on' if info.default else 'off'} unless given)"
+            state = "on" if info.default else "off"
+            text = f"{info.description} (default: {state}; {flag} turns it {'off' if negate else 'on'})"
             parser.add_argument(flag, dest=name, action=action, default=info.default, help=text)
             continue
         kind = {"number": float, "integer": int}.get(described.type, str)

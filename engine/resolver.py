@@ -8,6 +8,7 @@ job: it asks each job definition for its slots, as pure functions of (params, co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from engine.issues import Issue
 from engine.jobdef import Connected, JobDefinition, SlotSpec
-from engine.suggest import unknown_name
+from engine.suggest import closest, keys_at, unknown_name
 from schemas.documents import FromRef, GroupRef, JobSpec, PathRef, SingleInput, VolumeRef, Workflow
 from slots.payloads import SlotKind
 
@@ -264,8 +265,19 @@ def _unknown_slot(job: ResolvedJob, slot: str, now: list[str]) -> str:
                 f"input {slot!r} appears only {decl.when.text}; with these parameters and "
                 f"connections the inputs are: {', '.join(now) or 'none'}"
             )
-    names = now + [d.name for d in declared if d.is_template]
-    return unknown_name("input slot", slot, names)
+    templates = [d for d in declared if d.is_template]
+    index = re.fullmatch(r".*_(\d+)", slot)
+    # a misspelt per-volume slot (particle_1) is closest to a concrete one (particles_1)
+    concrete = {d.at(int(index.group(1))): d for d in templates} if index else {}
+    candidates = now + (list(concrete) if concrete else [d.name for d in templates])
+    hidden = [
+        f" ({c!r} appears only {concrete[c].when.text})"
+        for c in closest(slot, sorted(candidates))
+        if c in concrete and c not in now
+    ]
+    return unknown_name(
+        "input slot", slot, now + [d.name for d in templates], candidates, "".join(hidden)
+    )
 
 
 def _item_issues(
@@ -320,9 +332,11 @@ def _item_issues(
 
 def document_issues(data: Any) -> tuple[Workflow | None, list[Issue]]:
     """Parse a job spec or workflow document (a dict from JSON); structural problems become
-    ``invalid_document`` issues with their JSON paths."""
+    ``invalid_document`` issues with their JSON paths (a misspelt key gets the closest valid
+    keys at its place and the list of them)."""
+    model: type[BaseModel] = Workflow if isinstance(data, dict) and "jobs" in data else JobSpec
     try:
-        if isinstance(data, dict) and "jobs" in data:
+        if model is Workflow:
             return Workflow.model_validate(data), []
         spec = JobSpec.model_validate(data)
         return Workflow(jobs={"J1": spec}), []
@@ -335,7 +349,10 @@ def document_issues(data: Any) -> tuple[Workflow | None, list[Issue]]:
                 path += f"[{part}]" if part.isdigit() else f".{part}"
             message = err["msg"]
             if err["type"] == "extra_forbidden":
-                message = f"unknown key {loc[-1]!r}"
+                valid = keys_at(model, err["loc"][:-1])
+                message = (
+                    unknown_name("key", loc[-1], valid) if valid else f"unknown key {loc[-1]!r}"
+                )
             elif err["type"] == "missing":
                 message = f"missing key {loc[-1]!r}"
             elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "from":

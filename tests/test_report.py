@@ -1,13 +1,12 @@
-"""Diagnostics: the log agrees with result.json, figures are written, the report renders in a
-real browser (Debian's Chromium, headless), ambiguous alignments are flagged."""
+"""Diagnostics: the log agrees with result.json and gives the volumes in index order, figures
+are written, difference slices stay readable for a noisy map, the report renders in a real
+browser (Debian's Chromium, headless), ambiguous alignments are flagged. What the report names
+(inputs, outputs, particles): test_report_contents.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,9 @@ from engine.alignment.geometry import RigidTransform
 from engine.alignment.resample import resample_map
 from engine.exit_codes import Exit
 from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import ResultManifest
-from slots.mrc import write_map
+from schemas.documents import AlignmentRecord, ResultManifest
+from slots.mrc import read_map, write_map
+from tests.browser import headless
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -87,40 +87,14 @@ def test_report_is_self_contained(job: tuple[Path, str]) -> None:
     assert "Alignments" in html and "max_shift_A" in html and "small_moving.mrc" in html
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 def test_report_renders_in_a_real_browser(job: tuple[Path, str], tmp_path: Path) -> None:
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing; CI must render the report (apt-get install chromium)")
-        pytest.skip("Chromium not installed (apt-get install chromium)")
     shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars",
-            "--window-size=1200,1600",
-            f"--screenshot={shot}",
-            (job[0] / "report.html").resolve().as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    headless(
+        tmp_path / "profile",
+        "--hide-scrollbars",
+        "--window-size=1200,1600",
+        f"--screenshot={shot}",
+        (job[0] / "report.html").resolve().as_uri(),
     )
     data = shot.read_bytes()
     assert data.startswith(PNG_MAGIC)
@@ -150,3 +124,72 @@ def test_symmetric_map_is_flagged_as_ambiguous(tmp_path: Path) -> None:
     assert "WARNING" in stdout and "ambiguous" in (folder / "job.log").read_text()
     assert "ambiguous" in (folder / "report.html").read_text()
     assert not (folder / "volume_001" / "fsc.png").exists()  # log_diagnostics off: no figures
+
+
+def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path: Path) -> None:
+    # a noisy copy of the reference with one domain missing: the difference must show the
+    # missing domain (the change), not the noise (readable slices)
+    from engine.alignment.difference import difference_map
+    from engine.alignment.params import AlignmentParams
+    from jobs.align_3d_maps.reference import reference_for
+    from jobs.align_3d_maps.volume import Diagnostics, align_volume
+
+    p, box = 2.0, (64, 64, 64)
+    reference = protein_like_map(box, p, seed=8)
+    z, y, x = np.indices(box) - 32
+    blob = np.exp(-((x - 12) ** 2 + y**2 + z**2) / (2 * 4.0**2)).astype(np.float32)
+    changed = reference * (1 - blob)
+    noisy = changed + np.random.default_rng(2).normal(0, 3 * reference.std(), box)
+    write_map(tmp_path / "ref.mrc", reference, p)
+    write_map(tmp_path / "noisy.mrc", noisy, p)
+    outcome = align_volume(
+        reference_for(tmp_path / "ref.mrc", None, None, None),
+        {"map": tmp_path / "noisy.mrc"},
+        {"map": tmp_path / "out.mrc"},
+        AlignmentParams(max_shift_A=5, lowpass_resolution_A=6),
+        diagnostics=Diagnostics(tmp_path / "diff.mrc", 6.0),
+    )
+    lowpass = outcome.difference_lowpass_A
+    assert lowpass is not None and lowpass > 6.0  # coarser than the alignment's, for the noise
+    truth = -(reference * blob)[32]  # what the difference should show in the central xy plane
+    shown = outcome.difference_slices["xy"]
+    aligned = read_map(tmp_path / "out.mrc").data
+    at_alignment_lowpass = difference_map(reference, aligned, p, 6.0)[32]
+
+    def agreement(plane: np.ndarray) -> float:
+        return float(np.corrcoef(plane.ravel(), truth.ravel())[0, 1])
+
+    assert agreement(shown) > 0.5
+    assert agreement(shown) > agreement(at_alignment_lowpass) + 0.1
+    # the strongest disagreement sits where it does without the noise: the missing domain
+    ideal = difference_map(reference, changed, p, lowpass)[32]
+    found = np.unravel_index(np.argmin(shown), shown.shape)
+    expected = np.unravel_index(np.argmin(ideal), ideal.shape)
+    assert np.hypot(*np.subtract(found, expected)) <= 3
+
+
+def test_log_gives_each_volume_in_index_order_whatever_order_they_finish() -> None:
+    from jobs.align_3d_maps.log import log_progress, log_volumes
+
+    def record(index: int) -> AlignmentRecord:
+        return AlignmentRecord(
+            index=index,
+            rotation=np.eye(3).tolist(),
+            shift_A=[float(index), 0.0, 0.0],
+            hand_flipped=False,
+            matrix=np.eye(4).tolist(),
+            rotation_angle_deg=0.0,
+            score=0.9,
+            seconds=1.0,
+        )
+
+    lines: list[str] = []
+    finished = [record(3), record(1), record(2)]
+    for done, rec in enumerate(finished, start=1):
+        log_progress(lines.append, rec, done, 3)
+    log_volumes(lines.append, finished)
+    assert [line.split()[1] for line in lines[:3]] == ["3", "1", "2"]  # progress as they finish
+    blocks = [line for line in lines if re.fullmatch(r"volume \d+:", line)]
+    assert blocks == ["volume 1:", "volume 2:", "volume 3:"]
+    shifts = [line for line in lines if "translation t" in line]
+    assert [_numbers(line)[0] for line in shifts] == [1.0, 2.0, 3.0]

@@ -14,6 +14,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.fourier import rfft_weights
+from engine.alignment.fsc import FSCCurve
 from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, parallel, sum_blocks
 from engine.alignment.spectra import response
 
@@ -47,6 +48,27 @@ def _scaled_difference(out, fa, fb, sa, sb, kz, ky, kx2, lo, hi, first, last):  
             for ix in range(nx):
                 g = response(np.sqrt(kzy + kx2[ix]), lo, hi)
                 out[iz, iy, ix] = g * (fb[iz, iy, ix] * sb - fa[iz, iy, ix] * sa)
+
+
+AGREEMENT_FSC = 0.5
+"""The FSC of the aligned map with the reference above which their difference is shown: at
+lower FSC, noise (or unrelated detail) would outweigh what the maps share and hide the parts
+where they differ."""
+COARSEST_ELEMENTS = 8.0
+"""The difference map keeps at least this many resolution elements across the box."""
+
+
+def difference_lowpass_A(lowpass_A: float, after: FSCCurve, box_extent_A: float) -> float:
+    """The low-pass (Å) of a difference map: ``lowpass_A`` (the alignment's), or coarser where
+    the aligned map agrees with the reference only at coarser detail (its FSC with the
+    reference falls below :data:`AGREEMENT_FSC` there), so that noisy maps (an unfiltered map,
+    a half map) give a difference of shapes rather than of noise; never coarser than
+    :data:`COARSEST_ELEMENTS` resolution elements across the box (``box_extent_A``, Å)."""
+    coarsest = max(lowpass_A, box_extent_A / COARSEST_ELEMENTS)
+    agreement = after.resolution_at(AGREEMENT_FSC)
+    if not np.isfinite(agreement):
+        return coarsest
+    return float(min(max(lowpass_A, agreement), coarsest))
 
 
 def difference_from_spectra(

@@ -16,11 +16,11 @@ from jobs.align_3d_maps.volume import VolumeOutcome
 SEARCH_STAGES = 5
 
 
-def volume_figures(
-    outcome: VolumeOutcome, folder: Path, lowpass_A: float, index: int
-) -> list[Path]:
+def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Path]:
     """FSC plot, difference-map slices, overlay slices: from what the volume's work kept in
-    memory (nothing is read back)."""
+    memory (nothing is read back). The difference slices are of the volume's map (not of its
+    half maps), low-passed to where it agrees with the reference
+    (:func:`engine.alignment.difference.difference_lowpass_A`), and say to what."""
     label = f"volume {index}"
     figures = [
         plot_fsc(
@@ -31,11 +31,12 @@ def volume_figures(
         )
     ]
     if outcome.difference_slices is not None:
+        lowpass = outcome.difference_lowpass_A
         figures.append(
             plot_difference_slices(
                 outcome.difference_slices,
                 folder / "difference_slices.png",
-                f"{label}: aligned - reference, low-passed to {lowpass_A:g} Å",
+                f"{label}: aligned map - reference, low-passed to {lowpass:.3g} Å",
             )
         )
     figures.append(

@@ -1,11 +1,18 @@
-"""The job log's account of one volume's alignment: the same numbers as result.json."""
+"""The job log's account of the alignments: the same numbers as result.json.
+
+While the volumes run (in parallel, finishing in any order), one progress line per volume as it
+finishes (:func:`log_progress`); once all are done, each volume's full account in index order
+and the particle files written (:func:`log_volumes`), so that the log reads the same whatever
+order the volumes finished in.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from jobs.align_3d_maps.particle_outputs import ParticlesWritten
 from schemas.documents import AlignmentRecord
 
 
@@ -49,3 +56,52 @@ def log_alignment(log: Callable[[str], None], record: AlignmentRecord) -> None:
     lines += [f"  WARNING: {w}" for w in record.warnings]
     for line in lines:
         log(line)
+
+
+def log_progress(
+    log: Callable[[str], None], record: AlignmentRecord, done: int, total: int
+) -> None:
+    """One line as volume ``record.index`` finishes (``done`` of ``total``): its rotation angle
+    (°), shift length (Å), hand and score; the full account comes at the end."""
+    shift = float(np.linalg.norm(record.shift_A))
+    warned = len(record.warnings)
+    log(
+        f"volume {record.index} aligned ({done} of {total}): rotation "
+        f"{record.rotation_angle_deg:.2f}°, shift {shift:.2f} Å, hand "
+        f"{'flipped' if record.hand_flipped else 'kept'}, score {record.score:.4f}"
+        + (f", {warned} warning{'s' if warned > 1 else ''}" if warned else "")
+    )
+
+
+def particles_line(written: ParticlesWritten) -> str:
+    """What one particle file written holds, in words (the log's): its slot, its file (in the
+    job folder), its source, how many particles and how many poses changed."""
+    which = ", ".join(map(str, written.volumes))
+    follows = (
+        f"volume {which}"
+        if len(written.volumes) == 1
+        else f"the volumes of their classes ({which})"
+    )
+    return (
+        f"{written.slot}: wrote {written.path.name}, {written.count} particles from "
+        f"{written.source}; {written.changed} poses changed (following {follows})"
+    )
+
+
+def log_volumes(
+    log: Callable[[str], None],
+    records: Sequence[AlignmentRecord],
+    particles: Sequence[ParticlesWritten] = (),
+) -> None:
+    """Every volume's account in index order, then each particle file written (in the order of
+    the volumes it follows; a file shared by classes with each class's counts)."""
+    for record in sorted(records, key=lambda r: r.index):
+        log_alignment(log, record)
+    for written in sorted(particles, key=lambda w: (w.volumes, w.slot)):
+        log(particles_line(written))
+        if len(written.by_volume) > 1:
+            for volume in written.by_volume:
+                log(
+                    f"  volume {volume.index}: {volume.count} particles, "
+                    f"{volume.changed} poses changed"
+                )

@@ -1,7 +1,11 @@
 """``report.html``: one self-contained page per job (figures inlined, no network, no server).
 
-It shows the parameters, the inputs, a table of the alignments (rotation angle, shift, hand,
-score, alternative score, FSC), every figure, and the warnings. It opens straight from disk.
+From the top: the reference, the warnings, a table of the alignments (the map of each volume,
+rotation angle, shift, hand, score, alternative score, score against chance, FSC, warnings) and
+the particle files written (how many particles, how many poses changed); then each volume in
+index order: its warnings, every input file (map, sharpened map, half maps, mask, particles)
+and every output file, its matrix and its figures; last, the parameters and every input of the
+job (group mode included). It opens straight from disk.
 """
 
 from __future__ import annotations
@@ -9,9 +13,19 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobs.align_3d_maps.inputs import AlignInputs
+from jobs.align_3d_maps.particle_outputs import ParticlesWritten
+from jobs.align_3d_maps.report_files import (
+    FileRow,
+    reference_rows,
+    shown,
+    volume_input_rows,
+    volume_output_rows,
+)
 from schemas.documents import AlignmentRecord
 
 _STYLE = """
@@ -24,6 +38,7 @@ th { background: #f0f3f7; } td.num { text-align: right; font-variant-numeric: ta
 .warn { background: #fff4e0; border-left: 4px solid #e69500; padding: 0.5em 0.8em; }
 .ok { color: #2a7a2a; } figure { margin: 0.6em 0; } img { max-width: 100%; }
 code { background: #f4f4f4; padding: 0 0.2em; }
+td.path { font-size: 0.85em; color: #555; word-break: break-all; }
 """
 
 
@@ -36,17 +51,23 @@ def _image(path: Path) -> str:
     return f'<img alt="{_esc(path.name)}" src="data:image/png;base64,{data}">'
 
 
-def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+def _cell(value: Any, column: int, path_column: int | None) -> str:
+    if column == path_column:
+        return f'<td class="path">{_esc(value)}</td>'
+    if isinstance(value, int | float):
+        return f'<td class="num">{_esc(value)}</td>'
+    return f"<td>{_esc(value)}</td>"
+
+
+def _table(
+    rows: Sequence[Sequence[Any]], header: Sequence[str], path_column: int | None = None
+) -> str:
+    """An HTML table; numbers right-aligned, the ``path_column`` (if any) in small print."""
+    if not rows:
+        return "<p>None.</p>"
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f'<td class="num">{_esc(c)}</td>'
-            if isinstance(c, int | float)
-            else f"<td>{_esc(c)}</td>"
-            for c in row
-        )
-        + "</tr>"
+        "<tr>" + "".join(_cell(c, i, path_column) for i, c in enumerate(row)) + "</tr>"
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -56,95 +77,159 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def write_report(
-    path: Path,
-    title: str,
-    params: Mapping[str, Any],
-    inputs: Mapping[str, str],
-    alignments: Sequence[AlignmentRecord],
-    figures: Mapping[int, Sequence[Path]],
-    warnings: Sequence[str],
-) -> Path:
-    """Write the report page. ``alignments`` are result-manifest records; ``figures`` maps a
-    volume index to its PNG files (inlined as data URIs)."""
-    rows = []
-    for rec in alignments:
-        rows.append(
+@dataclass(frozen=True)
+class ReportInputs:
+    """What the page shows: the job folder (output paths are shown relative to it), the
+    parameters, the job's inputs, one record per volume, each volume's figures, the warnings
+    and the particle files written."""
+
+    workdir: Path
+    params: Mapping[str, Any]
+    inputs: AlignInputs
+    records: Sequence[AlignmentRecord]
+    figures: Mapping[int, Sequence[Path]]
+    warnings: Sequence[str]
+    particles: Sequence[ParticlesWritten] = ()
+
+
+def volume_folder(workdir: Path, index: int) -> Path:
+    """The folder of volume ``index``'s files."""
+    return workdir / f"volume_{index:03d}"
+
+
+def _cells(row: FileRow, workdir: Path) -> list[Any]:
+    return [row.role, row.path.name, row.slot or "–", shown(row.path, workdir), row.note]
+
+
+_FILE_HEADER = ["what", "file", "slot", "path", "note"]
+
+
+def _file_table(rows: Sequence[FileRow], workdir: Path) -> str:
+    """One file a row: what it is, its name, its slot, its path, a note."""
+    return _table([_cells(row, workdir) for row in rows], _FILE_HEADER, path_column=3)
+
+
+def _all_inputs(report: ReportInputs) -> str:
+    """Every input file of the job, the reference's first, then each volume's in index order
+    (in group mode too: half maps, sharpened maps, masks and particles)."""
+    cells = [["reference", *_cells(row, report.workdir)] for row in reference_rows(report.inputs)]
+    for volume in sorted(report.inputs.volumes, key=lambda v: v.index):
+        for row in volume_input_rows(volume, report.inputs):
+            cells.append([volume.index, *_cells(row, report.workdir)])
+    return _table(cells, ["volume", *_FILE_HEADER], path_column=4)
+
+
+def _summary(report: ReportInputs, records: Sequence[AlignmentRecord]) -> list[str]:
+    maps = {v.index: Path(v.volume.map).name for v in report.inputs.volumes}
+    rows = [
+        [
+            rec.index,
+            maps.get(rec.index, "–"),
+            f"{rec.rotation_angle_deg:.2f}",
+            ", ".join(f"{x:.2f}" for x in rec.shift_A),
+            "flipped" if rec.hand_flipped else "kept",
+            _fmt(rec.score, 4),
+            _fmt(rec.alternative_score, 4),
+            _fmt(rec.chance_z, 1),
+            _fmt(rec.fsc_0143_before_A, 1),
+            _fmt(rec.fsc_0143_A, 1),
+            len(rec.warnings),
+            f"{rec.seconds:.1f}",
+        ]
+        for rec in records
+    ]
+    header = [
+        "volume",
+        "map",
+        "rotation (°)",
+        "shift (Å)",
+        "hand",
+        "score",
+        "alternative",
+        "above chance (σ)",
+        "FSC before (Å)",
+        "FSC after (Å)",
+        "warnings",
+        "time (s)",
+    ]
+    parts = ["<h2>Alignments</h2>", _table(rows, header)]
+    if report.particles:
+        written = [
             [
-                rec.index,
-                f"{rec.rotation_angle_deg:.2f}",
-                ", ".join(f"{x:.2f}" for x in rec.shift_A),
-                "flipped" if rec.hand_flipped else "kept",
-                _fmt(rec.score, 4),
-                _fmt(rec.alternative_score, 4),
-                _fmt(rec.fsc_0143_before_A, 1),
-                _fmt(rec.fsc_0143_A, 1),
-                f"{rec.seconds:.1f}",
+                w.slot,
+                shown(w.path, report.workdir),
+                str(w.source),
+                w.count,
+                w.changed,
+                ", ".join(map(str, w.volumes)),
             ]
+            for w in sorted(report.particles, key=lambda w: (w.volumes, w.slot))
+        ]
+        parts.append("<h2>Particles written</h2>")
+        parts.append(
+            _table(
+                written,
+                ["slot", "file", "from", "particles", "poses changed", "volumes"],
+                path_column=2,
+            )
         )
+    return parts
+
+
+def _volume(report: ReportInputs, rec: AlignmentRecord) -> list[str]:
+    volume = next(v for v in report.inputs.volumes if v.index == rec.index)
+    matrix = "<br>".join(" ".join(f"{v: .5f}" for v in row) for row in rec.matrix)
+    folder = volume_folder(report.workdir, rec.index)
+    outputs = volume_output_rows(folder, rec.index, report.particles) if folder.is_dir() else []
+    parts = [
+        f'<h2 id="volume-{rec.index}">Volume {rec.index}: {_esc(Path(volume.volume.map).name)}</h2>'
+    ]
+    if rec.warnings:
+        items = "".join(f"<li>{_esc(w)}</li>" for w in rec.warnings)
+        parts.append(f'<div class="warn"><ul>{items}</ul></div>')
+    parts += [
+        "<h3>Inputs</h3>",
+        _file_table(volume_input_rows(volume, report.inputs), report.workdir),
+        "<h3>Outputs</h3>",
+        _file_table(outputs, report.workdir),
+        f"<p>4x4 matrix <code>[[R F<sup>flip</sup>, t], [0, 1]]</code>:<br>"
+        f"<code>{matrix}</code></p>",
+    ]
+    for fig in report.figures.get(rec.index, []):
+        parts.append(f"<figure>{_image(fig)}<figcaption>{_esc(fig.name)}</figcaption></figure>")
+    return parts
+
+
+def write_report(path: Path, title: str, report: ReportInputs) -> Path:
+    """Write the report page (figures inlined as data URIs)."""
+    records = sorted(report.records, key=lambda r: r.index)
+    reference = Path(report.inputs.reference.map)
+    count = len(records)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
+        f"<p>{count} volume{'s' if count != 1 else ''} aligned onto the reference "
+        f"<b>{_esc(reference.name)}</b> (<code>{_esc(shown(reference, report.workdir))}</code>)"
+        f", given as {'a volumes group' if report.inputs.group else 'individual volumes'}.</p>",
         "<p>Transforms map a point <code>x</code> of each volume to <code>y = R F<sup>flip</sup>"
         " x + t</code> in the reference frame (<code>F = diag(1, 1, -1)</code>, t in Å).</p>",
     ]
-    if warnings:
-        items = "".join(f"<li>{_esc(w)}</li>" for w in warnings)
+    if report.warnings:
+        items = "".join(f"<li>{_esc(w)}</li>" for w in report.warnings)
         parts.append(f'<h2>Warnings</h2><div class="warn"><ul>{items}</ul></div>')
     else:
         parts.append('<p class="ok">No warnings.</p>')
-    parts.append("<h2>Alignments</h2>")
-    parts.append(
-        _table(
-            rows,
-            [
-                "volume",
-                "rotation (°)",
-                "shift (Å)",
-                "hand",
-                "score",
-                "alternative",
-                "FSC before (Å)",
-                "FSC after (Å)",
-                "time (s)",
-            ],
-        )
-    )
-    for rec in alignments:
-        matrix = "<br>".join(" ".join(f"{v: .5f}" for v in row) for row in rec.matrix)
-        parts.append(f"<h2>Volume {rec.index}</h2>")
-        parts.append(
-            f"<p>4x4 matrix <code>[[R F<sup>flip</sup>, t], [0, 1]]</code>:<br>"
-            f"<code>{matrix}</code></p>"
-        )
-        for fig in figures.get(rec.index, []):
-            parts.append(f"<figure>{_image(fig)}<figcaption>{_esc(fig.name)}</figcaption></figure>")
+    parts += _summary(report, records)
+    for rec in records:
+        parts += _volume(report, rec)
     parts.append("<h2>Parameters</h2>")
-    parts.append(_table([[k, v] for k, v in params.items()], ["parameter", "value"]))
-    parts.append("<h2>Inputs</h2>")
-    parts.append(_table([[k, v] for k, v in inputs.items()], ["slot", "files"]))
+    parts.append(_table([[k, v] for k, v in report.params.items()], ["parameter", "value"]))
+    parts += ["<h2>Inputs</h2>", _all_inputs(report)]
     parts.append("</body></html>")
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path
-
-
-def describe_inputs(inputs: Mapping[str, Any]) -> dict[str, str]:
-    """Slot -> its files, for the report."""
-    out = {}
-    for slot, value in inputs.items():
-        items = value if isinstance(value, list) else [(None, value)]
-        texts = []
-        for index, payload in items:
-            data = payload.model_dump(exclude_none=True, exclude={"kind"})
-            if "volumes" in data:
-                text = "; ".join(str(v["map"]) for v in data["volumes"])
-            else:
-                text = ", ".join(f"{k}: {v}" for k, v in data.items())
-            texts.append(text if index is None else f"#{index} {text}")
-        out[slot] = " | ".join(texts)
-    return out
 
 
 def job_report(
@@ -154,13 +239,11 @@ def job_report(
     records: Sequence[AlignmentRecord],
     figures: Mapping[int, Sequence[Path]],
     warnings: Sequence[str],
+    particles: Sequence[ParticlesWritten] = (),
 ) -> Path:
-    return write_report(
-        workdir / "report.html",
-        "Align 3D Maps",
-        params,
-        describe_inputs(inputs),
-        records,
-        figures,
-        warnings,
+    """Write ``report.html`` into the job folder ``workdir`` from the job's inputs (payloads by
+    slot, as the job gets them), records, figures, warnings and the particle files written."""
+    report = ReportInputs(
+        workdir, params, AlignInputs.read(inputs), records, figures, warnings, particles
     )
+    return write_report(workdir / "report.html", "Align 3D Maps", report)

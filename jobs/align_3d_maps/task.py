@@ -19,9 +19,9 @@ from engine.alignment.geometry import RigidTransform
 from engine.alignment.jit import threads
 from engine.alignment.params import AlignmentParams
 from jobs.align_3d_maps.diagnostics import volume_figures
+from jobs.align_3d_maps.record import alignment_record
 from jobs.align_3d_maps.reference import reference_for
-from jobs.align_3d_maps.volume import Diagnostics, align_volume, finite_or_none
-from jobs.align_3d_maps.warnings import volume_warnings
+from jobs.align_3d_maps.volume import Diagnostics, align_volume
 from schemas.documents import AlignmentRecord
 
 
@@ -105,27 +105,10 @@ def _align_one(task: VolumeTask, progress: Callable[[str], None] | None) -> Volu
         else None,
         index=task.index,
     )
-    figures = volume_figures(outcome, task.folder, lowpass, task.index) if task.diagnostics else []
-    t = outcome.alignment.transform
-    chance = outcome.alignment.chance
-    record = AlignmentRecord(
-        index=task.index,
-        rotation=t.rotation.tolist(),
-        shift_A=t.shift_A.tolist(),
-        hand_flipped=t.flip,
-        matrix=t.matrix.tolist(),
-        rotation_angle_deg=t.angle_deg,
-        score=outcome.alignment.score,
-        alternative_score=outcome.alignment.alternative_score,
-        chance_z=None if chance is None else round(chance.z, 3),
-        chance_gain=None if chance is None else round(chance.gain, 4),
-        fsc_0143_A=finite_or_none(outcome.fsc_after_0143_A),
-        fsc_0143_before_A=finite_or_none(outcome.fsc_before_0143_A),
-        seconds=time.perf_counter() - start,
-        symmetry=task.params.symmetry,
-        symmetry_lowest_mate_score=None
-        if outcome.alignment.symmetry is None
-        else round(outcome.alignment.symmetry.lowest_mate_score, 6),
-        warnings=volume_warnings(task.index, outcome.alignment) + outcome.grid_warnings,
+    figures = volume_figures(outcome, task.folder, task.index) if task.diagnostics else []
+    record = alignment_record(
+        task.index, outcome, task.params.symmetry, time.perf_counter() - start
     )
-    return VolumeResult(task.index, outcome.files, t, record, figures, outcome.alignment)
+    return VolumeResult(
+        task.index, outcome.files, outcome.alignment.transform, record, figures, outcome.alignment
+    )

@@ -20,7 +20,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.align import AlignmentResult, align_maps
-from engine.alignment.difference import difference_from_spectra
+from engine.alignment.difference import difference_from_spectra, difference_lowpass_A
 from engine.alignment.fsc import FSCCurve, fsc_of_spectra
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.jit import threads
@@ -47,8 +47,8 @@ from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
 class VolumeOutcome:
     """What aligning one volume produced: written files by map name (``map``, ``map_sharp``,
     ``map_half_A``, ``map_half_B``, ``mask``, and ``difference_map`` with diagnostics), the
-    alignment, FSC curves, the slices the figures show, what the output grid cost (warnings)
-    and timings (s)."""
+    alignment, FSC curves, the slices the figures show, what the output grid cost (warnings),
+    timings (s) and the low-pass of the difference map (Å; None without diagnostics)."""
 
     files: dict[str, Path]
     alignment: AlignmentResult
@@ -59,6 +59,7 @@ class VolumeOutcome:
     difference_slices: Slices | None
     grid_warnings: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    difference_lowpass_A: float | None = None
 
     @property
     def fsc_before_0143_A(self) -> float:
@@ -67,25 +68,6 @@ class VolumeOutcome:
     @property
     def fsc_after_0143_A(self) -> float:
         return self.fsc_after.resolution_at(0.143)
-
-    def summary(self) -> dict[str, object]:
-        """A JSON-ready summary (DESIGN.md convention for the matrices)."""
-        t = self.alignment.transform
-        alt = self.alignment.alternative_score
-        return {
-            "aligned_map": str(self.files["map"]),
-            "rotation": t.rotation.round(8).tolist(),
-            "shift_A": t.shift_A.round(6).tolist(),
-            "hand_flipped": t.flip,
-            "matrix": t.matrix.round(8).tolist(),
-            "rotation_angle_deg": round(t.angle_deg, 6),
-            "score": round(self.alignment.score, 6),
-            "alternative_score": None if alt is None else round(alt, 6),
-            "fsc_0143_before_A": finite_or_none(self.fsc_before_0143_A),
-            "fsc_0143_A": finite_or_none(self.fsc_after_0143_A),
-            "warnings": [c.message for c in self.alignment.concerns()] + self.grid_warnings,
-            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
-        }
 
 
 def finite_or_none(value: float) -> float | None:
@@ -125,7 +107,8 @@ def _reference_grid(reference: PreparedReference) -> OutputGrid:
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """With diagnostics on: where the difference map goes and its low-pass (Å)."""
+    """With diagnostics on: where the difference map goes and the alignment's low-pass (Å), the
+    finest the difference map is low-passed to (:func:`difference_lowpass_A`)."""
 
     difference_map: Path
     lowpass_A: float
@@ -232,10 +215,12 @@ def align_volume(
     fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
     aligned_slices = central_slices(aligned)
     del aligned
-    difference_slices = None
+    difference_slices, difference_lowpass = None, None
     if diagnostics is not None:
+        extent_A = min(reference.shape) * p
+        difference_lowpass = difference_lowpass_A(diagnostics.lowpass_A, fsc_after, extent_A)
         difference = difference_from_spectra(
-            reference.spectrum, spectrum, reference.shape, p, diagnostics.lowpass_A, True
+            reference.spectrum, spectrum, reference.shape, p, difference_lowpass, True
         )
         del spectrum
         files["difference_map"] = write_map(
@@ -289,6 +274,7 @@ def align_volume(
         difference_slices,
         grid_warnings(index, voxel_in, out, kept, output_grid),
         timings,
+        difference_lowpass,
     )
 
 
@@ -322,17 +308,37 @@ def align_files(
     params: AlignmentParams,
     reference_voxel_A: float | None = None,
     moving_voxel_A: float | None = None,
+    mask_path: Path | None = None,
+    moved_mask_path: Path | None = None,
+    reference_mask_path: Path | None = None,
 ) -> VolumeOutcome:
-    """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``."""
+    """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``.
+
+    ``mask_path``: the moving map's mask (on its grid, values in [0, 1]): it restricts the
+    search and is moved with the map to ``moved_mask_path``. ``reference_mask_path``: the
+    reference's mask (on the reference's grid), restricting the search. Masks take the voxel
+    size of their map (``moving_voxel_A``, ``reference_voxel_A`` override the headers)."""
+    if mask_path is not None and moved_mask_path is None:
+        raise ValueError("a mask to move needs the path of the moved mask")
     clock = time.perf_counter()
-    reference = reference_for(reference_path, reference_voxel_A, None, None)
+    reference = reference_for(
+        reference_path,
+        reference_voxel_A,
+        reference_mask_path,
+        reference_voxel_A if reference_mask_path is not None else None,
+    )
     read_s = time.perf_counter() - clock
+    out_files = {"map": aligned_path}
+    if moved_mask_path is not None:
+        out_files["mask"] = moved_mask_path
     outcome = align_volume(
         reference,
         {"map": moving_path},
-        {"map": aligned_path},
+        out_files,
         params,
+        mask=mask_path,
         voxel_size_A=moving_voxel_A,
+        mask_voxel_A=moving_voxel_A,
     )
     outcome.timings_s["read"] += read_s
     outcome.timings_s["total"] += read_s

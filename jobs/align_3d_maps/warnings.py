@@ -6,6 +6,11 @@ from __future__ import annotations
 from engine.alignment.align import AlignmentResult
 
 
+def volume_label(index: int) -> str:
+    """How a warning names its volume: ``volume 3: ...``."""
+    return f"volume {index}: "
+
+
 def volume_warnings(index: int, result: AlignmentResult) -> list[str]:
     """The warnings of volume ``index``'s alignment."""
-    return [f"volume {index}: {concern.message}" for concern in result.concerns()]
+    return [f"{volume_label(index)}{concern.message}" for concern in result.concerns()]
