@@ -193,3 +193,38 @@ def test_log_gives_each_volume_in_index_order_whatever_order_they_finish() -> No
     assert blocks == ["volume 1:", "volume 2:", "volume 3:"]
     shifts = [line for line in lines if "translation t" in line]
     assert [_numbers(line)[0] for line in shifts] == [1.0, 2.0, 3.0]
+
+
+def test_job_log_keeps_index_order_when_volumes_finish_out_of_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # volumes finish in the order 3, 2, 1: progress lines say so, the accounts stay in order
+    import jobs.align_3d_maps.run as run
+    from engine.executor import run_document
+    from engine.jobdef import discover_jobs
+
+    def reversed_finish(function, tasks, backend, memory, on_result=None):  # type: ignore[no-untyped-def]
+        results = [function(task) for task in tasks]
+        for i in reversed(range(len(tasks))):
+            if on_result is not None:
+                on_result(i, results[i])
+        return results
+
+    monkeypatch.setattr(run, "run_tasks", reversed_finish)
+    moving = str(FIXTURES / "small_moving.mrc")
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"max_shift_A": 15, "log_diagnostics": False},
+        "inputs": {
+            "reference_map": {"map": str(FIXTURES / "small_reference.mrc")},
+            "maps_to_align": [{"map": moving, "index": n} for n in (1, 2, 3)],
+        },
+    }
+    run_document(spec, tmp_path, tmp_path / "job", discover_jobs(), quiet=True)
+    lines = (tmp_path / "job" / "job.log").read_text().splitlines()
+    progress = [line.split()[1] for line in lines if re.match(r"volume \d+ aligned \(", line)]
+    accounts = [line for line in lines if re.fullmatch(r"volume \d+:", line)]
+    assert progress == ["3", "2", "1"]
+    assert accounts == ["volume 1:", "volume 2:", "volume 3:"]
+    last_progress = max(i for i, line in enumerate(lines) if " aligned (" in line)
+    assert last_progress < lines.index("volume 1:")  # the accounts come once all are done

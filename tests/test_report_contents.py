@@ -103,7 +103,11 @@ def individual(case_root: Path) -> Path:
     # volume 2 first in the list: the report still shows volume 1 first
     spec = {
         "job": "align_3d_maps",
-        "params": {"max_shift_A": 15, "create_mask_inputs": True},
+        "params": {
+            "max_shift_A": 15,
+            "create_mask_inputs": True,
+            "update_particle_alignments": True,
+        },
         "inputs": {
             "reference_map": {"map": "../case/ref.mrc"},
             "maps_to_align": [
@@ -111,6 +115,7 @@ def individual(case_root: Path) -> Path:
                 {"map": "../case/other.mrc", "index": 1},
             ],
             "mask_2": {"path": "../case/mov_mask.mrc"},
+            "particles_2": {"path": "../case/particles.star"},
         },
     }
     return _run_from_specs(case_root, spec, "individual")
@@ -146,8 +151,12 @@ def test_report_names_every_input_and_output_of_each_volume(
 ) -> None:
     text = rendered_text(individual / "report.html", tmp_path / "profile")
     volume_2 = _section(text, "Volume 2: mov.mrc", "Parameters")
-    for name in [*INPUT_NAMES[1:], "mov_mask.mrc"]:
+    for name in [*INPUT_NAMES[1:], "mov_mask.mrc", "particles.star"]:
         assert name in volume_2, name
+    # the particles written for volume 2, and how many poses changed (all: it moved)
+    assert "particles_for_map_2.star" in volume_2 and "6 particles, 6 poses changed" in volume_2
+    written = _section(text, "Particles written", "Volume 1:")
+    assert "particles_for_map_2 particles_for_map_2.star" in written
     for output in ("map", "map_sharp", "map_half_A", "map_half_B", "mask", "difference_map"):
         assert f"volume_002/{output}.mrc" in volume_2, output  # relative to the job folder
     assert "moved mask" in volume_2 and "mask_2" in volume_2  # the slot the mask came from
@@ -221,3 +230,28 @@ def test_particles_written_count_the_poses_that_changed(case_root: Path, tmp_pat
     )
     assert group.changed == 4
     assert [(v.index, v.count, v.changed) for v in group.by_volume] == [(1, 2, 0), (2, 4, 4)]
+
+
+def test_individual_log_names_the_particle_files_written(individual: Path, case_root: Path) -> None:
+    log = (individual / "job.log").read_text()
+    source = (case_root / "case" / "particles.star").resolve()
+    assert (
+        f"particles_for_map_2: wrote particles_for_map_2.star, 6 particles from {source}; "
+        "6 poses changed (following volume 2)"
+    ) in log
+    assert log.index("volume 1:\n") < log.index("volume 2:\n") < log.index("particles_for_map_2:")
+
+
+def test_group_report_and_log_count_each_class_s_particles(group: Path, tmp_path: Path) -> None:
+    text = rendered_text(group / "report.html", tmp_path / "profile")
+    written = _section(text, "Particles written", "Volume 1:")
+    assert "all_particles all_particles.star" in written and "1, 2" in written
+    volume_1 = _section(text, "Volume 1: mov.mrc", "Volume 2:")
+    assert "all_particles.star" in volume_1 and "2 particles (class 1 of 6 in the file)" in volume_1
+    volume_2 = _section(text, "Volume 2: other.mrc", "Parameters")
+    assert "4 particles (class 2 of 6 in the file)" in volume_2
+    log = (group / "job.log").read_text()
+    assert "all_particles: wrote all_particles.star, 6 particles from" in log
+    assert "following the volumes of their classes (1, 2)" in log
+    assert "  volume 1: 2 particles, 2 poses changed" in log
+    assert "  volume 2: 4 particles, 4 poses changed" in log

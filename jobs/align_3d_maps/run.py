@@ -21,8 +21,9 @@ from jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
 from jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from jobs.align_3d_maps.diagnostics import progress_bars
 from jobs.align_3d_maps.inputs import AlignInputs
-from jobs.align_3d_maps.log import log_alignment
+from jobs.align_3d_maps.log import log_progress, log_volumes
 from jobs.align_3d_maps.params import AlignParams
+from jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
 from jobs.align_3d_maps.preflight import class_problem
 from jobs.align_3d_maps.provenance import write_alignments_table
 from jobs.align_3d_maps.report import job_report
@@ -71,12 +72,6 @@ def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int6
     return mover
 
 
-def _write_particles(particles: ParticleFile, mover: Mover, target: Path, identity: bool) -> Path:
-    """The particles with poses from ``mover`` (untouched when the transform is the identity,
-    so that a no-op keeps every value, angle representations included)."""
-    return (particles if identity else particles.updated(mover)).write(target)
-
-
 def _tasks(params: AlignParams, job_inputs: AlignInputs, workdir: Path) -> list[VolumeTask]:
     reference = job_inputs.reference
     ref_mask = job_inputs.reference_mask
@@ -115,7 +110,7 @@ def _align_all(tasks: list[VolumeTask], context: RunContext) -> dict[int, Volume
 
         def finished(_: int, result: VolumeResult) -> None:
             results[result.index] = result
-            log_alignment(context.log, result.record)
+            log_progress(context.log, result.record, len(results), len(tasks))
             volume_bar.update(1)
 
         def serial_task(task: VolumeTask) -> VolumeResult:
@@ -137,6 +132,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
     results, consistency = _in_register(params, tasks, results, context)
     outputs: dict[str, BaseModel] = {REFERENCE_VOLUME.name: job_inputs.reference}
     aligned: list[VolumePayload] = []
+    particles: list[ParticlesWritten] = []
     for item in job_inputs.volumes:
         result = results[item.index]
         rel = {
@@ -153,13 +149,17 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
                 outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel["mask"])
         if item.particles_slot in particle_files:
             source = particle_files[item.particles_slot]
-            target = context.workdir / f"{PARTICLES_FOR_MAP_N.at(item.index)}{source.path.suffix}"
-            written = _write_particles(
-                source, lambda a, o, rows, t=t: move_poses(a, o, t), target, _is_identity(t)
+            slot = PARTICLES_FOR_MAP_N.at(item.index)
+            written = write_moved_particles(
+                source,
+                lambda a, o, rows, t=t: move_poses(a, o, t),
+                context.workdir / f"{slot}{source.path.suffix}",
+                _is_identity(t),
+                slot,
+                (item.index,),
             )
-            outputs[PARTICLES_FOR_MAP_N.at(item.index)] = ParticlesPayload(
-                path=written.relative_to(context.workdir)
-            )
+            particles.append(written)
+            outputs[slot] = ParticlesPayload(path=written.path.relative_to(context.workdir))
     outputs[ALIGNED_VOLUMES.name] = VolumesGroupPayload(volumes=aligned)
     if PARTICLES_ALL.name in particle_files:
         source = particle_files[PARTICLES_ALL.name]
@@ -168,13 +168,32 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         transforms = {index: result.transform for index, result in results.items()}
         target = context.workdir / f"{ALL_PARTICLES.name}{source.path.suffix}"
         identity = all(_is_identity(t) for t in transforms.values())
-        written = _write_particles(source, _class_mover(transforms, classes), target, identity)
-        outputs[ALL_PARTICLES.name] = ParticlesPayload(path=written.relative_to(context.workdir))
-        context.log(f"{ALL_PARTICLES.name}: {len(source)} particles follow their class's volume")
+        written = write_moved_particles(
+            source,
+            _class_mover(transforms, classes),
+            target,
+            identity,
+            ALL_PARTICLES.name,
+            tuple(sorted(transforms)),
+            classes,
+        )
+        particles.append(written)
+        outputs[ALL_PARTICLES.name] = ParticlesPayload(
+            path=written.path.relative_to(context.workdir)
+        )
     records = [with_grids(results[task.index].record, task) for task in tasks]
     figures = {item.index: results[item.index].figures for item in job_inputs.volumes}
     warnings = [w for record in records for w in record.warnings] + consistency.warnings
-    job_report(context.workdir, params.model_dump(mode="json"), inputs, records, figures, warnings)
+    log_volumes(context.log, records, particles)
+    job_report(
+        context.workdir,
+        params.model_dump(mode="json"),
+        inputs,
+        records,
+        figures,
+        warnings,
+        particles,
+    )
     write_alignments_table(context.workdir, records)
     moved = {i: str(r.files["map"].relative_to(context.workdir)) for i, r in results.items()}
     write_chimerax_script(context.workdir, records, moved)
