@@ -25,14 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-
-def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError:
-        return False
-    return True
+from engine.alignment.folders import writable
 
 
 def _configure_cache() -> None:
@@ -42,7 +35,7 @@ def _configure_cache() -> None:
         return
     here = Path(__file__).resolve().parent / "__pycache__"
     user = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "numba"
-    if _writable(here) or _writable(user):
+    if writable(here) or writable(user):
         return
     os.environ["NUMBA_CACHE_DIR"] = str(
         Path(tempfile.gettempdir()) / f"align3d-numba-{os.getuid()}"

@@ -19,6 +19,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.alignment.folders import writable
+
 GROUPS = (
     (
         "engine.alignment.spline.sample",
@@ -30,15 +32,6 @@ GROUPS = (
 """Kernel modules, in two groups of about equal compile time."""
 
 HERE = Path(__file__).resolve().parent
-
-
-def _writable(folder: Path) -> bool:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=folder).close()
-    except OSError:
-        return False
-    return True
 
 
 def _marker() -> Path:
@@ -61,7 +54,7 @@ def _marker() -> Path:
         Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "align3d",
         Path(tempfile.gettempdir()) / f"align3d-numba-{os.getuid()}",
     ]
-    folder = next((c for c in candidates if _writable(c)), candidates[-1])
+    folder = next((c for c in candidates if writable(c)), candidates[-1])
     return folder / f"align3d-kernels-{key}"
 
 
