@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,31 @@ def test_relion5_labels_match_a_relion5_pipeline(
     assert labels["particles_for_map_1.star"] == golden["out_particles.star"]
     assert labels["mask.mrc"] == "Mask3D.mrc"
     assert "# version 50001" in (project / "External/job002" / OUTPUT_NODES).read_text()
+
+
+def test_an_abort_from_the_gui_stops_the_job_and_writes_the_aborted_marker(tmp_path: Path) -> None:
+    """RELION's GUI asks a job to stop by creating RELION_JOB_ABORT_NOW: the run stops as on
+    Ctrl-C (no half-written results) and RELION_JOB_EXIT_ABORTED follows."""
+    project = new_project(tmp_path / "project")
+    maps = []
+    for k in range(6):
+        files = write_volume(project / f"vol{k}", TRUTHS[k % 2], seed=k, names=PLAIN_NAMES)
+        maps.append(str(files.map.relative_to(project)))
+    job = project / "External/job001"
+    args = ["--o", "External/job001/", "--in_3dref", "ref.mrc", "--maps", ",".join(maps)]
+    process = subprocess.Popen(
+        [str(EXTERNAL), *args, "--max_shift_A", "15", "--j", "1"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (job / "align3d_job.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (job / "RELION_JOB_ABORT_NOW").touch()
+    _, err = process.communicate(timeout=120)
+    assert (job / "RELION_JOB_EXIT_ABORTED").is_file(), err
+    assert not (job / SUCCESS).exists() and not (job / FAILURE).exists()
+    assert not (job / "align3d" / "result.json").exists()
+    assert "interrupted" in err

@@ -25,6 +25,8 @@ from slots.atomic import atomic_write
 SUCCESS = "RELION_JOB_EXIT_SUCCESS"
 FAILURE = "RELION_JOB_EXIT_FAILURE"
 ABORTED = "RELION_JOB_EXIT_ABORTED"
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+"""Created by RELION's GUI to ask a running job to stop."""
 OUTPUT_NODES = "RELION_OUTPUT_NODES.star"
 
 

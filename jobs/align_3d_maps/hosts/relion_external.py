@@ -21,14 +21,18 @@ The job runs ``align3d run`` on a spec it writes into its folder (``align3d_job.
 ``align3d/``, lists every moved map, half map, mask and particle file in
 ``RELION_OUTPUT_NODES.star`` (both type columns), then writes ``RELION_JOB_EXIT_SUCCESS``. On any
 failure it writes ``RELION_JOB_EXIT_FAILURE`` and the reason on standard error (RELION's
-``run.err``), and exits non-zero.
+``run.err``), and exits non-zero. When the GUI asks for an abort (``RELION_JOB_ABORT_NOW``), the
+run stops as on Ctrl-C (nothing half-written is kept) and ``RELION_JOB_EXIT_ABORTED`` follows.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +40,11 @@ from typing import Any
 
 from engine.cli import main as align3d
 from engine.describe import describe
+from engine.exit_codes import Exit
 from engine.hosts.params import parse_param
 from engine.hosts.relion_pipeline import (
+    ABORT_NOW,
+    ABORTED,
     FAILURE,
     SUCCESS,
     NodeType,
@@ -243,16 +250,30 @@ def run_external(args: ExternalArgs, project: Path) -> int:
     return 0
 
 
+def watch_for_abort(job_dir: Path, stop: threading.Event, period_s: float = 1.0) -> None:
+    """Interrupt this process (as Ctrl-C does: align3d removes what it had not finished) when
+    RELION's GUI asks the job to abort by creating ``RELION_JOB_ABORT_NOW``."""
+    while not stop.wait(period_s):
+        if (job_dir / ABORT_NOW).exists():
+            os.kill(os.getpid(), signal.SIGINT)
+            return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; always leaves one exit marker in the job folder."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     project = Path.cwd()
     job_dir = job_folder_of(arguments)
     code = 1
+    stop = threading.Event()
     try:
         if job_dir is None:
             raise ExternalJobError("--o (the job folder) is missing: run this job from RELION")
         (project / job_dir).mkdir(parents=True, exist_ok=True)
+        (project / job_dir / ABORT_NOW).unlink(missing_ok=True)
+        threading.Thread(
+            target=watch_for_abort, args=(project / job_dir, stop), daemon=True
+        ).start()
         code = run_external(parse_arguments(arguments), project)
     except (ExternalJobError, PairingError) as exc:
         print(f"align3d-relion-external: error: {exc}", file=sys.stderr)
@@ -261,9 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.exception("align3d-relion-external failed")
         print(f"align3d-relion-external: internal error: {exc}", file=sys.stderr)
         code = 1
+    except KeyboardInterrupt:  # an abort request that came between two align3d steps
+        code = int(Exit.INTERRUPTED)
     finally:
+        stop.set()
         if job_dir is not None and (project / job_dir).is_dir():
-            write_exit_marker(project / job_dir, SUCCESS if code == 0 else FAILURE)
+            aborted = (project / job_dir / ABORT_NOW).exists() and code == Exit.INTERRUPTED
+            marker = SUCCESS if code == 0 else ABORTED if aborted else FAILURE
+            write_exit_marker(project / job_dir, marker)
     return code
 
 
