@@ -248,7 +248,7 @@ def main() -> None:
                 f"{max(r['largest_MB'] for r in runs):.0f} | {max(r['total_MB'] for r in runs):.0f} |"
             )
     header = [
-        f"Real-sized jobs: {machine_line()} (benchmarks/big_jobs.py --repeats {args.repeats}). "
+        f"Real-sized jobs: {machine_line()} (benchmarks/big_jobs.py {' '.join(sys.argv[1:])}). "
         "Wall time of the whole `align3d run` command, median (range); CPU use = (user + system) "
         "/ wall, of 2 cores; I/O floor = reading every input and writing every output with "
         "mrcfile; peak memory of the largest process and of all processes together.",

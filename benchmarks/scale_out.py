@@ -24,6 +24,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.machine import machine_line  # noqa: E402
+
 MODES: dict[str, tuple[list[str], dict[str, str]]] = {
     "serial, 1 thread": (
         ["--workers", "1"],
@@ -105,7 +109,13 @@ def main() -> int:
             two = median["serial"] / median[mode]
             span = (min(walls[mode]), max(walls[mode]))
             rows.append((n, mode, median[mode], span, one, two, peaks[mode]))
+    heading = (
+        f"Measured {machine_line()}; `benchmarks/scale_out.py {' '.join(sys.argv[1:])}` "
+        f"(case {args.case}); wall time of the whole command, median (range) of the repeats."
+    )
     table = [
+        heading,
+        "",
         "| volumes | mode | wall (s), median (range) | speed-up vs serial 1 thread | vs serial "
         "| peak MB, largest process |",
         "|---|---|---|---|---|---|",
