@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -132,23 +133,24 @@ def _closeness(file: HostFile, map_: HostFile) -> int | None:
     return None
 
 
+MIN_SHARED_NAME = 3
+"""Characters a file's name must share with its map's (in one run) to count as naming it."""
+
+
 def _shared_name(a: str, b: str) -> int:
-    """How many characters two file stems share at their start and at their end."""
-
-    def common_start(x: str, y: str) -> int:
-        return next(
-            (i for i, (p, q) in enumerate(zip(x, y, strict=False)) if p != q), min(len(x), len(y))
-        )
-
-    return min(common_start(a, b) + common_start(a[::-1], b[::-1]), max(len(a), len(b)))
+    """The length of the longest run of characters two file stems share."""
+    match = SequenceMatcher(None, a, b, autojunk=False).find_longest_match(0, len(a), 0, len(b))
+    return match.size
 
 
 def _by_name(file: HostFile, maps: Sequence[HostFile], found: list[int]) -> list[int]:
-    """The one map of ``found`` whose file name ``file`` shares most of, else ``found``."""
+    """The one map of ``found`` whose file name shares the longest run with ``file``'s (at
+    least :data:`MIN_SHARED_NAME` characters, and longer than any other map's), else
+    ``found``."""
     stem = file.path.name.split(".")[0]
     shared = [_shared_name(stem, maps[i].path.name.split(".")[0]) for i in found]
     best = max(shared)
-    if best > 0 and shared.count(best) == 1:
+    if best >= MIN_SHARED_NAME and shared.count(best) == 1:
         return [found[shared.index(best)]]
     return found
 
