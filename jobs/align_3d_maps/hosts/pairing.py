@@ -330,13 +330,3 @@ def job_spec(inputs: HostInputs, plan: SpecPlan, params: dict[str, Any]) -> dict
             if masks_on and volume.masks:
                 spec[MASK_N.at(volume.index)] = {"path": str(volume.masks[0].path)}
     return {"job": "align_3d_maps", "params": dict(params), "inputs": spec}
-
-
-def connected_switches(plan: SpecPlan) -> dict[str, bool]:
-    """``update_particle_alignments`` and ``create_mask_inputs`` as what is connected says
-    (for hosts whose inputs are not switched by the parameters)."""
-    return {
-        "update_particle_alignments": plan.particles_all is not None
-        or any(v.particles for v in plan.volumes),
-        "create_mask_inputs": plan.masks_all is not None or any(v.masks for v in plan.volumes),
-    }
