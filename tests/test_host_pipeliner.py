@@ -202,3 +202,22 @@ def test_both_packages_keep_working_side_by_side() -> None:
         assert set(owners.get(module, [])) == {"align3d"}, (module, owners.get(module))
     theirs = {m for m, dists in owners.items() if "ccpem-pipeliner" in dists}
     assert "pipeliner" in theirs and not (theirs & ours)
+
+
+def test_the_job_options_are_the_declared_parameters() -> None:
+    """Same names, defaults, limits and help as align_3d_maps's declaration (generated, not
+    retyped)."""
+    require_pipeliner()
+    from engine.describe import describe
+    from jobs.align_3d_maps.hosts.pipeliner_job import Align3DMapsJob
+    from jobs.align_3d_maps.job import JOB
+
+    options = Align3DMapsJob().joboptions
+    for param in describe(JOB).params:
+        option = options[param.name]
+        assert option.default_value == param.default, param.name
+        assert option.label == param.title and option.help_text.startswith(param.help)
+        if param.choices:
+            assert option.choices == param.choices
+        if param.type in ("integer", "number"):
+            assert option.hard_min == param.minimum and option.hard_max == param.maximum
