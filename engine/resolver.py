@@ -169,7 +169,10 @@ def resolve(workflow: Workflow, registry: Mapping[str, JobDefinition]) -> Resolu
             continue
         issues.extend(_connection_issues(name, resolved, jobs, graph))
 
-    for cycle in nx.simple_cycles(graph):
+    # only a graph with a cycle is searched for its cycles (networkx 3.2's simple_cycles
+    # copies the graph through a converter that imports pandas and scipy)
+    cycles = [] if nx.is_directed_acyclic_graph(graph) else nx.simple_cycles(graph)
+    for cycle in cycles:
         path = " -> ".join([*cycle, cycle[0]])
         issues.append(
             Issue(
