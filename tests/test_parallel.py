@@ -410,7 +410,9 @@ def test_two_alignment_jobs_side_by_side_share_the_workers_and_give_serial_numbe
 
 def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     """The planner's estimate of a task's peak holds for a real 160^3 job (diagnostics on),
-    without being so generous that it would idle cores: peak <= estimate <= 1.6 x peak."""
+    without being so generous that it would idle cores: peak <= estimate <= 1.75 x peak (the
+    same run peaks at 359 MB with the dependency floors and about 400 MB with today's
+    releases, whose imports are larger)."""
     from engine.alignment.resample import resample_map
     from engine.parallel.plan import task_memory_bytes
     from jobs.align_3d_maps.demo import protein_like_map
@@ -449,4 +451,4 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     assert rc == "0", proc.stderr
     peak = int(peak_kb) * 1024
     estimate = task_memory_bytes(2 * box**3)
-    assert peak <= estimate <= 1.6 * peak, (peak / 2**20, estimate / 2**20)
+    assert peak <= estimate <= 1.75 * peak, (peak / 2**20, estimate / 2**20)
