@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from engine.store import read_manifest
 from jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
 from schemas.documents import ResultManifest
 from slots.payloads import ParticlesPayload, VolumePayload, VolumesGroupPayload
@@ -40,8 +41,13 @@ _ROLE_OF_FIELD = {
 
 
 def read_result(run_dir: Path) -> ResultManifest:
-    """The manifest of a completed run in ``run_dir``."""
-    return ResultManifest.model_validate_json((run_dir / "result.json").read_text())
+    """The manifest of a completed run in ``run_dir`` (FileNotFoundError when there is none)."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        raise FileNotFoundError(
+            f"{run_dir} holds no readable result.json: the run did not complete"
+        )
+    return manifest
 
 
 def output_files(manifest: ResultManifest) -> list[OutputFile]:
