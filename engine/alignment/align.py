@@ -348,12 +348,10 @@ def _align(
 
 
 def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
-    """Centred ``|F|`` of a cube zero-padded to twice its size (finer Fourier sampling)."""
+    """``|rfftn|`` of a cube zero-padded to twice its size (finer Fourier sampling), as it
+    comes: a shift of the map changes phases only, so neither centring matters."""
     n = cube.shape[0]
-    padded = np.zeros((2 * n,) * 3, dtype=np.float32)
-    start = n - n // 2
-    padded[start : start + n, start : start + n, start : start + n] = cube
-    return np.abs(sfft.fftshift(sfft.fftn(sfft.ifftshift(padded)))).astype(np.float64)
+    return np.abs(sfft.rfftn(cube, s=(2 * n,) * 3)).astype(np.float64)
 
 
 def _rotation_hypotheses(
@@ -371,7 +369,9 @@ def _rotation_hypotheses(
     pad = 2 * n
     max_radius = min(pad * voxel_A / lowpass_A, pad // 2 - 2)
     radii = np.arange(2.0, max_radius + 1e-9, 1.0)
-    rf = amplitude_rotation_function(_amplitudes(ref_cube), _amplitudes(mov_cube), radii)
+    rf = amplitude_rotation_function(
+        _amplitudes(ref_cube), _amplitudes(mov_cube), radii, half_spectrum=True
+    )
     limit = params.max_search_angle_deg
     hands = [False, True] if params.check_both_chiralities else [False]
     symmetric = group.order > 1

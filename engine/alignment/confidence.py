@@ -21,10 +21,10 @@ from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from engine.alignment.geometry import RigidTransform
 from engine.alignment.params import AlignmentParams
+from engine.alignment.rotations import seeded_random_rotations
 from engine.alignment.symmetry import PointGroup, mates
 from engine.alignment.translation import shift_candidates
 
@@ -89,7 +89,7 @@ class ChanceLevel:
 
 def decoy_rotations(count: int) -> NDArray[np.float64]:
     """``count`` rotations uniform on SO(3), the same on every run."""
-    return Rotation.random(count, random_state=DECOY_SEED).as_matrix()
+    return seeded_random_rotations(count, DECOY_SEED)
 
 
 def chance_level(

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.transform import Rotation
+
+from engine.alignment.rotations import matrix_rotvec, rotvec_matrix
 
 FLIP = np.diag([1.0, 1.0, -1.0])
 """The hand flip ``F = diag(1, 1, -1)`` (mirror through the xy plane at the box centre)."""
@@ -68,19 +69,19 @@ def rotation_distance_deg(a: ArrayLike, b: ArrayLike) -> float:
 
 def small_rotation(omega: ArrayLike) -> Array:
     """Rotation matrix ``exp([omega]_x)`` of a rotation vector in radians."""
-    return Rotation.from_rotvec(np.asarray(omega, dtype=np.float64)).as_matrix()
+    return rotvec_matrix(omega)
 
 
 def clamp_rotation(rotation: ArrayLike, max_angle_deg: float) -> Array:
     """The rotation itself when its angle is at most ``max_angle_deg``; otherwise the rotation
     about the same axis by exactly ``max_angle_deg`` (the nearest rotation on the boundary)."""
-    rot = Rotation.from_matrix(np.asarray(rotation, dtype=np.float64))
-    vec = rot.as_rotvec()
+    rot = np.asarray(rotation, dtype=np.float64)
+    vec = matrix_rotvec(rot)
     angle = np.linalg.norm(vec)
     limit = np.radians(max_angle_deg)
     if angle <= limit:
-        return rot.as_matrix()
-    return Rotation.from_rotvec(vec * (limit / angle)).as_matrix()
+        return rot
+    return rotvec_matrix(vec * (limit / angle))
 
 
 def clamp_norm(vector: ArrayLike, max_norm: float) -> Array:

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-import scipy.linalg as sla
 import scipy.ndimage as ndi
 import scipy.special as sps
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
+
+from engine.alignment.rotations import euler_zyz
 
 ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
 """``Rz(π)``: the rotation that, with centrosymmetric amplitudes, turns ``F`` into ``-I``."""
@@ -49,7 +49,7 @@ def wigner_small_d(degree: int, betas: NDArray[np.float64]) -> NDArray[np.float6
     # J_x is real, symmetric and tridiagonal (off-diagonal sqrt(l(l+1) - m(m+1)) / 2), and
     # J_y = U J_x U^† with U = exp(-i π/2 J_z): so the eigenvectors of J_y are U W.
     off = 0.5 * np.sqrt(degree * (degree + 1) - m[:-1] * (m[:-1] + 1))
-    eigval, w = sla.eigh_tridiagonal(np.zeros(m.size), off)
+    eigval, w = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
     eigvec = np.exp(-0.5j * np.pi * m)[:, None] * w
     # d(β)_ab = Re Σ_k V_ak conj(V_bk) exp(-iβ λ_k): one real matrix product for all β
     size = 2 * degree + 1
@@ -110,15 +110,27 @@ class ShellSampling:
 
 
 def shell_amplitudes(
-    amplitude: NDArray[np.float64], radii: NDArray[np.float64], sampling: ShellSampling
+    amplitude: NDArray[np.float64],
+    radii: NDArray[np.float64],
+    sampling: ShellSampling,
+    half_spectrum: bool = False,
 ) -> NDArray[np.float64]:
-    """Sample a centred amplitude grid (``[z, y, x]``, origin at ``N // 2``) on spheres of the
-    given radii (in Fourier voxels), trilinearly. Returns ``(n_shell, n_theta, n_phi)``."""
-    centre = np.array([n // 2 for n in amplitude.shape], dtype=float)  # z, y, x
+    """Sample an amplitude grid on spheres of the given radii (in Fourier voxels), trilinearly.
+    Returns ``(n_shell, n_theta, n_phi)``.
+
+    The grid is centred (``[z, y, x]``, origin at ``N // 2``), or with ``half_spectrum`` the
+    ``|rfftn|`` of a real ``N^3`` map as it comes (origin at index 0, ``x`` up to ``N // 2``):
+    a point with ``k_x < 0`` is read at ``-k``, where a real map's amplitude is the same."""
     unit = sampling.unit_vectors()[..., ::-1]  # z, y, x
-    pts = radii[:, None, None, None] * unit[None] + centre
-    coords = np.moveaxis(pts, -1, 0).reshape(3, -1)
-    vals = ndi.map_coordinates(amplitude, coords, order=1, mode="nearest")
+    pts = radii[:, None, None, None] * unit[None]
+    if half_spectrum:
+        pts = np.where(pts[..., 2:3] < 0, -pts, pts)
+        coords = np.moveaxis(pts, -1, 0).reshape(3, -1)
+        vals = ndi.map_coordinates(amplitude, coords, order=1, mode="grid-wrap")
+    else:
+        centre = np.array([n // 2 for n in amplitude.shape], dtype=float)
+        coords = np.moveaxis(pts + centre, -1, 0).reshape(3, -1)
+        vals = ndi.map_coordinates(amplitude, coords, order=1, mode="nearest")
     return vals.reshape(radii.size, sampling.n_theta, sampling.n_phi)
 
 
@@ -142,7 +154,7 @@ class RotationFunction:
     def rotation(self, index: tuple[int, int, int]) -> NDArray[np.float64]:
         ib, ia, ig = index
         angles = [self.alphas[ia], self.betas[ib], self.alphas[ig]]
-        return Rotation.from_euler("ZYZ", angles).as_matrix()
+        return euler_zyz(*angles)
 
     def peaks(
         self, count: int, min_separation_deg: float, allowed: NDArray[np.bool_] | None = None
@@ -181,19 +193,23 @@ def amplitude_rotation_function(
     radii: NDArray[np.float64],
     max_degree: int = 32,
     n_angle: int = 96,
+    half_spectrum: bool = False,
 ) -> RotationFunction:
     """Correlation of two amplitude grids over all rotations.
 
     Parameters
     ----------
-    ref_amplitude, mov_amplitude : centred amplitude grids ``|F|`` of the same shape
+    ref_amplitude, mov_amplitude : amplitude grids ``|F|`` of the same shape: centred, or
+        ``|rfftn|`` half-spectra with ``half_spectrum`` (see :func:`shell_amplitudes`)
     radii : shell radii in Fourier voxels of those grids
     max_degree : highest spherical-harmonic degree (angular resolution ~ 180° / max_degree)
     n_angle : grid points in α and γ (β gets half as many)
     """
     sampling = ShellSampling(max_degree)
-    f = _normalise_shells(sampling.analyse(shell_amplitudes(ref_amplitude, radii, sampling)))
-    g = _normalise_shells(sampling.analyse(shell_amplitudes(mov_amplitude, radii, sampling)))
+    f, g = (
+        _normalise_shells(sampling.analyse(shell_amplitudes(a, radii, sampling, half_spectrum)))
+        for a in (ref_amplitude, mov_amplitude)
+    )
     n_beta = n_angle // 2
     n = max(n_angle, 2 * max_degree + 2)
     betas = np.pi * (np.arange(n_beta) + 0.5) / n_beta

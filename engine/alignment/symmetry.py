@@ -30,10 +30,10 @@ from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from engine.alignment.geometry import RigidTransform, rotation_angle_deg
 from engine.alignment.params import symmetry_name
+from engine.alignment.rotations import rotvec_matrix
 
 PHI = (1.0 + np.sqrt(5.0)) / 2.0
 _TOLERANCE = 1e-6
@@ -45,7 +45,7 @@ class SymmetryError(ValueError):
 
 def _axis_rotation(axis: tuple[float, float, float], fold: int) -> NDArray[np.float64]:
     vector = np.asarray(axis, dtype=np.float64)
-    return Rotation.from_rotvec(vector / np.linalg.norm(vector) * (2 * np.pi / fold)).as_matrix()
+    return rotvec_matrix(vector / np.linalg.norm(vector) * (2 * np.pi / fold))
 
 
 def _close(generators: list[NDArray[np.float64]]) -> list[NDArray[np.float64]]:
@@ -92,12 +92,12 @@ def _operators(name: str) -> tuple[NDArray[np.float64], ...]:
             ]
         )
         tilt = np.arctan2(1.0, PHI)  # the 5-fold (1, 0, φ) lies this far from z, in xz
-        to_i3 = Rotation.from_rotvec([0.0, -tilt, 0.0]).as_matrix()
+        to_i3 = rotvec_matrix([0.0, -tilt, 0.0])
         variants = {
             2: i2,
-            1: _turned(i2, Rotation.from_rotvec([0.0, 0.0, np.pi / 2]).as_matrix()),
+            1: _turned(i2, rotvec_matrix([0.0, 0.0, np.pi / 2])),
             3: _turned(i2, to_i3),
-            4: _turned(_turned(i2, to_i3), Rotation.from_rotvec([0.0, 0.0, np.pi]).as_matrix()),
+            4: _turned(_turned(i2, to_i3), rotvec_matrix([0.0, 0.0, np.pi])),
         }
         ops = _close(variants[number or 2])
     return tuple(np.array(o) for o in ops)

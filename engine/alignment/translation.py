@@ -30,24 +30,35 @@ def reference_spectrum(reference: NDArray[np.floating], size: int) -> NDArray[np
     return sfft.rfftn(reference, s=(size,) * 3)
 
 
+def shift_window(size: int, limit_vox: float) -> NDArray[np.intp]:
+    """Flat indices, in increasing order, of the lags of a ``size^3`` correlation grid within
+    ``limit_vox`` voxels of zero (the shifts a search may take)."""
+    lag = sfft.fftfreq(size, d=1.0 / size)  # signed lag in voxels for each index
+    r2 = lag[:, None, None] ** 2 + lag[None, :, None] ** 2 + lag[None, None, :] ** 2
+    return np.flatnonzero(r2 <= limit_vox**2 + 1e-9)
+
+
 def best_shift(
     ref_spectrum: NDArray[np.complexfloating],
     moving: NDArray[np.floating],
     voxel_size_A: float,
     max_shift_A: float,
+    window: NDArray[np.intp] | None = None,
 ) -> tuple[NDArray[np.float64], float]:
     """Shift ``t`` (Å, ``x, y, z``) maximising ``Σ_y a(y) b(y - t)`` with ``|t| <= max_shift_A``.
 
     ``ref_spectrum`` comes from :func:`reference_spectrum` on a grid of the same box and voxel
-    size as ``moving``. Returns the shift and the correlation value at the peak.
+    size as ``moving``; ``window`` is :func:`shift_window` of that grid and limit (computed here
+    when not given: a search of many candidates passes it once). Returns the shift and the
+    correlation value at the peak.
     """
     size = ref_spectrum.shape[0]
     cc = sfft.irfftn(ref_spectrum * sfft.rfftn(moving, s=(size,) * 3).conj(), s=(size,) * 3)
-    lag = sfft.fftfreq(size, d=1.0 / size)  # signed lag in voxels for each index
-    r2 = lag[:, None, None] ** 2 + lag[None, :, None] ** 2 + lag[None, None, :] ** 2
-    limit = max_shift_A / voxel_size_A
-    cc_in = np.where(r2 <= limit**2 + 1e-9, cc, -np.inf)
-    peak = np.unravel_index(int(np.argmax(cc_in)), cc.shape)
+    lag = sfft.fftfreq(size, d=1.0 / size)
+    if window is None:
+        window = shift_window(size, max_shift_A / voxel_size_A)
+    # the first maximum in index order, as argmax over the whole grid masked outside the ball
+    peak = np.unravel_index(int(window[np.argmax(cc.ravel()[window])]), cc.shape)
     offsets = []
     for axis in range(3):
         i = peak[axis]
@@ -84,6 +95,7 @@ def shift_candidates(
     n = ref_cube.shape[0]
     size = padded_size(n, max_shift_A / voxel_A)
     spectrum = reference_spectrum(ref_cube, size)
+    window = shift_window(size, max_shift_A / voxel_A)
     ref_norm = float(np.linalg.norm(ref_cube))
     shape = (n, n, n)
     out = []
@@ -91,7 +103,7 @@ def shift_candidates(
         # trilinear is enough to rank candidates (the best are refined with cubic splines)
         matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
         rotated = affine_linear(mov_cube, matrix, offset, shape)
-        shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A)
+        shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A, window)
         norm = ref_norm * float(np.linalg.norm(rotated))
         out.append(
             Candidate(RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.rotations import matrix_rotvec
 from engine.version import align3d_version
 from schemas.documents import AlignmentRecord
 from slots.atomic import atomic_write
@@ -63,10 +64,7 @@ def _join(values: Sequence[float] | np.ndarray, digits: int) -> str:
 
 def _axis(rotation: np.ndarray) -> str:
     """The rotation's unit axis (x y z, 4 decimals; 0 0 1 for the identity)."""
-    from scipy.spatial.transform import Rotation
-
-    # a copy: scipy 1.15 refuses a read-only array (a frozen transform's rotation)
-    vec = Rotation.from_matrix(np.array(rotation, dtype=np.float64)).as_rotvec()
+    vec = matrix_rotvec(rotation)
     norm = float(np.linalg.norm(vec))
     return _join(vec / norm if norm > 0 else np.array([0.0, 0.0, 1.0]), 4)
 

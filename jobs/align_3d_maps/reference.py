@@ -20,6 +20,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.align import prepare_reference
+from engine.alignment.jit import threads
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.preprocess import SourceMap
 from jobs.align_3d_maps.figures import Slices, central_slices
@@ -65,7 +66,7 @@ def _prepared(
 ) -> PreparedReference:
     assert reference is not None
     data = read_map(reference[0], voxel_A)
-    spectrum = sfft.rfftn(data.data)
+    spectrum = sfft.rfftn(data.data, workers=threads())
     if mask is None:
         search = SourceMap(spectrum, data.data.shape, np.array(data.voxel_size_A), None)
     else:
