@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from slots.atomic import atomic_write
 from slots.errors import MapReadError
+from slots.mrc_stream import RunningStatistics
 
 
 @dataclass(frozen=True)
@@ -203,15 +204,9 @@ def grid_problem(
 
 
 def _set_statistics(header: np.recarray, values: NDArray[np.float32]) -> None:
-    flat = values.reshape(-1)
-    if flat.size == 0:
-        return
-    mean = float(np.add.reduce(flat, dtype=np.float64)) / flat.size
-    square = float(np.dot(flat, flat)) / flat.size
-    header.dmin = np.float32(flat.min())
-    header.dmax = np.float32(flat.max())
-    header.dmean = np.float32(mean)
-    header.rms = np.float32(np.sqrt(max(square - mean * mean, 0.0)))
+    stats = RunningStatistics()
+    stats.add(values)
+    stats.set_header(header)
 
 
 MAX_LABELS = 10

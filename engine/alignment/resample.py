@@ -11,6 +11,7 @@ interpolation, a convex combination of neighbours, so they stay in [0, 1].
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -18,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.fourier import centred_spectrum, resize_spectrum
 from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from engine.alignment.spline.affine import affine_cubic, affine_linear
+from engine.alignment.spline.affine import affine_cubic, affine_cubic_slabs, affine_linear
 from engine.alignment.spline.prefilter import spline_coefficients
 
 
@@ -113,6 +114,36 @@ def move_map(
     A map given as :class:`Owned` lends its memory: it holds the spline coefficients, and its
     spectrum replaces it on the way (at most two full-size arrays at once, besides the output).
     """
+    coeffs, matrix, offset = _spline_and_mapping(
+        volume, voxel_size_A, transform, out_shape, out_voxel_A
+    )
+    return affine_cubic(coeffs, matrix, offset, tuple(out_shape))
+
+
+def move_map_slabs(
+    volume: NDArray[np.float32] | Owned,
+    voxel_size_A: float | ArrayLike,
+    transform: RigidTransform,
+    out_shape: tuple[int, int, int],
+    out_voxel_A: float | ArrayLike,
+) -> Iterator[NDArray[np.float32]]:
+    """:func:`move_map`, the output in ``z`` slabs as they are computed (to be written as they
+    come: the whole output is never in memory)."""
+    coeffs, matrix, offset = _spline_and_mapping(
+        volume, voxel_size_A, transform, out_shape, out_voxel_A
+    )
+    return affine_cubic_slabs(coeffs, matrix, offset, tuple(out_shape))
+
+
+def _spline_and_mapping(
+    volume: NDArray[np.float32] | Owned,
+    voxel_size_A: float | ArrayLike,
+    transform: RigidTransform,
+    out_shape: tuple[int, int, int],
+    out_voxel_A: float | ArrayLike,
+) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64]]:
+    """The spline coefficients of the map as :func:`move_map` interpolates it (band-limited for
+    a coarser output) and the index mapping onto the output grid."""
     owned = isinstance(volume, Owned)
     vol = volume.take() if isinstance(volume, Owned) else np.asarray(volume)
     p_in = voxel_size_xyz(voxel_size_A)
@@ -132,4 +163,4 @@ def move_map(
     matrix, offset = index_mapping(transform, vol.shape, p_in, out_shape, out_voxel_A)
     coeffs = spline_coefficients(vol, dtype=np.float32, in_place=owned)
     del vol
-    return affine_cubic(coeffs, matrix, offset, tuple(out_shape))
+    return coeffs, matrix, offset

@@ -26,7 +26,7 @@ from engine.alignment.geometry import RigidTransform
 from engine.alignment.jit import threads
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
-from engine.alignment.resample import Owned, index_mapping, move_map
+from engine.alignment.resample import Owned, index_mapping, move_map, move_map_slabs
 from engine.alignment.spline.affine import affine_linear
 from engine.parallel.share import rebalance
 from jobs.align_3d_maps.figures import Slices, central_slices
@@ -41,6 +41,7 @@ from jobs.align_3d_maps.provenance import map_labels as labels
 from jobs.align_3d_maps.reference import PreparedReference, reference_for
 from slots.errors import MapReadError
 from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
+from slots.mrc_stream import read_ahead, write_map_slabs
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,16 @@ def align_volume(
     an alignment already found, applied instead of a search.
 
     Memory holds the reference's spectrum and, at any time, at most two full-size maps of the
-    volume and one output: each map is handed over to the resampling, which reuses its memory.
+    volume and one output: each map is handed over to the resampling, which reuses its memory,
+    and the other maps (all but ``map``) are written slab by slab as they are computed.
     A mask used by the search is let go after it and read again to be moved (it is the one file
     read twice: holding it would add a full-size map to the peak).
     """
     clock = time.perf_counter()
     moving = read_map(maps["map"], voxel_size_A)
     main_grid = read_grid(maps["map"], voxel_size_A)
+    # the volume's other files are read later: let the disk bring them in during the search
+    read_ahead([path for name, path in maps.items() if name != "map"] + ([mask] if mask else []))
     mask_voxel = mask_voxel_A or voxel_size_A
     timings = {"read": time.perf_counter() - clock}
     _balance()
@@ -246,11 +250,17 @@ def align_volume(
         owned = Owned(other.data)
         del other
         with sfft.set_workers(_balance()):
-            moved = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
-        files[name] = write_map(
-            out_files[name], moved, out.voxel_size_A, out.header, labels(index, name, t)
-        )
-        del moved
+            # written slab by slab as it is computed: the bytes go out while the next slab is
+            # interpolated, and the whole moved map is never in memory
+            files[name] = write_map_slabs(
+                out_files[name],
+                out.shape,
+                tuple(float(v) for v in out.voxel_size_A),  # type: ignore[arg-type]
+                move_map_slabs(owned, voxel_in, t, out.shape, out.voxel_size_A),
+                out.header.origin_A,
+                out.header.nstart,
+                labels(index, name, t),
+            )
     if mask is not None:
         moving_mask = read_map(mask, mask_voxel, constant_ok=True)
         problem = grid_problem(moving_mask, mask, main_grid, maps["map"], "mask")

@@ -4,6 +4,8 @@ maps (in cache-friendly tiles), trilinear for masks (a convex combination, so va
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -122,6 +124,30 @@ def affine_cubic(
     tiles = int(np.prod([(n + TILE - 1) // TILE for n in out_shape]))
     parallel(_affine_cubic, tiles, as_kernel_array(coeffs, np.float32), matrix, offset, out)
     return out
+
+
+SLAB_PLANES = 2 * TILE
+"""The output planes of one slab of :func:`affine_cubic_slabs` (whole tiles)."""
+
+
+def affine_cubic_slabs(
+    coeffs: NDArray[np.float32],
+    index_matrix: NDArray[np.float64],
+    index_offset: NDArray[np.float64],
+    out_shape: tuple[int, int, int],
+) -> Iterator[NDArray[np.float32]]:
+    """:func:`affine_cubic`, one ``z`` slab of :data:`SLAB_PLANES` planes at a time (the
+    output of a slab starting at plane ``z0`` is that of the whole grid shifted by ``z0``)."""
+    matrix = as_kernel_array(index_matrix, np.float64)
+    c = as_kernel_array(coeffs, np.float32)
+    nz, ny, nx = out_shape
+    for z0 in range(0, nz, SLAB_PLANES):
+        planes = min(SLAB_PLANES, nz - z0)
+        offset = as_kernel_array(np.asarray(index_offset) + matrix[:, 2] * z0, np.float64)
+        out = np.empty((planes, ny, nx), dtype=np.float32)
+        tiles = int(np.prod([(n + TILE - 1) // TILE for n in out.shape]))
+        parallel(_affine_cubic, tiles, c, matrix, offset, out)
+        yield out
 
 
 def affine_linear(
