@@ -53,6 +53,9 @@ RESULTS = BENCH_DIR / "results"
 EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"
 GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 ALIGN3D = Path(sys.executable).with_name("align3d")
+USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+"""Both tools run as in a user's shell: Python keeps its bytecode caches (a sandbox that sets
+PYTHONDONTWRITEBYTECODE would recompile every module of an editable install on every run)."""
 
 
 def align3d_command(
@@ -124,7 +127,12 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     try:
         with log_file.open("w") as log:
             proc = subprocess.run(
-                full, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO_ROOT
+                full,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                cwd=REPO_ROOT,
+                env=USER_ENV,
             )
         rc = proc.returncode
     except subprocess.TimeoutExpired:
@@ -300,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--remake-cases", action="store_true")
     ap.add_argument(
+        "--table",
+        default="table",
+        help="name of the table and results files in benchmarks/results/ (default: table, "
+        "the README's; e.g. table_360 for a run at another size)",
+    )
+    ap.add_argument(
         "--no-warmup",
         action="store_true",
         help="skip the untimed align3d run that fills numba's on-disk cache",
@@ -442,8 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(md + notes)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "table.md").write_text(md + notes)
-    (RESULTS / "results.json").write_text(
+    (RESULTS / f"{args.table}.md").write_text(md + notes)
+    (
+        RESULTS / f"{args.table}.json" if args.table != "table" else RESULTS / "results.json"
+    ).write_text(
         json.dumps(
             {
                 "argv": sys.argv[1:],
@@ -455,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         + "\n"
     )
-    print(f"wrote {RESULTS / 'table.md'} and {RESULTS / 'results.json'}")
+    print(f"wrote {RESULTS / (args.table + '.md')} and its JSON")
     return 0
 
 
