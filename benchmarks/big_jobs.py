@@ -12,7 +12,7 @@ For each case and repeat: the whole command (``align3d run``) with a warm page c
 cold one (``echo 3 > /proc/sys/vm/drop_caches`` first, when permitted), its wall time, CPU use
 (user + system over wall), the peak memory of its largest process and of all its processes
 together (sampled from /proc every 50 ms), and the I/O floor: reading every input and writing
-every output with mrcfile, timed the same way. Writes ``benchmarks/big_jobs.md`` with the date
+every output with mrcfile, timed the same way. Every timed command starts after ``sync``. Writes ``benchmarks/big_jobs.md`` with the date
 and the machine.
 
     .venv/bin/python benchmarks/big_jobs.py [--cases five_map_360 ...] [--repeats 3] [--no-cold]
@@ -148,7 +148,10 @@ def _rss(pid: int) -> int:
 
 
 def timed(cmd: list[str], cwd: Path) -> dict:
-    """Wall time, CPU use and peak memory (largest process, all processes) of a command."""
+    """Wall time, CPU use and peak memory (largest process, all processes) of a command, started
+    on a quiet disk: ``sync`` first, so that the write-back of a previous run's outputs does
+    not land in this one's time."""
+    subprocess.run(["sync"], check=True)
     start = time.perf_counter()
     before = os.times()
     proc = subprocess.Popen(
