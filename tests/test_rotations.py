@@ -71,3 +71,18 @@ def test_seeded_rotations_are_scipys_random_rotations_of_that_seed() -> None:
     np.testing.assert_allclose(
         got @ np.transpose(got, (0, 2, 1)), np.broadcast_to(np.eye(3), got.shape), atol=1e-12
     )
+
+
+def test_a_clamped_rotation_stays_a_rotation_after_many_steps() -> None:
+    """Refinement multiplies a small step into the rotation each iteration and clamps the
+    product: it must stay orthonormal, as scipy's round trip through a quaternion kept it."""
+    from engine.alignment.geometry import clamp_rotation
+
+    rotation = np.eye(3)
+    step = rotvec_matrix([1e-3, -2e-3, 1.5e-3])
+    for _ in range(5000):
+        rotation = clamp_rotation(step @ rotation, 180.0)
+    np.testing.assert_allclose(rotation @ rotation.T, np.eye(3), atol=1e-13)
+    assert np.isclose(np.linalg.det(rotation), 1.0, atol=1e-13)
+    limited = clamp_rotation(rotvec_matrix([0.0, 0.0, np.radians(50.0)]), 30.0)
+    np.testing.assert_allclose(limited, rotvec_matrix([0.0, 0.0, np.radians(30.0)]), atol=1e-14)

@@ -74,14 +74,13 @@ def small_rotation(omega: ArrayLike) -> Array:
 
 def clamp_rotation(rotation: ArrayLike, max_angle_deg: float) -> Array:
     """The rotation itself when its angle is at most ``max_angle_deg``; otherwise the rotation
-    about the same axis by exactly ``max_angle_deg`` (the nearest rotation on the boundary)."""
-    rot = np.asarray(rotation, dtype=np.float64)
-    vec = matrix_rotvec(rot)
+    about the same axis by exactly ``max_angle_deg`` (the nearest rotation on the boundary).
+    Either way rebuilt from its rotation vector: an exact rotation, so that rounding does not
+    accumulate in a product of many steps."""
+    vec = matrix_rotvec(rotation)
     angle = np.linalg.norm(vec)
     limit = np.radians(max_angle_deg)
-    if angle <= limit:
-        return rot
-    return rotvec_matrix(vec * (limit / angle))
+    return rotvec_matrix(vec if angle <= limit else vec * (limit / angle))
 
 
 def clamp_norm(vector: ArrayLike, max_norm: float) -> Array:
