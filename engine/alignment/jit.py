@@ -96,7 +96,11 @@ def blocks(length: int, count: int = BLOCKS) -> list[tuple[int, int]]:
 
 def run_ranges(work: Callable[[int, int, int], None], length: int) -> int:
     """Run ``work(block, lo, hi)`` for every block of ``range(length)`` on this process's
-    threads; returns the number of blocks (each ``work`` writes its own block's results)."""
+    threads; returns the number of blocks (each ``work`` writes its own block's results).
+
+    The calling thread takes blocks too, and each thread takes the next block left as it
+    finishes one (balanced when a thread is slowed); a call hands work to the other threads
+    once, not once per block, which keeps small kernels (a 40^3 search map) cheap."""
     ranges = blocks(length)
     count = min(threads(), len(ranges))
     if count <= 1:
@@ -105,10 +109,25 @@ def run_ranges(work: Callable[[int, int, int], None], length: int) -> int:
         return len(ranges)
     pool = _POOLS.get(count)
     if pool is None:
-        pool = _POOLS[count] = ThreadPoolExecutor(max_workers=count, thread_name_prefix="kernel")
-    futures = [pool.submit(work, k, lo, hi) for k, (lo, hi) in enumerate(ranges)]
-    for future in futures:
-        future.result()
+        pool = _POOLS[count] = ThreadPoolExecutor(
+            max_workers=count - 1, thread_name_prefix="kernel"
+        )
+    queue = iter(list(enumerate(ranges)))  # next() on a list iterator is atomic under the GIL
+
+    def drain() -> None:
+        for k, (lo, hi) in queue:
+            work(k, lo, hi)
+
+    futures = [pool.submit(drain) for _ in range(count - 1)]
+    try:
+        drain()
+    finally:  # every block is done (or failed) before the caller sees the output
+        # a helper that has not started has nothing left to take: cancelling it also keeps a
+        # call made from a kernel thread (a nested one) from waiting on its own thread
+        errors = [None if f.cancel() else f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
     return len(ranges)
 
 

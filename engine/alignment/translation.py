@@ -16,6 +16,7 @@ import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.geometry import RigidTransform
+from engine.alignment.jit import run_ranges
 from engine.alignment.resample import index_mapping
 from engine.alignment.spline.affine import affine_linear
 
@@ -98,14 +99,20 @@ def shift_candidates(
     window = shift_window(size, max_shift_A / voxel_A)
     ref_norm = float(np.linalg.norm(ref_cube))
     shape = (n, n, n)
-    out = []
-    for hyp in hypotheses:
-        # trilinear is enough to rank candidates (the best are refined with cubic splines)
-        matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
-        rotated = affine_linear(mov_cube, matrix, offset, shape)
-        shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A, window)
-        norm = ref_norm * float(np.linalg.norm(rotated))
-        out.append(
-            Candidate(RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0)
-        )
-    return out
+    out: list[Candidate | None] = [None] * len(hypotheses)
+
+    def search(_block: int, lo: int, hi: int) -> None:
+        for k in range(lo, hi):
+            hyp = hypotheses[k]
+            # trilinear is enough to rank candidates (the best are refined with cubic splines)
+            matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
+            rotated = affine_linear(mov_cube, matrix, offset, shape)
+            shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A, window)
+            norm = ref_norm * float(np.linalg.norm(rotated))
+            out[k] = Candidate(
+                RigidTransform(hyp.rotation, shift, hyp.flip), cc / norm if norm else 0.0
+            )
+
+    # the candidates on the threads side by side (each one's numbers do not depend on it)
+    run_ranges(search, len(hypotheses))
+    return [c for c in out if c is not None]
