@@ -119,9 +119,11 @@ def resize_spectrum(
         if lowpass_A is not None:
             lowpass_in_place(spec, shape, p, lowpass_A)
         return sfft.irfftn(spec, s=shape).astype(np.float32, copy=False), p
-    spec = _resize_axis(_resize_axis(spectrum, 0, new_shape[0]), 1, new_shape[1])
     half = new_shape[2] // 2 + 1
-    keep = min(half, spec.shape[2])
+    keep = min(half, spectrum.shape[2])
+    # the x columns beyond ``keep`` are dropped whatever happens to z and y: drop them first
+    # (a view), so that the z and y passes touch only the columns that stay
+    spec = _resize_axis(_resize_axis(spectrum[:, :, :keep], 0, new_shape[0]), 1, new_shape[1])
     spec = spec[:, :, :keep] * _origin_phase(np.arange(keep), shape[2]).astype(spec.dtype)
     if keep < half:
         spec = np.concatenate([spec, np.zeros((*spec.shape[:2], half - keep), spec.dtype)], axis=2)
