@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -130,7 +131,8 @@ def cmd_describe(args: argparse.Namespace) -> int:
                     f", {p.minimum if p.minimum is not None else ''}..{p.maximum if p.maximum is not None else ''}"
                 )
             )
-            print(f"  {p.name} ({p.type}, default {p.default!r}{limits}): {p.help}")
+            default = "required" if p.required else f"default {p.default!r}"
+            print(f"  {p.name} ({p.type}, {default}{limits}): {p.help}")
         for title, slots in (("inputs", description.inputs), ("outputs", description.outputs)):
             print(f"\n{title}:")
             for s in slots:
@@ -209,6 +211,18 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _silence_standard_streams() -> None:
+    """Point stdout and stderr at the null device (their reader is gone: a later flush would
+    fail again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # not a real file (pytest's capture): nothing to point
+            pass
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -227,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
             "are kept: run the same command again to finish",
             file=sys.stderr,
         )
+        return Exit.INTERRUPTED
+    except BrokenPipeError:  # the reader of the output went away (``align3d describe | head``)
+        _silence_standard_streams()
         return Exit.INTERRUPTED
     except OutputBusy as exc:
         print(f"align3d: busy: {exc}", file=sys.stderr)
@@ -282,5 +299,13 @@ def exit_code_table() -> str:
     return "\n".join(rows)
 
 
+def console() -> None:
+    """The ``align3d`` console command: :func:`main`, then a quick exit
+    (:func:`engine.process_end.exit_process`)."""
+    from engine.process_end import exit_process
+
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -21,7 +21,8 @@ class ParamDescription(BaseModel):
     model_config = _FROZEN
     name: str
     type: Literal["boolean", "integer", "number", "string"]
-    default: Any
+    required: bool = False
+    default: Any = None  # None for a required parameter (it has none)
     minimum: float | None = None
     maximum: float | None = None
     exclusive_minimum: bool = False
@@ -81,7 +82,8 @@ def describe_param(name: str, info: FieldInfo) -> ParamDescription:
     return ParamDescription(
         name=name,
         type=kind,  # type: ignore[arg-type]
-        default=info.default,
+        required=info.is_required(),
+        default=None if info.is_required() else info.default,
         minimum=low,
         maximum=high,
         exclusive_minimum=exclusive,

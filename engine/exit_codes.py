@@ -28,7 +28,8 @@ MEANING = {
     Exit.CANNOT_WRITE: "the outputs cannot be written: too little free space for the estimated "
     "output (checked before any work), or a write failed (disk full, quota exceeded, read-only "
     "file system, permission denied); the folder and the cause are named, nothing partial is kept",
-    Exit.INTERRUPTED: "interrupted (SIGINT or SIGTERM): unfinished job folders are removed, "
+    Exit.INTERRUPTED: "interrupted (SIGINT or SIGTERM, or the reader of the output went away, "
+    "as in `align3d describe | head`): unfinished job folders are removed, "
     "completed ones kept; the same command finishes the work",
     Exit.INTERNAL_ERROR: "internal error (a bug): the traceback is printed; please report it",
 }

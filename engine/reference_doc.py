@@ -9,8 +9,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 
-from pydantic_core import PydanticUndefined
-
 from engine.describe import JobDescription, ParamDescription, SlotDescription, describe
 from engine.exit_codes import MEANING, Exit
 from engine.issues import ERROR_CODES
@@ -44,7 +42,7 @@ def _limits(param: ParamDescription) -> str:
 
 
 def _default(param: ParamDescription) -> str:
-    if param.default is PydanticUndefined:
+    if param.required:
         return "required"
     if param.default is None:
         return "none"

@@ -122,3 +122,19 @@ def test_bad_input_is_reported_clearly(tmp_path: Path, capsys, setup: str, messa
     assert not out.exists()
     if setup != "bad_param":
         assert str(ref) in err
+
+
+def test_describe_json_documents_every_job_required_parameters_included(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # every installed job, as one JSON list; a required parameter has no default to print
+    assert main(["describe", "--json"]) == Exit.OK
+    jobs = {job["job"]: job for job in json.loads(capsys.readouterr().out)}
+    assert {"align_3d_maps", "import_volume", "import_volumes_group"} <= set(jobs)
+    volume = {p["name"]: p for p in jobs["import_volume"]["params"]}
+    assert volume["map"]["required"] is True and volume["map"]["default"] is None
+    assert volume["map_sharp"]["required"] is False
+    shift = {p["name"]: p for p in jobs["align_3d_maps"]["params"]}["max_shift_A"]
+    assert shift["required"] is False and shift["default"] > 0
+    assert main(["describe", "import_volume"]) == Exit.OK
+    assert "map (string, required)" in capsys.readouterr().out

@@ -55,6 +55,7 @@ from engine.hosts.relion_pipeline import (
     write_exit_marker,
     write_output_nodes,
 )
+from engine.process_end import exit_process
 from engine.suggest import unknown_name
 from jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
 from jobs.align_3d_maps.hosts.pairing import (
@@ -293,5 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def console() -> None:
+    """The ``align3d-relion-external`` console command: :func:`main`, then a quick exit
+    (:func:`engine.process_end.exit_process`); RELION starts one per job."""
+    exit_process(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

@@ -1,0 +1,77 @@
+"""The console commands' quick exit: the exit code, the output and every clean-up of a normal
+exit survive skipping the interpreter's teardown; a reader that goes away is not a bug."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from engine.exit_codes import Exit
+from tests.helpers import REPO
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    )
+
+
+def test_exit_process_keeps_the_code_the_output_and_the_clean_up(tmp_path: Path) -> None:
+    proc = _python(
+        f"""
+        import atexit, logging, pathlib, sys, threading, time, tempfile
+        from concurrent.futures import ThreadPoolExecutor
+        from engine.process_end import exit_process
+
+        folder = pathlib.Path({str(tmp_path)!r})
+        def late_write():  # a non-daemon thread still working when the command returns
+            time.sleep(0.3)
+            (folder / "thread.txt").write_text("joined")
+        threading.Thread(target=late_write).start()
+        pool = ThreadPoolExecutor(1)
+        pool.submit(lambda: (time.sleep(0.2), (folder / "pool.txt").write_text("done")))
+        atexit.register(lambda: (folder / "atexit.txt").write_text("ran"))
+        scratch = tempfile.TemporaryDirectory(dir=folder)  # removed by its finaliser at exit
+        handler = logging.FileHandler(folder / "log.txt", delay=False)
+        logging.getLogger("t").addHandler(handler)
+        logging.getLogger("t").warning("logged")
+        unclosed = open(folder / "unclosed.txt", "w")  # never closed: collected at exit
+        unclosed.write("flushed")
+        del unclosed
+        sys.stdout.write("buffered, no newline")
+        exit_process(3)
+        """
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout == "buffered, no newline"
+    assert (tmp_path / "thread.txt").read_text() == "joined"
+    assert (tmp_path / "pool.txt").read_text() == "done"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert (tmp_path / "log.txt").read_text() == "logged\n"
+    assert (tmp_path / "unclosed.txt").read_text() == "flushed"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []  # scratch removed
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # ``align3d describe | head -1``: the pipe closes after the first line
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "describe"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        bufsize=0,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == Exit.INTERRUPTED, stderr
+    assert first.startswith(b"align_3d_maps:")
+    assert "Traceback" not in stderr and "internal error" not in stderr
