@@ -84,3 +84,34 @@ def test_best_shift_honours_the_limit() -> None:
 @pytest.mark.parametrize("n", [31, 32])
 def test_padding_avoids_wrap_around(n: int) -> None:
     assert padded_size(n, 8.0) >= n + 8
+
+
+@pytest.mark.parametrize(
+    ("shape", "half", "max_radius"),
+    [((86, 86, 44), True, 41.0), ((40, 41, 21), True, 19.0), ((33, 34, 35), False, 25.0)],
+)
+def test_shell_samples_are_trilinear_interpolation_of_the_amplitudes(
+    shape: tuple[int, int, int], half: bool, max_radius: float
+) -> None:
+    # the oracle: scipy's trilinear map_coordinates, periodic for an rfftn half-spectrum (a
+    # point with k_x < 0 read at -k), edge values beyond a centred grid (radii past its edge)
+    import scipy.ndimage as ndi
+
+    from engine.alignment.rotation_function import ShellSampling, shell_amplitudes
+
+    amplitude = np.random.default_rng(3).random(shape)
+    radii = np.arange(2.0, max_radius + 1e-9, 1.0)
+    sampling = ShellSampling(12)
+    points = radii[:, None, None, None] * sampling.unit_vectors()[..., ::-1][None]
+    if half:
+        points = np.where(points[..., 2:3] < 0, -points, points)
+        mode = "grid-wrap"
+    else:
+        points = points + np.array([n // 2 for n in shape], dtype=float)
+        mode = "nearest"
+    coords = np.moveaxis(points, -1, 0).reshape(3, -1)
+    expected = ndi.map_coordinates(amplitude, coords, order=1, mode=mode).reshape(
+        radii.size, sampling.n_theta, sampling.n_phi
+    )
+    got = shell_amplitudes(amplitude, radii, sampling, half_spectrum=half)
+    assert np.allclose(got, expected, rtol=0, atol=1e-12)

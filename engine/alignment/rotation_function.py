@@ -27,6 +27,7 @@ import scipy.ndimage as ndi
 import scipy.special as sps
 from numpy.typing import NDArray
 
+from engine.alignment.jit import as_kernel_array, inline, kernel, parallel
 from engine.alignment.rotations import euler_zyz
 
 ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
@@ -109,6 +110,47 @@ class ShellSampling:
         return coeffs
 
 
+@inline
+def _linear_index(c: float, n: int, wrap: bool) -> tuple[int, int, float]:
+    """The two grid indices and the weight of the second for coordinate ``c`` on an axis of
+    ``n`` samples: periodic (``wrap``) or held at the edge values beyond the ends."""
+    if not wrap:
+        c = min(max(c, 0.0), n - 1.0)
+    f = np.floor(c)
+    i = int(f)
+    if wrap:
+        return i % n, (i + 1) % n, c - f
+    return i, min(i + 1, n - 1), c - f
+
+
+@kernel(
+    "void(float64[:, :, ::1], float64[::1], float64[:, :, ::1], float64[::1], boolean,"
+    " float64[:, :, ::1], int64, int64)"
+)
+def _sample_shells(amplitude, radii, unit, centre, half, out, lo, hi):  # type: ignore[no-untyped-def]
+    n0, n1, n2 = amplitude.shape
+    n_theta, n_phi = unit.shape[0], unit.shape[1]
+    for s in range(lo, hi):
+        r = radii[s]
+        for a in range(n_theta):
+            for b in range(n_phi):
+                z = r * unit[a, b, 0]
+                y = r * unit[a, b, 1]
+                x = r * unit[a, b, 2]
+                if half and x < 0.0:  # a real map's amplitude at -k is that at k
+                    z, y, x = -z, -y, -x
+                z0, z1, tz = _linear_index(z + centre[0], n0, half)
+                y0, y1, ty = _linear_index(y + centre[1], n1, half)
+                x0, x1, tx = _linear_index(x + centre[2], n2, half)
+                c00 = amplitude[z0, y0, x0] * (1.0 - tx) + amplitude[z0, y0, x1] * tx
+                c01 = amplitude[z0, y1, x0] * (1.0 - tx) + amplitude[z0, y1, x1] * tx
+                c10 = amplitude[z1, y0, x0] * (1.0 - tx) + amplitude[z1, y0, x1] * tx
+                c11 = amplitude[z1, y1, x0] * (1.0 - tx) + amplitude[z1, y1, x1] * tx
+                c0 = c00 * (1.0 - ty) + c01 * ty
+                c1 = c10 * (1.0 - ty) + c11 * ty
+                out[s, a, b] = c0 * (1.0 - tz) + c1 * tz
+
+
 def shell_amplitudes(
     amplitude: NDArray[np.float64],
     radii: NDArray[np.float64],
@@ -118,20 +160,17 @@ def shell_amplitudes(
     """Sample an amplitude grid on spheres of the given radii (in Fourier voxels), trilinearly.
     Returns ``(n_shell, n_theta, n_phi)``.
 
-    The grid is centred (``[z, y, x]``, origin at ``N // 2``), or with ``half_spectrum`` the
-    ``|rfftn|`` of a real ``N^3`` map as it comes (origin at index 0, ``x`` up to ``N // 2``):
-    a point with ``k_x < 0`` is read at ``-k``, where a real map's amplitude is the same."""
-    unit = sampling.unit_vectors()[..., ::-1]  # z, y, x
-    pts = radii[:, None, None, None] * unit[None]
-    if half_spectrum:
-        pts = np.where(pts[..., 2:3] < 0, -pts, pts)
-        coords = np.moveaxis(pts, -1, 0).reshape(3, -1)
-        vals = ndi.map_coordinates(amplitude, coords, order=1, mode="grid-wrap")
-    else:
-        centre = np.array([n // 2 for n in amplitude.shape], dtype=float)
-        coords = np.moveaxis(pts + centre, -1, 0).reshape(3, -1)
-        vals = ndi.map_coordinates(amplitude, coords, order=1, mode="nearest")
-    return vals.reshape(radii.size, sampling.n_theta, sampling.n_phi)
+    The grid is centred (``[z, y, x]``, origin at ``N // 2``; beyond the box, the edge values),
+    or with ``half_spectrum`` the ``|rfftn|`` of a real ``N^3`` map as it comes (origin at
+    index 0, periodic, ``x`` up to ``N // 2``): a point with ``k_x < 0`` is read at ``-k``,
+    where a real map's amplitude is the same."""
+    grid = as_kernel_array(amplitude, np.float64)
+    shells = as_kernel_array(radii, np.float64)
+    unit = as_kernel_array(sampling.unit_vectors()[..., ::-1], np.float64)  # z, y, x
+    centre = np.zeros(3) if half_spectrum else np.array([n // 2 for n in grid.shape], float)
+    out = np.empty((shells.size, sampling.n_theta, sampling.n_phi))
+    parallel(_sample_shells, shells.size, grid, shells, unit, centre, bool(half_spectrum), out)
+    return out
 
 
 def _normalise_shells(coeffs: list[NDArray[np.complex128]]) -> list[NDArray[np.complex128]]:
