@@ -115,3 +115,14 @@ def test_shell_samples_are_trilinear_interpolation_of_the_amplitudes(
     )
     got = shell_amplitudes(amplitude, radii, sampling, half_spectrum=half)
     assert np.allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_neighbourhood_max_is_a_3x3x3_max_filter_held_along_beta_periodic_in_alpha_gamma() -> None:
+    import scipy.ndimage as ndi
+
+    from engine.alignment.rotation_function import neighbourhood_max
+
+    values = np.random.default_rng(4).standard_normal((9, 12, 10))
+    values[2, 3:5, :] = -np.inf  # grid points masked out of a search
+    expected = ndi.maximum_filter(values, size=3, mode=("nearest", "wrap", "wrap"))
+    assert np.array_equal(neighbourhood_max(values), expected)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-import scipy.ndimage as ndi
 import scipy.special as sps
 from numpy.typing import NDArray
 
@@ -180,6 +179,17 @@ def _normalise_shells(coeffs: list[NDArray[np.complex128]]) -> list[NDArray[np.c
     return [np.zeros_like(coeffs[0])] + [c * scale[:, None] for c in coeffs[1:]]
 
 
+def neighbourhood_max(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The largest value of each point's 3x3x3 neighbourhood on a ``[β, α, γ]`` grid: held at
+    its ends along β (0 to π), periodic along α and γ (a max filter is separable: one axis at a
+    time)."""
+    ends = np.concatenate([values[:1], values, values[-1:]], axis=0)
+    out = np.maximum(np.maximum(ends[:-2], ends[1:-1]), ends[2:])
+    for axis in (1, 2):
+        out = np.maximum(np.maximum(np.roll(out, 1, axis), out), np.roll(out, -1, axis))
+    return out
+
+
 @dataclass(frozen=True)
 class RotationFunction:
     """The amplitude correlation on a ZYZ Euler grid: ``values[iβ, iα, iγ]`` for
@@ -201,7 +211,7 @@ class RotationFunction:
         """Up to ``count`` local maxima (rotation, value), best first, at least
         ``min_separation_deg`` apart; ``allowed`` masks grid points out of the search."""
         vals = self.values if allowed is None else np.where(allowed, self.values, -np.inf)
-        local = ndi.maximum_filter(vals, size=3, mode=("nearest", "wrap", "wrap")) == vals
+        local = neighbourhood_max(vals) == vals
         local &= np.isfinite(vals)
         order = np.argsort(vals[local])[::-1]
         flat = np.argwhere(local)[order]
