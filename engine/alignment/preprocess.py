@@ -29,8 +29,12 @@ def soft_sphere(
     y = (np.arange(shape[1]) - c[1]) * p[1]
     x = (np.arange(shape[2]) - c[0]) * p[0]
     r = np.sqrt(z[:, None, None] ** 2 + y[None, :, None] ** 2 + x[None, None, :] ** 2)
-    t = np.clip((r - radius_A) / max(edge_A, 1e-6), 0.0, 1.0)
-    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+    width = max(edge_A, 1e-6)
+    out = (r <= radius_A).astype(np.float32)  # 1 inside, 0 beyond the edge: exact
+    edge = (r > radius_A) & (r < radius_A + width)  # the cosine only where it is needed
+    t = (r[edge] - radius_A) / width
+    out[edge] = (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+    return out
 
 
 def default_mask(
