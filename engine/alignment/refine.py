@@ -56,8 +56,8 @@ class ReferencePoints:
         iz, iy, ix = np.nonzero(keep)
         idx = np.stack([ix, iy, iz], axis=1).astype(np.float64)
         points = (idx - box_centre(volume.shape)) * voxel_size_A
-        w = np.asarray(weights, dtype=np.float64)[keep]
-        v = np.asarray(volume, dtype=np.float64)[keep]
+        w = np.asarray(weights)[keep].astype(np.float64)  # the kept voxels only, then cast
+        v = np.asarray(volume)[keep].astype(np.float64)
         v = v - np.sum(w * v) / np.sum(w)
         v /= np.sqrt(np.sum(w * v * v) / np.sum(w)) or 1.0
         return cls(points, v, w)
