@@ -46,10 +46,17 @@ _configure_cache()
 
 import numba  # noqa: E402  (after the cache folder is settled)
 
+FREE_SUMS = frozenset({"reassoc", "contract"})
+"""Floating-point licence for a kernel whose sums may be reordered and fused (vectorised):
+no change to NaN, infinity or signed-zero handling, so a result moves by rounding only."""
 
-def kernel(signature: str) -> Callable[[Callable[..., Any]], Any]:
-    """A compiled kernel of one signature (compiled, or loaded from the cache, at import)."""
-    return numba.njit(signature, cache=True, nogil=True)
+
+def kernel(
+    signature: str, fastmath: frozenset[str] = frozenset()
+) -> Callable[[Callable[..., Any]], Any]:
+    """A compiled kernel of one signature (compiled, or loaded from the cache, at import);
+    ``fastmath``: LLVM's floating-point flags for it (:data:`FREE_SUMS`, or none)."""
+    return numba.njit(signature, cache=True, nogil=True, fastmath=set(fastmath) or False)
 
 
 def inline(function: Callable[..., Any]) -> Any:

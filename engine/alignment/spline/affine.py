@@ -9,17 +9,23 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.jit import as_kernel_array, kernel, parallel
-from engine.alignment.spline.basis import _bspline_weights, _spline_at
+from engine.alignment.jit import FREE_SUMS, as_kernel_array, kernel, parallel
+from engine.alignment.spline.basis import _bspline_weights_f32, _spline_at
 
 TILE = 16
 
 
-@kernel("void(float32[:, :, ::1], float64[:, ::1], float64[::1], float32[:, :, ::1], int64, int64)")
+@kernel(
+    "void(float32[:, :, ::1], float64[:, ::1], float64[::1], float32[:, :, ::1], int64, int64)",
+    fastmath=FREE_SUMS,
+)
 def _affine_cubic(
     coeffs: NDArray, lin: NDArray, off: NDArray, out: NDArray, lo: int, hi: int
 ) -> None:
-    """Output in cubic tiles (the source voxels a tile reads stay in cache), tiles ``lo:hi``."""
+    """Output in cubic tiles (the source voxels a tile reads stay in cache), tiles ``lo:hi``.
+    Positions in float64; inside the box the 64 taps are weighed and summed in float32 (the
+    output's precision: ~1e-7 relative, as the coefficients), which the compiler vectorises
+    (:data:`FREE_SUMS`); 1.5x faster than float64 sums (``benchmarks/resampling.py``)."""
     tile = TILE
     n0, n1, n2 = coeffs.shape
     o0, o1, o2 = out.shape
@@ -44,17 +50,17 @@ def _affine_cubic(
                     fx = np.floor(sx)
                     fy = np.floor(sy)
                     fz = np.floor(sz)
-                    wx = _bspline_weights(sx - fx)
-                    wy = _bspline_weights(sy - fy)
-                    wz = _bspline_weights(sz - fz)
                     ix0 = int(fx) - 1
                     iy0 = int(fy) - 1
                     iz0 = int(fz) - 1
                     interior = ix0 >= 0 and iy0 >= 0 and iz0 >= 0
                     if interior and ix0 + 3 < n2 and iy0 + 3 < n1 and iz0 + 3 < n0:
-                        v = 0.0
+                        wx = _bspline_weights_f32(np.float32(sx - fx))
+                        wy = _bspline_weights_f32(np.float32(sy - fy))
+                        wz = _bspline_weights_f32(np.float32(sz - fz))
+                        v = np.float32(0.0)
                         for a in range(4):
-                            acc = 0.0
+                            acc = np.float32(0.0)
                             for b in range(4):
                                 row = coeffs[iz0 + a, iy0 + b]
                                 acc += wy[b] * (

@@ -32,6 +32,24 @@ def _bspline_weights(t: float) -> tuple[float, float, float, float]:
 
 
 @inline
+def _bspline_weights_f32(t: float) -> tuple[float, float, float, float]:
+    """:func:`_bspline_weights` in float32 (``t`` a float32): for resampling, whose output is
+    float32 anyway."""
+    one = np.float32(1.0)
+    sixth = np.float32(1.0 / 6.0)
+    u = one - t
+    t2 = t * t
+    t3 = t2 * t
+    three = np.float32(3.0)
+    return (
+        u * u * u * sixth,
+        (three * t3 - np.float32(6.0) * t2 + np.float32(4.0)) * sixth,
+        (-three * t3 + three * t2 + three * t + one) * sixth,
+        t3 * sixth,
+    )
+
+
+@inline
 def _bspline_derivative_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
     return (-0.5 * u * u, 1.5 * t * t - 2.0 * t, -1.5 * t * t + t + 0.5, 0.5 * t * t)
