@@ -11,7 +11,7 @@ makes the case if missing (make_cases.py: reference map, moving map, truth.json)
 two commands a user runs, one after the other, each as its own process under ``/usr/bin/time
 -v`` (peak resident memory of that process alone): ``align3d align REF MOV --out A.mrc --json
 S.json`` and EMalign's own command-line path (``emalign_runner.py``: read both maps, align,
-write the aligned map, in ``benchmarks/.emalign-venv``). It prints a Markdown table headed by
+write the aligned map, in ``benchmarks/.emalign-venv``), each started after ``sync``. It prints a Markdown table headed by
 the date and the machine, and writes ``benchmarks/results/table.md`` and
 ``benchmarks/results/results.json``. Per-case outputs (both tools' JSON, aligned maps, logs) are
 in ``benchmarks/results/cases/<case>/``.
@@ -110,7 +110,9 @@ def from_summary(doc: dict, out_dir: Path) -> dict:
 
 
 def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
-    """Run one runner as its own process; return its JSON plus exit status and peak memory."""
+    """Run one runner as its own process; return its JSON plus exit status and peak memory.
+    Started after ``sync``: the write-back of the other tool's outputs does not land in this
+    one's time (both tools alike)."""
     out_json = case_dir / f"{name}.json"
     time_file = case_dir / f"{name}.time"
     log_file = case_dir / f"{name}.log"
@@ -123,6 +125,7 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
             "machine skews the timings",
             flush=True,
         )
+    subprocess.run(["sync"], check=True)
     t0 = time.perf_counter()
     try:
         with log_file.open("w") as log:
