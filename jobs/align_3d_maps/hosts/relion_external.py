@@ -28,11 +28,8 @@ run stops as on Ctrl-C (nothing half-written is kept) and ``RELION_JOB_EXIT_ABOR
 from __future__ import annotations
 
 import logging
-import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +54,7 @@ from engine.hosts.relion_pipeline import (
 )
 from engine.process_end import exit_process
 from engine.suggest import unknown_name
+from jobs.align_3d_maps.hosts.abort import AbortWatch
 from jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
 from jobs.align_3d_maps.hosts.pairing import (
     HostFile,
@@ -251,31 +249,20 @@ def run_external(args: ExternalArgs, project: Path) -> int:
     return 0
 
 
-def watch_for_abort(job_dir: Path, stop: threading.Event, period_s: float = 1.0) -> None:
-    """Interrupt this process (as Ctrl-C does: align3d removes what it had not finished) when
-    RELION's GUI asks the job to abort by creating ``RELION_JOB_ABORT_NOW``."""
-    while not stop.wait(period_s):
-        if (job_dir / ABORT_NOW).exists():
-            os.kill(os.getpid(), signal.SIGINT)
-            return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; always leaves one exit marker in the job folder."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     project = Path.cwd()
     job_dir = job_folder_of(arguments)
     code = 1
-    stop = threading.Event()
     try:
         if job_dir is None:
             raise ExternalJobError("--o (the job folder) is missing: run this job from RELION")
         (project / job_dir).mkdir(parents=True, exist_ok=True)
         (project / job_dir / ABORT_NOW).unlink(missing_ok=True)
-        threading.Thread(
-            target=watch_for_abort, args=(project / job_dir, stop), daemon=True
-        ).start()
-        code = run_external(parse_arguments(arguments), project)
+        # the GUI's abort request interrupts the job as Ctrl-C does
+        with AbortWatch(project / job_dir, ABORT_NOW):
+            code = run_external(parse_arguments(arguments), project)
     except (ExternalJobError, PairingError) as exc:
         print(f"align3d-relion-external: error: {exc}", file=sys.stderr)
         code = 2
@@ -286,7 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # an abort request that came between two align3d steps
         code = int(Exit.INTERRUPTED)
     finally:
-        stop.set()
         if job_dir is not None and (project / job_dir).is_dir():
             aborted = (project / job_dir / ABORT_NOW).exists() and code == Exit.INTERRUPTED
             marker = SUCCESS if code == 0 else ABORTED if aborted else FAILURE
