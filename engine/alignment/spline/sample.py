@@ -33,6 +33,7 @@ def _normal_sums(
 ) -> None:
     """Add ``Σ w v vᵀ`` (upper triangle) of the points ``lo:hi`` into ``acc`` (9 x 9)."""
     v = np.empty(9)
+    local = np.zeros((9, 9))  # private to this call: the compiler need not reload it from acc
     for p in range(lo, hi):
         px = points[p, 0]
         py = points[p, 1]
@@ -60,7 +61,10 @@ def _normal_sums(
         for i in range(9):
             wi = w * v[i]
             for j in range(i, 9):
-                acc[i, j] += wi * v[j]
+                local[i, j] += wi * v[j]
+    for i in range(9):
+        for j in range(i, 9):
+            acc[i, j] += local[i, j]
 
 
 def normal_sums(
