@@ -27,7 +27,12 @@ GROUPS = (
         "engine.alignment.spline.prefilter",
         "engine.alignment.spectra",
     ),
-    ("engine.alignment.spline.affine", "engine.alignment.shells", "engine.alignment.difference"),
+    (
+        "engine.alignment.spline.affine",
+        "engine.alignment.shells",
+        "engine.alignment.difference",
+        "engine.alignment.rotation_function",
+    ),
 )
 """Kernel modules, in two groups of about equal compile time."""
 
