@@ -5,9 +5,8 @@
 The kernel of this checkout (``engine.alignment.spline.affine``) and the one of git revision
 ``--against`` (default: the commit before float32 sums, ``6197f56``; its ``affine.py`` loaded
 into a scratch folder) move the same map by the same rigid transform, taking turns, both on
-every core this process may use. A real map (``../shared/data/maps``, ``$ALIGN3D_DATA``),
-Fourier-upsampled to ``--box``, rotated by 37° about a skew axis and shifted by a fraction of a
-voxel. Per kernel: the evaluation's wall time (the prefilter is shared and timed apart), median
+every core this process may use. A synthetic protein-like map of ``--box``^3 voxels of 1 Å with
+detail up to Nyquist, rotated by 37° about a skew axis and shifted by a fraction of a voxel. Per kernel: the evaluation's wall time (the prefilter is shared and timed apart), median
 and range of ``--repeats`` runs; fidelity as
 
 * the largest difference from scipy's cubic spline (``map_coordinates`` order 3, mirror
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,14 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine_line  # noqa: E402
-from engine.alignment.fourier import fourier_resize  # noqa: E402
 from engine.alignment.fsc import fsc  # noqa: E402
 from engine.alignment.geometry import RigidTransform  # noqa: E402
 from engine.alignment.resample import index_mapping  # noqa: E402
 from engine.alignment.rotations import rotvec_matrix  # noqa: E402
 from engine.alignment.spline import affine  # noqa: E402
 from engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
-from slots.mrc import read_map  # noqa: E402
 
 DEFAULT_AGAINST = "6197f56"
 RESULTS = REPO / "benchmarks" / "results" / "resampling.md"
@@ -67,13 +63,12 @@ def earlier_kernel(revision: str, scratch: Path):  # type: ignore[no-untyped-def
 
 
 def test_map(box: int) -> tuple[np.ndarray, float]:
-    data = Path(os.environ.get("ALIGN3D_DATA", REPO.parent / "shared" / "data")) / "maps"
-    source = read_map(data / "ribosome70S_65px.mrc", 5.0)  # header says 0; ASPIRE used 5 Å
-    voxel = 5.0
-    padded = np.zeros((86, 86, 86), np.float32)
-    padded[10:75, 10:75, 10:75] = source.data
-    volume, new_voxel = fourier_resize(padded, voxel, (box, box, box))
-    return np.ascontiguousarray(volume, np.float32), float(new_voxel[0])
+    """A protein-like map with detail up to Nyquist (pseudo-atoms of sigma 1 Å on a 1 Å grid,
+    as in tests/test_resample.py): an upsampled real map would have nothing to lose beyond
+    its own Nyquist, so the FSC there would measure nothing."""
+    from jobs.align_3d_maps.demo import protein_like_map
+
+    return protein_like_map((box, box, box), 1.0, blur_A=1.0, seed=8), 1.0
 
 
 def scipy_cubic(coeffs: np.ndarray, matrix: np.ndarray, offset: np.ndarray, shape) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -143,8 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured {machine_line()}; `benchmarks/resampling.py --against {args.against} "
         f"--box {args.box} --repeats {args.repeats}`",
         "",
-        f"Cubic B-spline evaluation of a {args.box}^3 map ({points / 1e6:.1f} M voxels, "
-        f"{voxel:.2f} Å) under a 37° rotation and a sub-voxel shift, on every core; the "
+        f"Cubic B-spline evaluation of a {args.box}^3 protein-like map ({points / 1e6:.1f} M "
+        f"voxels of {voxel:.2f} Å, detail up to Nyquist) under a 37° rotation and a sub-voxel shift, on every core; the "
         f"prefilter (shared) took {prefilter_s:.3f} s.",
         "",
         "| kernel | evaluation s, median (range) | max diff from scipy's cubic spline "
