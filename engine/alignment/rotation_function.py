@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from engine.alignment.jit import as_kernel_array, inline, kernel, parallel
 from engine.alignment.rotations import euler_zyz
+from engine.alignment.spline.basis import _trilinear
 
 ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
 """``Rz(π)``: the rotation that, with centrosymmetric amplitudes, turns ``F`` into ``-I``."""
@@ -141,13 +142,7 @@ def _sample_shells(amplitude, radii, unit, centre, half, out, lo, hi):  # type: 
                 z0, z1, tz = _linear_index(z + centre[0], n0, half)
                 y0, y1, ty = _linear_index(y + centre[1], n1, half)
                 x0, x1, tx = _linear_index(x + centre[2], n2, half)
-                c00 = amplitude[z0, y0, x0] * (1.0 - tx) + amplitude[z0, y0, x1] * tx
-                c01 = amplitude[z0, y1, x0] * (1.0 - tx) + amplitude[z0, y1, x1] * tx
-                c10 = amplitude[z1, y0, x0] * (1.0 - tx) + amplitude[z1, y0, x1] * tx
-                c11 = amplitude[z1, y1, x0] * (1.0 - tx) + amplitude[z1, y1, x1] * tx
-                c0 = c00 * (1.0 - ty) + c01 * ty
-                c1 = c10 * (1.0 - ty) + c11 * ty
-                out[s, a, b] = c0 * (1.0 - tz) + c1 * tz
+                out[s, a, b] = _trilinear(amplitude, z0, z1, y0, y1, x0, x1, tz, ty, tx)
 
 
 def shell_amplitudes(

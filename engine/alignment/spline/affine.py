@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.alignment.jit import FREE_SUMS, as_kernel_array, kernel, parallel
-from engine.alignment.spline.basis import _bspline_weights_f32, _spline_at
+from engine.alignment.spline.basis import _bspline_weights_f32, _spline_at, _trilinear
 
 TILE = 16
 
@@ -104,13 +104,7 @@ def _affine_linear(
                 jx = min(ix + 1, n2 - 1)
                 jy = min(iy + 1, n1 - 1)
                 jz = min(iz + 1, n0 - 1)
-                c00 = volume[iz, iy, ix] * (1 - tx) + volume[iz, iy, jx] * tx
-                c01 = volume[iz, jy, ix] * (1 - tx) + volume[iz, jy, jx] * tx
-                c10 = volume[jz, iy, ix] * (1 - tx) + volume[jz, iy, jx] * tx
-                c11 = volume[jz, jy, ix] * (1 - tx) + volume[jz, jy, jx] * tx
-                c0 = c00 * (1 - ty) + c01 * ty
-                c1 = c10 * (1 - ty) + c11 * ty
-                out[oz, oy, ox] = c0 * (1 - tz) + c1 * tz
+                out[oz, oy, ox] = _trilinear(volume, iz, jz, iy, jy, ix, jx, tz, ty, tx)
 
 
 def affine_cubic(

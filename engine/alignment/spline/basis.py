@@ -19,6 +19,30 @@ def _mirror(i: int, n: int) -> int:
 
 
 @inline
+def _trilinear(
+    grid: NDArray,
+    z0: int,
+    z1: int,
+    y0: int,
+    y1: int,
+    x0: int,
+    x1: int,
+    tz: float,
+    ty: float,
+    tx: float,
+) -> float:
+    """Trilinear blend of the 8 grid values at the corners ``(z0|z1, y0|y1, x0|x1)``, with
+    the weights ``t`` of the second corner along each axis."""
+    c00 = grid[z0, y0, x0] * (1.0 - tx) + grid[z0, y0, x1] * tx
+    c01 = grid[z0, y1, x0] * (1.0 - tx) + grid[z0, y1, x1] * tx
+    c10 = grid[z1, y0, x0] * (1.0 - tx) + grid[z1, y0, x1] * tx
+    c11 = grid[z1, y1, x0] * (1.0 - tx) + grid[z1, y1, x1] * tx
+    c0 = c00 * (1.0 - ty) + c01 * ty
+    c1 = c10 * (1.0 - ty) + c11 * ty
+    return c0 * (1.0 - tz) + c1 * tz
+
+
+@inline
 def _bspline_weights(t: float) -> tuple[float, float, float, float]:
     u = 1.0 - t
     t2 = t * t
