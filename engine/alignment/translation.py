@@ -10,6 +10,7 @@ shifts of interest never alias with others. The peak is searched inside the ball
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import scipy.fft as sfft
@@ -114,5 +115,5 @@ def shift_candidates(
             )
 
     # the candidates on the threads side by side (each one's numbers do not depend on it)
-    run_ranges(search, len(hypotheses))
-    return [c for c in out if c is not None]
+    run_ranges(search, len(hypotheses))  # every block runs, or its error is raised here
+    return cast(list[Candidate], out)
