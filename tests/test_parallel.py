@@ -319,6 +319,41 @@ def test_a_failing_task_stops_the_workers_and_its_error_reaches_the_caller() -> 
     )
 
 
+def _write_later(path: str) -> None:
+    """A task still running when the run is interrupted: it writes ``path`` after 2 s."""
+    import time
+
+    time.sleep(2.0)
+    Path(path).write_text("written after the interrupt")
+
+
+def test_an_interrupted_run_ends_its_workers_at_once_and_none_writes_afterwards(
+    tmp_path: Path,
+) -> None:
+    """An interrupt (Ctrl-C, RELION's abort) ends the run's workers at once: waiting for them
+    could outlast the run, and what they wrote would land after the clean-up."""
+    late = tmp_path / "late.txt"
+    run_python(
+        f"""
+        import multiprocessing, time
+        from engine.parallel.backend import Backend
+        from engine.parallel.local import warm_workers
+        from tests.test_parallel import _write_later
+
+        try:
+            with warm_workers(Backend("processes", workers=2)) as backend:
+                backend.pool.submit(_write_later, {str(late)!r}, 1)
+                time.sleep(0.3)  # the worker has started the task
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+        assert multiprocessing.active_children() == [], multiprocessing.active_children()
+        time.sleep(2.5)
+        """
+    )
+    assert not late.exists(), "a worker wrote after the run was interrupted"
+
+
 def _die_in_a_worker(main: int) -> int:
     """Kill the worker process that runs this (as the system would, out of memory)."""
     import time

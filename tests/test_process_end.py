@@ -59,6 +59,27 @@ def test_exit_process_keeps_the_code_the_output_and_the_clean_up(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []  # scratch removed
 
 
+def test_a_clean_up_that_never_ends_does_not_hang_the_process() -> None:
+    """A workflow manager waits for the process to end: a thread that the clean-up would wait
+    for forever is reported, with where it waits, and the process ends with its code."""
+    proc = _python(
+        """
+        import threading
+        from engine.process_end import exit_process
+
+        def waits_forever():
+            threading.Event().wait()
+        threading.Thread(target=waits_forever, name="stuck").start()
+        print("work done", flush=True)
+        exit_process(130, cleanup_limit_s=1.0)
+        """
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout == "work done\n"
+    assert "the clean-up at exit did not finish in 1 s" in proc.stderr
+    assert "waits_forever" in proc.stderr  # the stuck thread's stack is shown
+
+
 def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     # ``align3d describe | head -1``: the pipe closes after the first line
     proc = subprocess.Popen(

@@ -128,7 +128,10 @@ def _load_numba_registries() -> None:
 @contextmanager
 def warm_workers(backend: Backend) -> Iterator[Backend]:
     """``backend`` with a pool of worker processes forked now, for every job of a run; or
-    ``backend`` unchanged where that is not useful (one core, serial, Dask) or not safe."""
+    ``backend`` unchanged where that is not useful (one core, serial, Dask) or not safe. The
+    workers are waited for when the run ends, and ended at once when it fails or is
+    interrupted (waiting for them then could outlast the run: a worker still starting, or a
+    task left running)."""
     size = min(cpu_count(), backend.workers or cpu_count()) - 1
     if backend.kind != "processes" or size < 1 or not fork_is_safe():
         yield backend
@@ -137,8 +140,10 @@ def warm_workers(backend: Backend) -> Iterator[Backend]:
     pool = LocalPool(size, "fork")
     try:
         yield replace(backend, pool=pool)
-    finally:
-        pool.close()
+    except BaseException:  # an error or an interrupt: nothing a worker does is wanted now
+        pool.stop()
+        raise
+    pool.close()
 
 
 def run_in_pool(
