@@ -84,3 +84,69 @@ def test_a_read_only_install_keeps_its_kernels_in_the_users_cache(tmp_path: Path
     assert locked.returncode == Exit.CANNOT_WRITE, locked.stderr
     assert "permission denied" in locked.stderr and "Traceback" not in locked.stderr
     shutil.rmtree(base, ignore_errors=True)
+
+
+PROBE = """
+import numpy as np
+import engine
+from engine.alignment.warmup import ensure_compiled
+ensure_compiled(lambda line: print(line))
+from engine.alignment.spline.affine import affine_linear
+grid = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+moved = affine_linear(grid, np.eye(3), np.full(3, 0.5), (3, 4, 5))
+print(engine.__file__)
+print(float(moved[1, 2, 3]))
+"""
+
+
+@pytest.mark.slow
+def test_a_changed_inline_helper_recompiles_the_kernels_built_from_it(tmp_path: Path) -> None:
+    """numba checks a cached kernel against its own file only: after a change to a helper in
+    another file (a checkout updated by ``git pull``), the kernels are built anew from it."""
+    tree = tmp_path / "tree"
+    for package in ("engine", "slots", "schemas", "jobs"):
+        shutil.copytree(
+            REPO / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONDONTWRITEBYTECODE="1")
+
+    def probe() -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, cwd=tree
+        )
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[-2].startswith(str(tree)), lines  # the copy runs, not the checkout
+        return lines
+
+    first = probe()
+    assert any(NOTICE in line for line in first)
+    assert float(first[-1]) == 63.5  # 30 z + 6 y + x at (1.5, 2.5, 3.5), blended linearly
+    assert not any(NOTICE in line for line in probe())  # compiled once
+    basis = tree / "engine" / "alignment" / "spline" / "basis.py"
+    blend = "    return c0 * (1.0 - tz) + c1 * tz\n"
+    assert blend in basis.read_text()
+    basis.write_text(
+        basis.read_text().replace(blend, "    return 2.0 * (c0 * (1.0 - tz) + c1 * tz)\n")
+    )
+    again = probe()
+    assert any(NOTICE in line for line in again)
+    assert float(again[-1]) == 127.0  # built from the changed helper, not loaded from the cache
+
+
+def test_every_kernel_and_inline_helper_module_is_known_to_the_first_run_compile() -> None:
+    """A kernel module missing from the warm-up compiles during a user's job instead; a helper
+    module missing from the marker's key leaves stale kernels after it changes."""
+    from engine.alignment.warmup import GROUPS, HELPERS
+
+    kernels, helpers = set(), set()
+    for path in (REPO / "engine").rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        text = path.read_text()
+        if "\n@kernel(" in text:
+            kernels.add(module)
+        elif "\n@inline" in text:
+            helpers.add(module)
+    assert kernels == {m for group in GROUPS for m in group}
+    assert helpers == set(HELPERS)

@@ -6,6 +6,12 @@ CPU, done here in two processes side by side (one per group of modules), behind 
 notice. A marker, keyed by the versions of align3d, numba and Python and the kernel sources,
 says that it is done; it lives where numba keeps its cache (``$NUMBA_CACHE_DIR``, else the
 package's ``__pycache__``, else the user's cache folder, else the temporary directory).
+
+numba checks a cached kernel against its own source file only, not against the inline helpers
+compiled into it from other files (:data:`HELPERS`). So the marker is keyed by those too, and
+when it is missing the kernels cached from older sources are removed before they compile: a
+checkout updated to a helper change (an editable install after ``git pull``) never runs kernels
+built from the old helper.
 """
 
 from __future__ import annotations
@@ -36,7 +42,22 @@ GROUPS = (
 )
 """Kernel modules, in two groups of about equal compile time."""
 
+HELPERS = ("engine.alignment.spline.basis",)
+"""Modules of inline helpers only (``jit.inline``): compiled into the kernels of the modules
+that import them."""
+
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+
+
+def _source(module: str) -> Path:
+    return ROOT / (module.replace(".", "/") + ".py")
+
+
+def _kernel_sources() -> list[Path]:
+    """Every source file the compiled kernels are built from."""
+    modules = [m for group in GROUPS for m in group] + list(HELPERS)
+    return [_source(m) for m in modules] + [HERE / "jit.py"]
 
 
 def _marker() -> Path:
@@ -48,10 +69,8 @@ def _marker() -> Path:
             parts.append(version(name))
         except PackageNotFoundError:
             parts.append("?")
-    for module in (m for group in GROUPS for m in group):
-        source = HERE.parent.parent / (module.replace(".", "/") + ".py")
+    for source in _kernel_sources():
         parts.append(hashlib.sha256(source.read_bytes()).hexdigest()[:16])
-    parts.append(hashlib.sha256((HERE / "jit.py").read_bytes()).hexdigest()[:16])
     key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
     candidates = [Path(os.environ["NUMBA_CACHE_DIR"])] if "NUMBA_CACHE_DIR" in os.environ else []
     candidates += [
@@ -63,6 +82,44 @@ def _marker() -> Path:
     return folder / f"align3d-kernels-{key}"
 
 
+def _cache_folders(source: Path) -> list[Path]:
+    """The folders where numba may keep the kernels compiled from ``source``: beside it, under
+    ``$NUMBA_CACHE_DIR``, under the user's cache folder (numba's own rules)."""
+    folders = [source.parent / "__pycache__"]
+    try:
+        from numba.core.caching import _CacheLocator
+        from numba.misc.appdirs import AppDirs
+
+        subpath = _CacheLocator.get_suitable_cache_subpath(str(source))
+        roots = [AppDirs(appname="numba", appauthor=False).user_cache_dir]
+    except (ImportError, AttributeError):  # another numba layout: the folder beside it only
+        return folders
+    if "NUMBA_CACHE_DIR" in os.environ:
+        roots.append(os.environ["NUMBA_CACHE_DIR"])
+    return folders + [Path(root) / subpath for root in roots]
+
+
+def remove_cached_kernels() -> int:
+    """Remove every cached kernel of align3d's kernel modules that can be removed (numba
+    compiles them again from the sources); returns how many files went."""
+    from engine.alignment import jit  # noqa: F401  (settles numba's cache folder first)
+
+    removed = 0
+    for module in (m for group in GROUPS for m in group):
+        source = _source(module)
+        for folder in _cache_folders(source):
+            for cached in (
+                *folder.glob(f"{source.stem}.*.nbi"),
+                *folder.glob(f"{source.stem}.*.nbc"),
+            ):
+                try:
+                    cached.unlink()
+                    removed += 1
+                except OSError:  # read-only (a shared install) or gone already
+                    pass
+    return removed
+
+
 def ensure_compiled(notify: Callable[[str], None]) -> bool:
     """Compile the kernels if this install has not yet (``notify`` gets the notice first);
     returns whether it compiled. Safe to call often: a warm install costs a few ``stat`` calls."""
@@ -72,9 +129,9 @@ def ensure_compiled(notify: Callable[[str], None]) -> bool:
     if marker.exists():
         return False
     notify("compiling kernels, once per install (a few seconds)...")
+    remove_cached_kernels()  # any left were built from other sources (or another numba)
     environment = dict(os.environ)
-    root = str(HERE.parent.parent)
-    environment["PYTHONPATH"] = os.pathsep.join([root, environment.get("PYTHONPATH", "")])
+    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), environment.get("PYTHONPATH", "")])
     try:
         processes = [
             subprocess.Popen(
