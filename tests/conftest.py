@@ -8,6 +8,7 @@ missing folder is an error instead, so that CI can never pass by skipping them.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,14 @@ import pytest
 from slots.mrc import MapData, read_map
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the kernels first, as a command does: kernels cached from other sources (an
+    edited inline helper) are rebuilt before any test imports them."""
+    from engine.alignment.warmup import ensure_compiled
+
+    ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr))
 
 
 def data_dir() -> Path:
