@@ -3,10 +3,14 @@ exit survive skipping the interpreter's teardown; a reader that goes away is not
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 from engine.exit_codes import Exit
 from tests.helpers import REPO
@@ -81,18 +85,24 @@ def test_a_clean_up_that_never_ends_does_not_hang_the_process() -> None:
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
-    # ``align3d describe | head -1``: the pipe closes after the first line
+    # ``align3d describe --json | head -1``: the pipe closes after the first line. The pipe holds one
+    # page (Linux's smallest), less than the output, so the command is still writing when its
+    # reader goes away (a 64 KiB pipe would take all of it and the race would be lost)
+    if not hasattr(fcntl, "F_SETPIPE_SZ"):
+        pytest.skip("needs Linux's F_SETPIPE_SZ to make the pipe smaller than the output")
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "describe"],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "engine.cli", "describe", "--json"],  # 13 KB
+        stdout=write_end,
         stderr=subprocess.PIPE,
         cwd=REPO,
-        bufsize=0,
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    first = proc.stdout.readline()
-    proc.stdout.close()
+    os.close(write_end)
+    with os.fdopen(read_end, "rb", buffering=0) as reader:
+        first = reader.readline()  # unbuffered: the rest stays in the pipe
+    assert proc.stderr is not None
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == Exit.INTERRUPTED, stderr
-    assert first.startswith(b"align_3d_maps:")
+    assert first == b"[\n"
     assert "Traceback" not in stderr and "internal error" not in stderr
