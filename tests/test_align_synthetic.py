@@ -144,3 +144,55 @@ def test_resampler_matches_the_independent_convention(reference: np.ndarray) -> 
     theirs = move_with_scipy(reference, P_REF, truth, (60, 62, 58), 1.9)
     assert np.abs(ours - theirs).max() < 1e-4 * np.abs(theirs).max() + 0.02 * np.abs(theirs).max()
     assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.999
+
+
+@pytest.mark.parametrize(("shape", "voxel"), [(SHAPE, P_REF), ((104, 104, 104), 1.25)])
+def test_a_handed_over_spectrum_gives_the_same_alignment(
+    reference: np.ndarray, shape: tuple[int, int, int], voxel: float
+) -> None:
+    """The job computes the moving map's spectrum for its FSC and hands it to the search:
+    the alignment is the one found from the map alone, for a map kept whole and for one
+    cropped before the search (more than SOURCE_BOX voxels across), and the spectrum is
+    freed (taken)."""
+    import scipy.fft as sfft
+
+    from engine.alignment.preprocess import SOURCE_BOX
+    from engine.alignment.resample import Owned
+
+    truth = random_transform(np.random.default_rng(21), 10.0, flip=False)
+    moving = moving_from(reference, truth, shape, voxel)
+    params = AlignmentParams(max_shift_A=15.0)
+    alone = align_maps(reference, P_REF, moving, voxel, params)
+    handed = Owned(sfft.rfftn(moving))
+    reused = align_maps(reference, P_REF, moving, voxel, params, moving_spectrum=handed)
+    assert (max(shape) > SOURCE_BOX) == (shape != SHAPE)
+    assert np.array_equal(reused.transform.matrix, alone.transform.matrix)
+    assert reused.score == alone.score
+    with pytest.raises(ValueError, match="handed over already"):
+        handed.take()
+    # the spectrum handed over is the one searched: that of the map shifted by 4 voxels along z
+    # moves the answer by 4 voxels
+    shifted = align_maps(
+        reference,
+        P_REF,
+        moving,
+        voxel,
+        params,
+        moving_spectrum=Owned(sfft.rfftn(np.roll(moving, 4, axis=0))),
+    )
+    moved = shifted.transform.shift_error_A(alone.transform)
+    assert abs(moved - 4 * voxel) < 0.5 * voxel
+    with pytest.raises(ValueError, match="without its mask"):
+        align_maps(
+            reference,
+            P_REF,
+            moving,
+            voxel,
+            params,
+            moving_mask=np.ones(shape, np.float32),
+            moving_spectrum=Owned(sfft.rfftn(moving)),
+        )
+    with pytest.raises(ValueError, match="not that of a"):
+        align_maps(
+            reference, P_REF, moving, voxel, params, moving_spectrum=Owned(sfft.rfftn(moving[:-1]))
+        )

@@ -42,6 +42,7 @@ from engine.alignment.masks import mask_value_problem
 from engine.alignment.params import AlignmentParams
 from engine.alignment.preprocess import SourceMap, on_cube, working_map
 from engine.alignment.refine import MovingSpline, ReferencePoints, refine
+from engine.alignment.resample import Owned
 from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
 from engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
 from engine.alignment.translation import Candidate, shift_candidates
@@ -135,6 +136,7 @@ def align_maps(
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
     consume_masks: bool = False,
+    moving_spectrum: Owned | None = None,
 ) -> AlignmentResult:
     """Find the rigid transform (and hand) that puts ``moving`` onto ``reference``.
 
@@ -151,6 +153,7 @@ def align_maps(
     progress : called with the name of each search stage as it completes (5 stages)
     consume_masks : the moving mask's memory may be reused (its values are lost): a large map
         then needs one full-size array less
+    moving_spectrum : ``rfftn(moving)`` handed over, where the caller has it (without a mask)
 
     Returns
     -------
@@ -169,6 +172,7 @@ def align_maps(
             moving_mask,
             progress or (lambda stage: None),
             consume_masks,
+            moving_spectrum,
         )
 
 
@@ -192,6 +196,7 @@ def _align(
     moving_mask: ArrayLike | None,
     progress: Callable[[str], None],
     consume_masks: bool = False,
+    moving_spectrum: Owned | None = None,
 ) -> AlignmentResult:
     params = params or AlignmentParams()
     clock = time.perf_counter()
@@ -219,8 +224,9 @@ def _align(
     )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
+    moving_mask = _checked_mask("moving mask", moving_mask, mov)
     mov_src = SourceMap.from_map(
-        mov, p_mov, _checked_mask("moving mask", moving_mask, mov), consume_mask=consume_masks
+        mov, p_mov, moving_mask, consume_mask=consume_masks, spectrum=moving_spectrum
     )
 
     # --- search grid: both maps on one cube

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from engine.alignment.fourier import centred_spectrum, resize_spectrum
 from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from engine.alignment.resample import resample_map
+from engine.alignment.resample import Owned, resample_map
 
 
 def soft_sphere(
@@ -70,13 +70,24 @@ class SourceMap:
         voxel_size_A: ArrayLike,
         mask: NDArray | None,
         consume_mask: bool = False,
+        spectrum: Owned | None = None,
     ) -> SourceMap:
         """The map (times its mask) ready for the working grids. A map larger than
         :data:`SOURCE_BOX` voxels across is Fourier-cropped to it at once: no working grid is
         finer (the finest, the refinement's, has at most REFINE_BOX_MAX voxels across the larger
         map), and memory then holds a small spectrum instead of a full-size one.
-        ``consume_mask``: the mask's memory may hold the masked map (one full-size array less)."""
+        ``consume_mask``: the mask's memory may hold the masked map (one full-size array less).
+        ``spectrum``: the map's :func:`centred_spectrum`, handed over, where the caller has it
+        already (a map without a mask only)."""
+        if spectrum is not None and mask is not None:
+            raise ValueError("a precomputed spectrum is of the map without its mask")
+        given = None if spectrum is None else spectrum.take()
+        del spectrum
         vol = np.asarray(volume, dtype=np.float32)
+        if given is not None and given.shape != (*vol.shape[:-1], vol.shape[-1] // 2 + 1):
+            raise ValueError(
+                f"a precomputed spectrum of shape {given.shape} is not that of a {vol.shape} map"
+            )
         p = voxel_size_xyz(voxel_size_A)
         large = max(vol.shape) > SOURCE_BOX
         shape: tuple[int, int, int] = vol.shape  # type: ignore[assignment]
@@ -95,8 +106,8 @@ class SourceMap:
             masked = np.multiply(mask, vol, out=mask)
         else:
             masked = vol * mask
-        spectrum = centred_spectrum(masked)
-        del masked
+        spectrum = centred_spectrum(masked) if given is None else given
+        del masked, given
         if not large:
             return cls(spectrum, vol.shape, p, kept_mask)
         small, small_p = resize_spectrum(spectrum, vol.shape, p, shape, overwrite=True)

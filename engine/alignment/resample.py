@@ -12,7 +12,7 @@ interpolation, a convex combination of neighbours, so they stay in [0, 1].
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -85,13 +85,13 @@ oversampled signal: no aliasing, and little interpolation loss up to Nyquist."""
 
 
 class Owned:
-    """A map handed over to :func:`move_map`, which may then reuse (or free) its memory: the
-    caller keeps no other reference to it."""
+    """An array handed over (a map to :func:`move_map`, a spectrum to the search), which may
+    then reuse or free its memory: the caller keeps no other reference to it."""
 
-    def __init__(self, array: NDArray[np.float32]) -> None:
-        self._array: NDArray[np.float32] | None = array
+    def __init__(self, array: NDArray[Any]) -> None:
+        self._array: NDArray[Any] | None = array
 
-    def take(self) -> NDArray[np.float32]:
+    def take(self) -> NDArray[Any]:
         array, self._array = self._array, None
         if array is None:
             raise ValueError("this map was handed over already")

@@ -149,13 +149,33 @@ def align_volume(
     read_ahead([path for name, path in maps.items() if name != "map"] + ([mask] if mask else []))
     mask_voxel = mask_voxel_A or voxel_size_A
     timings = {"read": time.perf_counter() - clock}
-    _balance()
+    start = time.perf_counter()
+    voxel_in = moving.voxel_size_A
+    on_reference = _reference_grid(reference)
+    same_grid = moving.data.shape == reference.shape and np.allclose(
+        voxel_in, reference.voxel_size_A, rtol=1e-6
+    )
+    # before: the map as it was, on the reference's grid (trilinear is enough to compare); on
+    # the same grid its spectrum is the one the search starts from too
+    before = (
+        moving.data if same_grid else _linear(moving.data, voxel_in, RigidTransform(), on_reference)
+    )
+    p = float(reference.voxel_size_A[0])
+    before_spectrum = sfft.rfftn(before, workers=_balance())
+    fsc_before = fsc_of_spectra(reference.spectrum, before_spectrum, reference.shape, p)
+    del before
+    timings["fsc"] = time.perf_counter() - start
     if fixed is not None:
         result = fixed
+        del before_spectrum
     else:
         search_mask = None
         if use_masks and mask is not None:
             search_mask = _read_alongside(mask, moving, maps["map"], "mask", mask_voxel).data
+        # without a mask, the search starts from the map's spectrum: handed over (freed once
+        # cropped to the search's grids), not computed again
+        handed = Owned(before_spectrum) if same_grid and search_mask is None else None
+        del before_spectrum
         result = align_maps(
             reference.search,
             reference.voxel_size_A,
@@ -165,25 +185,14 @@ def align_volume(
             moving_mask=search_mask,
             progress=progress,
             consume_masks=True,
+            moving_spectrum=handed,
         )
-        del search_mask
-    timings["align"] = time.perf_counter() - clock - timings["read"]
+        del search_mask, handed
+    timings["align"] = time.perf_counter() - start - timings["fsc"]
     start = time.perf_counter()
     t = result.transform
-    voxel_in = moving.voxel_size_A
     data = moving.data
     del moving
-    on_reference = _reference_grid(reference)
-    same_grid = data.shape == reference.shape and np.allclose(
-        voxel_in, reference.voxel_size_A, rtol=1e-6
-    )
-    # before: the map as it was, on the reference's grid (trilinear is enough to compare)
-    before = data if same_grid else _linear(data, voxel_in, RigidTransform(), on_reference)
-    p = float(reference.voxel_size_A[0])
-    fsc_before = fsc_of_spectra(
-        reference.spectrum, sfft.rfftn(before, workers=_balance()), reference.shape, p
-    )
-    del before
     out = on_reference
     if output_grid == "own":
         out = own_grid(
@@ -238,7 +247,7 @@ def align_volume(
         del difference
     else:
         del spectrum
-    timings["fsc"] = time.perf_counter() - start
+    timings["fsc"] += time.perf_counter() - start
     start = time.perf_counter()
     for name, path in maps.items():
         if name == "map":
