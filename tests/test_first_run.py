@@ -86,6 +86,43 @@ def test_a_read_only_install_keeps_its_kernels_in_the_users_cache(tmp_path: Path
     shutil.rmtree(base, ignore_errors=True)
 
 
+def test_kernels_loaded_from_the_cache_leave_numbas_compiler_unloaded(tmp_path: Path) -> None:
+    """numba refreshes its compiler's registries before a cache lookup, a quarter second of
+    every command's start-up that a cached kernel never uses: a command with every kernel
+    cached (the test session compiled them) runs without them, with the known answer; with an
+    empty cache it compiles, with them."""
+    import json
+
+    import numpy as np
+
+    truth = json.loads((FIXTURES / "small_truth.json").read_text())
+
+    def run(env: dict[str, str], name: str) -> tuple[bool, dict]:
+        """Whether the command loaded numba's compiler registries, and its summary."""
+        summary = tmp_path / f"{name}.json"
+        command = [
+            sys.executable, "-X", "importtime", "-m", "engine.cli", "align",
+            str(FIXTURES / "small_reference.mrc"), str(FIXTURES / "small_moving.mrc"),
+            "--out", str(tmp_path / f"{name}.mrc"), "--json", str(summary), "--max-shift", "15",
+        ]  # fmt: skip
+        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+        assert done.returncode == Exit.OK, done.stderr
+        return "numba.np.arraymath" in done.stderr, json.loads(summary.read_text())
+
+    cached = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    loaded, found = run(cached, "cached")
+    assert not loaded
+    assert np.allclose(found["rotation"], truth["rotation"], atol=0.01)
+    assert np.allclose(found["shift_A"], truth["shift_A"], atol=0.25)
+    assert found["hand_flipped"] == truth["hand_flipped"]
+    # an empty cache: compiled (in the first-run helpers, numba's compiler and all) to the
+    # same answer, and the kernels of the default cache stay in force
+    _, again = run(dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache")), "fresh")
+    assert list((tmp_path / "cache").rglob("*.nbi"))
+    assert again["rotation"] == found["rotation"] and again["shift_A"] == found["shift_A"]
+    assert run(cached, "cached_again")[0] is False
+
+
 PROBE = """
 import numpy as np
 import engine

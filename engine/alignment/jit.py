@@ -56,7 +56,40 @@ def kernel(
 ) -> Callable[[Callable[..., Any]], Any]:
     """A compiled kernel of one signature (compiled, or loaded from the cache, at import);
     ``fastmath``: LLVM's floating-point flags for it (:data:`FREE_SUMS`, or none)."""
-    return numba.njit(signature, cache=True, nogil=True, fastmath=set(fastmath) or False)
+    compile_or_load = numba.njit(signature, cache=True, nogil=True, fastmath=set(fastmath) or False)
+    return lambda function: _without_lowering_registries(lambda: compile_or_load(function))
+
+
+def _without_lowering_registries(compile_or_load: Callable[[], Any]) -> Any:
+    """``compile_or_load()``, with numba's refresh before its cache lookup cut to the runtime.
+
+    numba refreshes its CPU target before every cache lookup, and the first refresh imports and
+    registers every lowering and typing implementation it has (about 0.25 s here, a tenth of a
+    whole 256^3 job), which a kernel loaded from the cache never uses: its machine code is
+    built. Loading needs only the runtime (NRT: arrays made inside a kernel). So that one
+    refresh initialises the runtime alone; it is a one-shot, and a cache miss compiles with the
+    full refresh (numba's compiler refreshes the target itself). Where this numba is laid out
+    otherwise, kernels load as numba does it."""
+    try:
+        from numba.core.compiler_lock import global_compiler_lock
+        from numba.core.registry import cpu_target
+        from numba.core.runtime import rtsys
+
+        context = cpu_target.target_context
+        type(context).refresh  # noqa: B018  (the method this replaces for one call)
+    except (ImportError, AttributeError):
+        return compile_or_load()
+
+    def runtime_only() -> None:
+        del context.refresh  # one shot: the next refresh (a compile's) is numba's own
+        rtsys.initialize(context)
+
+    with global_compiler_lock:
+        context.refresh = runtime_only
+        try:
+            return compile_or_load()
+        finally:
+            context.__dict__.pop("refresh", None)
 
 
 def inline(function: Callable[..., Any]) -> Any:

@@ -82,41 +82,43 @@ def _marker() -> Path:
     return folder / f"align3d-kernels-{key}"
 
 
-def _cache_folders(source: Path) -> list[Path]:
-    """The folders where numba may keep the kernels compiled from ``source``: beside it, under
-    ``$NUMBA_CACHE_DIR``, under the user's cache folder (numba's own rules)."""
-    folders = [source.parent / "__pycache__"]
+def _cache_folder(source: Path) -> Path:
+    """The folder where numba keeps, and looks for, the kernels compiled from ``source`` in this
+    process (numba's own order): under ``$NUMBA_CACHE_DIR`` when set, else beside the source
+    when that is writable, else under the user's cache folder."""
+    beside = source.parent / "__pycache__"
     try:
         from numba.core.caching import _CacheLocator
         from numba.misc.appdirs import AppDirs
 
         subpath = _CacheLocator.get_suitable_cache_subpath(str(source))
-        roots = [AppDirs(appname="numba", appauthor=False).user_cache_dir]
-    except (ImportError, AttributeError):  # another numba layout: the folder beside it only
-        return folders
+        user = Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / subpath
+    except (ImportError, AttributeError):  # another numba layout: the folder beside it
+        return beside
     if "NUMBA_CACHE_DIR" in os.environ:
-        roots.append(os.environ["NUMBA_CACHE_DIR"])
-    return folders + [Path(root) / subpath for root in roots]
+        return Path(os.environ["NUMBA_CACHE_DIR"]) / subpath
+    return beside if writable(beside) else user
 
 
 def remove_cached_kernels() -> int:
-    """Remove every cached kernel of align3d's kernel modules that can be removed (numba
-    compiles them again from the sources); returns how many files went."""
+    """Remove the cached kernels of align3d's kernel modules from the folder this process's
+    numba uses (it compiles them again from the sources); returns how many files went.
+
+    That folder only: the kernels of another (another user's cache, another
+    ``$NUMBA_CACHE_DIR``) stay with the marker there that vouches for them, and this process's
+    numba never looks at them."""
     from engine.alignment import jit  # noqa: F401  (settles numba's cache folder first)
 
     removed = 0
     for module in (m for group in GROUPS for m in group):
         source = _source(module)
-        for folder in _cache_folders(source):
-            for cached in (
-                *folder.glob(f"{source.stem}.*.nbi"),
-                *folder.glob(f"{source.stem}.*.nbc"),
-            ):
-                try:
-                    cached.unlink()
-                    removed += 1
-                except OSError:  # read-only (a shared install) or gone already
-                    pass
+        folder = _cache_folder(source)
+        for cached in (*folder.glob(f"{source.stem}.*.nbi"), *folder.glob(f"{source.stem}.*.nbc")):
+            try:
+                cached.unlink()
+                removed += 1
+            except OSError:  # read-only (a shared install) or gone already
+                pass
     return removed
 
 
