@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -14,6 +15,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_context
+from multiprocessing.process import BaseProcess
 from typing import Any, Literal, TypeVar
 
 from engine.parallel.backend import Backend, TaskFailed, WorkerPool
@@ -107,11 +109,23 @@ class LocalPool:
             process.terminate()
         for process in processes:
             process.join()
+            _reaped(process)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self.usable = False
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _reaped(process: BaseProcess, limit_s: float = 5.0) -> None:
+    """Wait until ``process`` is known to be gone in this process too. The pool's own manager
+    thread reaps a worker that died (it joins the workers of a broken pool), and when it wins
+    that race our ``join`` returns before it has recorded the exit code: the process is dead
+    but still counted among this process's children until the other thread records it. Bounded
+    (``limit_s``): a dead process is recorded within microseconds."""
+    deadline = time.monotonic() + limit_s
+    while process.is_alive() and time.monotonic() < deadline:  # is_alive drops it once gone
+        time.sleep(0.005)
 
 
 def _load_numba_registries() -> None:
