@@ -110,6 +110,19 @@ def test_a_mask_is_applied_and_moved_with_the_map(
     assert (aligned * moved.data).sum() > 0.9 * (aligned * (aligned > 0)).sum()  # map inside
 
 
+def test_the_stage_timings_account_for_the_run(
+    case: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary's stages add up to the total, and moving and writing the aligned map count
+    as ``resample_write`` (they were once counted in ``fsc``, leaving ``resample_write`` 0)."""
+    summary, _ = align(case, capsys, "--max-shift", "15")
+    stages = summary["timings_s"]
+    assert set(stages) == {"read", "fsc", "align", "resample_write", "total"}
+    assert min(stages.values()) > 0.0
+    parts = stages["read"] + stages["fsc"] + stages["align"] + stages["resample_write"]
+    assert parts == pytest.approx(stages["total"], abs=5e-3)  # each rounded to 1e-4 s
+
+
 @pytest.mark.parametrize("option", ["--mask", "--ref-mask"])
 def test_a_mask_off_the_molecule_leaves_nothing_to_align_on_and_says_so(
     case: Path, capsys: pytest.CaptureFixture[str], option: str

@@ -224,6 +224,8 @@ def align_volume(
         files["map"] = write_map(
             out_files["map"], aligned, out.voxel_size_A, out.header, labels(index, "map", t)
         )
+    timings["resample_write"] = time.perf_counter() - start
+    start = time.perf_counter()
     spectrum = sfft.rfftn(aligned, workers=_balance())
     fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
     aligned_slices = central_slices(aligned)
@@ -281,7 +283,7 @@ def align_volume(
         files["mask"] = write_map(
             out_files["mask"], moved_mask, out.voxel_size_A, out.header, labels(index, "mask", t)
         )
-    timings["resample_write"] = time.perf_counter() - start
+    timings["resample_write"] += time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
     return VolumeOutcome(
         files,
