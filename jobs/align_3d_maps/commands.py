@@ -65,13 +65,23 @@ class AlignCommand:
         add_model_options(parser, AlignmentParams)
 
     def run(self, args: argparse.Namespace) -> int:
-        from jobs.align_3d_maps.record import alignment_record
-        from jobs.align_3d_maps.volume import align_files
-        from jobs.align_3d_maps.warnings import volume_label
+        from jobs.align_3d_maps.early_reads import EarlyReads
 
         if args.mask_out and not args.mask:
             raise InvalidInput("--mask-out needs --mask (the mask to move)")
         params = model_from_options(args, AlignmentParams)
+        # both maps are read and transformed while the numerical stack loads (below); a
+        # reference mask changes what is kept of the reference, which is then read in turn
+        early = None
+        if not args.ref_mask:
+            early = EarlyReads(
+                Path(args.reference), args.ref_voxel, Path(args.moving), args.mov_voxel
+            )
+
+        from jobs.align_3d_maps.record import alignment_record
+        from jobs.align_3d_maps.volume import align_files
+        from jobs.align_3d_maps.warnings import volume_label
+
         out = Path(args.out)
         mask_out = None
         if args.mask:
@@ -86,6 +96,7 @@ class AlignCommand:
             mask_path=Path(args.mask) if args.mask else None,
             moved_mask_path=mask_out,
             reference_mask_path=Path(args.ref_mask) if args.ref_mask else None,
+            early=early,
         )
         # the record of a job's volume 1 (the numbers and warnings result.json would give),
         # its warnings without the volume's name: there is one map

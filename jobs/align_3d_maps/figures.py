@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.alignment.fsc import FSCCurve
+from jobs.align_3d_maps.slices import Slices
 
 
 def _pyplot() -> ModuleType:
@@ -27,17 +28,6 @@ def _pyplot() -> ModuleType:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-Slices = dict[str, NDArray[np.float32]]
-"""The central ``xy``, ``xz`` and ``yz`` planes of a volume (copies: the volume may go)."""
-
-
-def central_slices(volume: NDArray) -> Slices:
-    """The central xy, xz and yz planes of a ``[z, y, x]`` volume (rows, columns as plotted)."""
-    cz, cy, cx = (n // 2 for n in volume.shape)
-    planes = {"xy": volume[cz], "xz": volume[:, cy, :], "yz": volume[:, :, cx]}
-    return {name: np.array(plane, dtype=np.float32) for name, plane in planes.items()}
 
 
 def plot_fsc(after: FSCCurve, before: FSCCurve | None, path: Path, title: str = "") -> Path:

@@ -16,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import scipy.fft as sfft
 from numpy.typing import NDArray
 
 from engine.alignment.align import prepare_reference
 from engine.alignment.jit import threads
 from engine.alignment.masks import mask_value_problem
 from engine.alignment.preprocess import SourceMap
-from jobs.align_3d_maps.figures import Slices, central_slices
+from jobs.align_3d_maps.early_reads import ReferenceRead
+from jobs.align_3d_maps.slices import Slices
 from slots.errors import MapReadError
 from slots.mrc import MapHeader, read_map
 
@@ -51,10 +51,30 @@ def _identity(path: Path | None) -> tuple[str, int, int, int] | None:
 
 
 def reference_for(
-    path: Path, voxel_A: float | None, mask: Path | None, mask_voxel_A: float | None
+    path: Path,
+    voxel_A: float | None,
+    mask: Path | None,
+    mask_voxel_A: float | None,
+    read: ReferenceRead | None = None,
 ) -> PreparedReference:
-    """The prepared reference (kept for the next volume of this process)."""
+    """The prepared reference (kept for the next volume of this process). ``read``: the
+    reference's file read already (:class:`~jobs.align_3d_maps.early_reads.EarlyReads`, a
+    reference without a mask)."""
+    if read is not None:
+        if mask is not None:
+            raise ValueError("a reference read early is prepared without its mask")
+        return _assembled(read, None)
     return _prepared(_identity(path), voxel_A, _identity(mask), mask_voxel_A)
+
+
+def _assembled(read: ReferenceRead, search: SourceMap | None) -> PreparedReference:
+    """The prepared reference from its file's read; ``search``: the masked search input (None:
+    the map as it is, whose spectrum is the one read)."""
+    if search is None:
+        search = SourceMap(read.spectrum, read.shape, np.array(read.voxel_size_A), None)
+    return PreparedReference(
+        read.shape, read.voxel_size_A, read.header, read.spectrum, search, read.slices
+    )
 
 
 @lru_cache(maxsize=1)
@@ -66,20 +86,11 @@ def _prepared(
 ) -> PreparedReference:
     assert reference is not None
     data = read_map(reference[0], voxel_A)
-    spectrum = sfft.rfftn(data.data, workers=threads())
+    read = ReferenceRead.of(data, threads())
     if mask is None:
-        search = SourceMap(spectrum, data.data.shape, np.array(data.voxel_size_A), None)
-    else:
-        mask_data = read_map(mask[0], mask_voxel_A, constant_ok=True).data
-        problem = mask_value_problem(mask_data)
-        if problem is not None:
-            raise MapReadError(f"{mask[0]}: {problem}")
-        search = prepare_reference(data.data, data.voxel_size_A, mask_data)
-    return PreparedReference(
-        data.data.shape,  # type: ignore[arg-type]
-        data.voxel_size_A,
-        data.header,
-        spectrum,
-        search,
-        central_slices(data.data),
-    )
+        return _assembled(read, None)
+    mask_data = read_map(mask[0], mask_voxel_A, constant_ok=True).data
+    problem = mask_value_problem(mask_data)
+    if problem is not None:
+        raise MapReadError(f"{mask[0]}: {problem}")
+    return _assembled(read, prepare_reference(data.data, data.voxel_size_A, mask_data))

@@ -29,7 +29,7 @@ from engine.alignment.params import AlignmentParams
 from engine.alignment.resample import Owned, index_mapping, move_map, move_map_slabs
 from engine.alignment.spline.affine import affine_linear
 from engine.parallel.share import rebalance
-from jobs.align_3d_maps.figures import Slices, central_slices
+from jobs.align_3d_maps.early_reads import EarlyReads, on_grid
 from jobs.align_3d_maps.grids import (
     CONTENT_FRACTION,
     OutputGrid,
@@ -39,6 +39,7 @@ from jobs.align_3d_maps.grids import (
 )
 from jobs.align_3d_maps.provenance import map_labels as labels
 from jobs.align_3d_maps.reference import PreparedReference, reference_for
+from jobs.align_3d_maps.slices import Slices, central_slices
 from slots.errors import MapReadError
 from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
 from slots.mrc_stream import read_ahead, write_map_slabs
@@ -129,12 +130,14 @@ def align_volume(
     output_grid: str = "reference",
     diagnostics: Diagnostics | None = None,
     index: int = 1,
+    early: EarlyReads | None = None,
 ) -> VolumeOutcome:
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
     ``mask`` (on the volume's grid) moves with the volume; with ``use_masks`` it also restricts
     the alignment. Each moved map (and ``mask``) is written to ``out_files[name]``. ``fixed``:
-    an alignment already found, applied instead of a search.
+    an alignment already found, applied instead of a search. ``early``: where ``map`` is being
+    read already, with its spectrum (``align3d align``), taken from there.
 
     Memory holds the reference's spectrum and, at any time, at most two full-size maps of the
     volume and one output: each map is handed over to the resampling, which reuses its memory,
@@ -143,7 +146,13 @@ def align_volume(
     read twice: holding it would add a full-size map to the peak).
     """
     clock = time.perf_counter()
-    moving = read_map(maps["map"], voxel_size_A)
+    early_spectrum = None
+    if early is None:
+        moving = read_map(maps["map"], voxel_size_A)
+    else:
+        read = early.moving()
+        moving, early_spectrum = read.map, read.spectrum
+        del read
     main_grid = read_grid(maps["map"], voxel_size_A)
     # the volume's other files are read later: let the disk bring them in during the search
     read_ahead([path for name, path in maps.items() if name != "map"] + ([mask] if mask else []))
@@ -152,16 +161,18 @@ def align_volume(
     start = time.perf_counter()
     voxel_in = moving.voxel_size_A
     on_reference = _reference_grid(reference)
-    same_grid = moving.data.shape == reference.shape and np.allclose(
-        voxel_in, reference.voxel_size_A, rtol=1e-6
-    )
+    same_grid = on_grid(moving, reference.shape, reference.voxel_size_A)
     # before: the map as it was, on the reference's grid (trilinear is enough to compare); on
     # the same grid its spectrum is the one the search starts from too
     before = (
         moving.data if same_grid else _linear(moving.data, voxel_in, RigidTransform(), on_reference)
     )
     p = float(reference.voxel_size_A[0])
-    before_spectrum = sfft.rfftn(before, workers=_balance())
+    if early_spectrum is not None and same_grid:
+        before_spectrum = early_spectrum
+    else:
+        before_spectrum = sfft.rfftn(before, workers=_balance())
+    del early_spectrum
     fsc_before = fsc_of_spectra(reference.spectrum, before_spectrum, reference.shape, p)
     del before
     timings["fsc"] = time.perf_counter() - start
@@ -332,13 +343,16 @@ def align_files(
     mask_path: Path | None = None,
     moved_mask_path: Path | None = None,
     reference_mask_path: Path | None = None,
+    early: EarlyReads | None = None,
 ) -> VolumeOutcome:
     """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``.
 
     ``mask_path``: the moving map's mask (on its grid, values in [0, 1]): it restricts the
     search and is moved with the map to ``moved_mask_path``. ``reference_mask_path``: the
     reference's mask (on the reference's grid), restricting the search. Masks take the voxel
-    size of their map (``moving_voxel_A``, ``reference_voxel_A`` override the headers)."""
+    size of their map (``moving_voxel_A``, ``reference_voxel_A`` override the headers).
+    ``early``: both maps being read already (:class:`EarlyReads`, started with the same paths
+    and voxel sizes while the numerical stack loaded; not with a reference mask)."""
     if mask_path is not None and moved_mask_path is None:
         raise ValueError("a mask to move needs the path of the moved mask")
     clock = time.perf_counter()
@@ -347,6 +361,7 @@ def align_files(
         reference_voxel_A,
         reference_mask_path,
         reference_voxel_A if reference_mask_path is not None else None,
+        early.reference() if early is not None else None,
     )
     read_s = time.perf_counter() - clock
     out_files = {"map": aligned_path}
@@ -360,6 +375,7 @@ def align_files(
         mask=mask_path,
         voxel_size_A=moving_voxel_A,
         mask_voxel_A=moving_voxel_A,
+        early=early,
     )
     outcome.timings_s["read"] += read_s
     outcome.timings_s["total"] += read_s
