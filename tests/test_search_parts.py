@@ -126,3 +126,28 @@ def test_neighbourhood_max_is_a_3x3x3_max_filter_held_along_beta_periodic_in_alp
     values[2, 3:5, :] = -np.inf  # grid points masked out of a search
     expected = ndi.maximum_filter(values, size=3, mode=("nearest", "wrap", "wrap"))
     assert np.array_equal(neighbourhood_max(values), expected)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.nan, "moving map contains NaN or infinite values"),
+        (np.inf, "moving map contains NaN or infinite values"),
+        (-np.inf, "moving map contains NaN or infinite values"),
+        (None, "moving map is constant: nothing to align"),
+    ],
+)
+def test_align_maps_refuses_a_map_with_no_finite_content(bad: float | None, message: str) -> None:
+    """Arrays handed to the numerical core directly (Python users) are checked too: one NaN or
+    infinite voxel anywhere, or a constant map."""
+    from engine.alignment.align import align_maps
+    from engine.alignment.errors import InvalidMapError
+
+    reference = np.random.default_rng(3).standard_normal((24, 24, 24)).astype(np.float32)
+    moving = reference.copy()
+    if bad is None:
+        moving[:] = 0.5
+    else:
+        moving[5, 17, 2] = bad
+    with pytest.raises(InvalidMapError, match=message):
+        align_maps(reference, 2.0, moving, 2.0)

@@ -104,9 +104,11 @@ def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
         raise InvalidMapError(
             f"{name} must be a 3-D map at least 4 voxels on each side, got {vol.shape}"
         )
-    if not np.all(np.isfinite(vol)):
+    # two passes: a NaN or an infinity shows in the minimum or the maximum
+    low, high = float(vol.min()), float(vol.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidMapError(f"{name} contains NaN or infinite values")
-    if float(vol.max()) == float(vol.min()):
+    if high == low:
         raise InvalidMapError(f"{name} is constant: nothing to align")
     return vol
 
