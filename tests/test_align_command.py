@@ -113,8 +113,9 @@ def test_a_mask_is_applied_and_moved_with_the_map(
 def test_the_stage_timings_account_for_the_run(
     case: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The summary's stages add up to the total, and moving and writing the aligned map count
-    as ``resample_write`` (they were once counted in ``fsc``, leaving ``resample_write`` 0)."""
+    """The summary's stages add up to the total, and moving the aligned map counts as
+    ``resample_write`` (it was once counted in ``fsc``, leaving ``resample_write`` 0; its write
+    overlaps the FSC)."""
     summary, _ = align(case, capsys, "--max-shift", "15")
     stages = summary["timings_s"]
     assert set(stages) == {"read", "fsc", "align", "resample_write", "total"}

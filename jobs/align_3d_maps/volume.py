@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,15 +233,27 @@ def align_volume(
         del data
         aligned = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
         kept = content.kept(_content(aligned, out.voxel_size_A, content.threshold))
-        files["map"] = write_map(
-            out_files["map"], aligned, out.voxel_size_A, out.header, labels(index, "map", t)
-        )
     timings["resample_write"] = time.perf_counter() - start
     start = time.perf_counter()
-    spectrum = sfft.rfftn(aligned, workers=_balance())
-    fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
-    aligned_slices = central_slices(aligned)
-    del aligned
+    # the aligned map goes out to its file while its FSC is computed (the write waits on the
+    # disk, the FFT on the cores); both are done before the difference map takes memory
+    with ThreadPoolExecutor(1, thread_name_prefix="map-writer") as writer:
+        written = None
+        if "map" not in files:
+            written = writer.submit(
+                write_map,
+                out_files["map"],
+                aligned,
+                out.voxel_size_A,
+                out.header,
+                labels(index, "map", t),
+            )
+        spectrum = sfft.rfftn(aligned, workers=_balance())
+        fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
+        aligned_slices = central_slices(aligned)
+    if written is not None:
+        files["map"] = written.result()  # the write's error, if any, is raised here
+    del aligned, written
     difference_slices, difference_lowpass = None, None
     if diagnostics is not None:
         extent_A = min(reference.shape) * p
