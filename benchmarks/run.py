@@ -151,6 +151,9 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     doc["process_s"] = elapsed
     doc["loadavg_1min_before"] = load_before
     doc["loadavg_1min_after"] = os.getloadavg()[0]
+    if rc == 0:  # what --reuse needs of this run besides the tool's own report
+        outer = {"process_s": elapsed, "loadavg_1min_before": load_before}
+        (case_dir / f"{name}.process.json").write_text(json.dumps(outer) + "\n")
     if rc != 0:
         doc["log_tail"] = log_tail
     if GNU_TIME and time_file.exists():
@@ -161,10 +164,15 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
 
 
 def load_reused(case_dir: Path, name: str) -> dict | None:
+    """A tool's last result for a case, with the wall time measured from outside its process
+    (:func:`run_tool` keeps it beside the result); None when there is none newer than the case
+    (then the tool runs)."""
     p = case_dir / f"{name}.json"
+    outer = case_dir / f"{name}.process.json"
     truth = case_dir / "truth.json"
-    if p.exists() and p.stat().st_mtime > truth.stat().st_mtime:
+    if p.exists() and outer.exists() and p.stat().st_mtime > truth.stat().st_mtime:
         doc = json.loads(p.read_text())
+        doc.update(json.loads(outer.read_text()))
         doc.setdefault("exit", 0)
         doc["reused"] = True
         tf = case_dir / f"{name}.time"
@@ -382,9 +390,9 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.skip_align3d and repeat < args.repeats:
                     reused = args.reuse in ("all", "align3d") and load_reused(case_dir, "align3d")
                     a_runs.append(
-                        reused
-                        or from_summary(
-                            run_tool(
+                        from_summary(
+                            reused
+                            or run_tool(
                                 "align3d",
                                 align3d_command(
                                     ref_path, mov_path, case_dir, args.lowpass, truth["max_shift_A"]
