@@ -48,8 +48,7 @@ from engine.alignment.symmetry import PointGroup, closest_mate, mates, point_gro
 from engine.alignment.translation import Candidate, shift_candidates
 
 SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
-"""Bounds of the search grid (voxels per side) where the low-pass alone would leave fewer or
-more voxels."""
+"""Bounds of the search grid (voxels per side) where the low-pass alone leaves fewer or more."""
 REFINE_BOX_MIN, REFINE_BOX_MAX = 48, 96
 """Bounds of the final refinement grid (voxels per side)."""
 COARSE_REFINED = 3
@@ -104,8 +103,7 @@ def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
         raise InvalidMapError(
             f"{name} must be a 3-D map at least 4 voxels on each side, got {vol.shape}"
         )
-    # two passes: a NaN or an infinity shows in the minimum or the maximum
-    low, high = float(vol.min()), float(vol.max())
+    low, high = float(vol.min()), float(vol.max())  # a NaN or an infinity shows in one of them
     if not (np.isfinite(low) and np.isfinite(high)):
         raise InvalidMapError(f"{name} contains NaN or infinite values")
     if high == low:
