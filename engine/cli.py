@@ -26,6 +26,7 @@ from engine.cli_options import (
     backend_of,
 )
 from engine.exit_codes import MEANING, Exit
+from engine.interrupts import lost_interrupts_resent
 from engine.issues import InvalidSpec, Issue
 from engine.jobdef import JobDefinition, JobInputError, discover_jobs
 from engine.logs import configure_cli_logging
@@ -229,11 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_cli_logging(getattr(args, "quiet", False))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if getattr(args, "needs_kernels", False):
-            from engine.alignment.warmup import ensure_compiled
+        with lost_interrupts_resent():  # an interrupt is never lost in a finaliser or callback
+            if getattr(args, "needs_kernels", False):
+                from engine.alignment.warmup import ensure_compiled
 
-            ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr, flush=True))
-        return int(args.func(args))
+                ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr, flush=True))
+            return int(args.func(args))
     except KeyboardInterrupt as exc:
         why = str(exc) or "SIGINT"
         print(

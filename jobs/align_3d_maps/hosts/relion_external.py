@@ -52,6 +52,7 @@ from engine.hosts.relion_pipeline import (
     write_exit_marker,
     write_output_nodes,
 )
+from engine.interrupts import lost_interrupts_resent
 from engine.process_end import exit_process
 from engine.suggest import unknown_name
 from jobs.align_3d_maps.hosts.abort import AbortWatch
@@ -261,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (project / job_dir).mkdir(parents=True, exist_ok=True)
         (project / job_dir / ABORT_NOW).unlink(missing_ok=True)
         # the GUI's abort request interrupts the job as Ctrl-C does
-        with AbortWatch(project / job_dir, ABORT_NOW):
+        with AbortWatch(project / job_dir, ABORT_NOW), lost_interrupts_resent():
             code = run_external(parse_arguments(arguments), project)
     except (ExternalJobError, PairingError) as exc:
         print(f"align3d-relion-external: error: {exc}", file=sys.stderr)
