@@ -25,7 +25,7 @@ def _affine_cubic(
     """Output in cubic tiles (the source voxels a tile reads stay in cache), tiles ``lo:hi``.
     Positions in float64; inside the box the 64 taps are weighed and summed in float32 (the
     output's precision: ~1e-7 relative, as the coefficients), which the compiler vectorises
-    (:data:`FREE_SUMS`); 1.5x faster than float64 sums (``benchmarks/resampling.py``)."""
+    (:data:`FREE_SUMS`); faster than float64 sums, as ``benchmarks/resampling.py`` measures."""
     tile = TILE
     n0, n1, n2 = coeffs.shape
     o0, o1, o2 = out.shape
