@@ -154,7 +154,7 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     if rc == 0:  # what --reuse needs of this run besides the tool's own report
         outer = {"process_s": elapsed, "loadavg_1min_before": load_before}
         (case_dir / f"{name}.process.json").write_text(json.dumps(outer) + "\n")
-    if rc != 0:
+    else:
         doc["log_tail"] = log_tail
     if GNU_TIME and time_file.exists():
         for line in time_file.read_text().splitlines():

@@ -66,17 +66,18 @@ def test_a_lost_ctrl_c_is_sent_again(lands_in: Callable[[signal.Signals], None])
 
 
 @pytest.mark.parametrize("lands_in", [_in_a_finaliser, _in_a_c_callback])
-def test_without_it_the_interrupt_is_lost(
-    lands_in: Callable[[signal.Signals], None], capsys: pytest.CaptureFixture[str]
-) -> None:
-    """What the hook is for: Python itself drops the interrupt and goes on."""
+def test_without_it_the_interrupt_is_lost(lands_in: Callable[[signal.Signals], None]) -> None:
+    """What the hook is for: Python itself drops the interrupt (hands it to the unraisable
+    hook) and goes on."""
+    dropped: list[BaseException] = []
     previous = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None  # pytest's own hook would fail the test
+    sys.unraisablehook = lambda unraisable: dropped.append(unraisable.exc_value)
     try:
         lands_in(signal.SIGINT)
         _run_for(0.3)  # reached: nothing stopped the code
     finally:
         sys.unraisablehook = previous
+    assert [type(e) for e in dropped] == [KeyboardInterrupt]
 
 
 def test_a_lost_sigterm_is_sent_again_as_sigterm() -> None:
