@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,9 +53,32 @@ def test_a_fresh_install_compiles_once_behind_a_notice(tmp_path: Path) -> None:
     assert NOTICE not in second.stderr
 
 
+@contextmanager
+def _reachable_by_others(path: Path) -> Iterator[None]:
+    """Let other users pass through the folders above ``path`` (a checkout cloned into a
+    private folder, as ``mktemp -d`` makes, is otherwise out of their reach), as a shared
+    install is; each folder's mode is put back afterwards."""
+    changed: list[tuple[Path, int]] = []
+    try:
+        for folder in path.parents:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                os.chmod(folder, mode | stat.S_IXOTH)
+                changed.append((folder, mode))
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            os.chmod(folder, stat.S_IMODE(mode))
+
+
 def test_a_read_only_install_keeps_its_kernels_in_the_users_cache(tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run align3d as another user (a read-only install)")
+    with _reachable_by_others(REPO):
+        _read_only_install(tmp_path)
+
+
+def _read_only_install(tmp_path: Path) -> None:
     base = Path(tempfile.mkdtemp(prefix="align3d-readonly-", dir="/tmp"))  # reachable by nobody
     os.chmod(base, 0o755)
     home = base / "home"
