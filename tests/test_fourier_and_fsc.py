@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.alignment.fourier import fourier_resize, lowpass, lowpass_response
+from engine.alignment.fourier import _gather, fourier_resize, lowpass, lowpass_response
 from engine.alignment.fsc import fsc
 from jobs.align_3d_maps.demo import protein_like_map
 
@@ -90,3 +90,28 @@ def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
     found = difference_map(a, b, 1.5, 6.0)
     assert found.dtype == np.float32
     np.testing.assert_allclose(found, expected, atol=2e-5 * np.abs(expected).max())
+
+
+def test_gather_takes_what_np_take_takes(rng: np.random.Generator) -> None:
+    spec = (rng.standard_normal((12, 10, 9)) + 1j * rng.standard_normal((12, 10, 9)))[:, :, :7]
+    for axis in range(3):
+        size = spec.shape[axis]
+        for indices in ([size - 3, size - 2, size - 1, 0, 1, 2], [2, 3, 4], [size // 2], [0]):
+            wanted = np.take(spec, indices, axis=axis)
+            got = _gather(spec, np.array(indices), axis)
+            assert np.array_equal(got, wanted)
+
+
+@pytest.mark.parametrize(("n", "m"), [(64, 33), (65, 31), (48, 48)])
+def test_fourier_crop_is_the_centre_of_the_centred_spectrum(
+    n: int, m: int, rng: np.random.Generator
+) -> None:
+    """An odd crop keeps exactly the centred spectrum's middle ``m^3`` coefficients (no
+    Nyquist bin to fold): the map of that cropped spectrum, origin at voxel ``N // 2``."""
+    vol = rng.standard_normal((n, n, n)).astype(np.float32)
+    centred = np.fft.fftshift(np.fft.fftn(np.fft.ifftshift(vol)))
+    lo = n // 2 - m // 2
+    middle = centred[lo : lo + m, lo : lo + m, lo : lo + m]
+    wanted = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(middle))).real * (m / n) ** 3
+    out, _ = fourier_resize(vol, 1.0, (m, m, m))
+    assert np.allclose(out, wanted, atol=1e-5 * np.abs(wanted).max())

@@ -58,6 +58,20 @@ def _along(vector: NDArray, axis: int, ndim: int = 3) -> NDArray:
     return vector.reshape(shape)
 
 
+def _gather(spec: NDArray, indices: NDArray[np.intp], axis: int) -> NDArray:
+    """``np.take(spec, indices, axis)`` for indices that form a few runs of consecutive values
+    (the kept frequencies of a centred crop: two runs), by slicing each run. ``np.take`` first
+    copies a non-contiguous ``spec`` (a view of the kept x columns) whole: 2-3x slower for a
+    256^3 spectrum cropped to a working grid."""
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    parts = []
+    for run in np.split(indices, breaks):
+        where: list[object] = [slice(None)] * spec.ndim
+        where[axis] = slice(int(run[0]), int(run[-1]) + 1)
+        parts.append(spec[tuple(where)])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=axis)
+
+
 def _resize_axis(spec: NDArray[np.complexfloating], axis: int, n: int) -> NDArray:
     """Crop or zero-pad one full (non-rfft) axis of a spectrum to ``n`` frequencies about 0,
     moving the origin voxel ``N // 2`` to index 0 on the way (a phase on the kept frequencies,
@@ -76,7 +90,7 @@ def _resize_axis(spec: NDArray[np.complexfloating], axis: int, n: int) -> NDArra
     out = np.zeros(shape, dtype=spec.dtype)
 
     def take(f: NDArray) -> NDArray:
-        sub = np.take(spec, f % size, axis=axis)
+        sub = _gather(spec, f % size, axis)
         return sub * _along(_origin_phase(f, size), axis).astype(spec.dtype)
 
     def index(f: NDArray | int) -> tuple:
