@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from engine.alignment.geometry import RigidTransform, small_rotation
+from engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from engine.alignment.rotation_function import amplitude_rotation_function, wigner_small_d
-from engine.alignment.translation import best_shift, padded_size, reference_spectrum
+from engine.alignment.translation import (
+    best_shift,
+    correlation_near_zero,
+    correlation_side,
+    padded_size,
+    reference_spectrum,
+)
+from jobs.align_3d_maps.demo import protein_like_map
 
 
 def test_wigner_d_is_orthogonal_and_matches_known_values() -> None:
@@ -81,6 +90,24 @@ def test_best_shift_honours_the_limit() -> None:
     assert shift[0] > 3.0  # as far as allowed, towards the true shift
 
 
+@pytest.mark.parametrize(("n", "limit_vox"), [(40, 5.6), (33, 11.0), (24, 0.4), (20, 30.0)])
+def test_correlation_near_zero_is_the_full_correlation_there(n: int, limit_vox: float) -> None:
+    """The lags the shift search reads, transformed back alone, equal those of the whole
+    inverse transform (to float32 rounding), in the same index order."""
+    rng = np.random.default_rng(n)
+    a, b = (rng.standard_normal((n, n, n)).astype(np.float32) for _ in range(2))
+    size = padded_size(n, limit_vox)
+    product = reference_spectrum(a, size) * reference_spectrum(b, size).conj()
+    full = np.fft.irfftn(product.astype(np.complex128), s=(size,) * 3, axes=(0, 1, 2))
+    side = correlation_side(size, limit_vox)
+    assert side == min(2 * (int(np.ceil(limit_vox)) + 1) + 1, size)
+    block = correlation_near_zero(product, size, side)
+    lags = np.fft.fftfreq(side, d=1.0 / side).astype(int)  # lag of each index of the block
+    wanted = full[np.ix_(lags % size, lags % size, lags % size)]
+    assert block.shape == (side,) * 3
+    assert np.allclose(block, wanted, atol=1e-5 * np.abs(full).max())
+
+
 @pytest.mark.parametrize("n", [31, 32])
 def test_padding_avoids_wrap_around(n: int) -> None:
     assert padded_size(n, 8.0) >= n + 8
@@ -151,3 +178,34 @@ def test_align_maps_refuses_a_map_with_no_finite_content(bad: float | None, mess
         moving[5, 17, 2] = bad
     with pytest.raises(InvalidMapError, match=message):
         align_maps(reference, 2.0, moving, 2.0)
+
+
+def _refinement_problem() -> tuple[ReferencePoints, MovingSpline]:
+    volume = protein_like_map((40, 40, 40), voxel_size_A=2.0, seed=5)
+    voxel = np.full(3, 2.0)
+    return (
+        ReferencePoints.from_map(volume, voxel, np.ones_like(volume)),
+        MovingSpline.from_map(volume, voxel),
+    )
+
+
+def test_refinement_converges_and_stops_once_the_step_is_within_tolerance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """From 3° and 1.5 Å off, the refinement returns to the identity; at the optimum, the step
+    it would take is within the tolerance, so it stops after the one pass that scored it."""
+    ref, moving = _refinement_problem()
+    passes = []
+    sums = MovingSpline.normal_sums
+    monkeypatch.setattr(
+        MovingSpline, "normal_sums", lambda self, t, r: passes.append(t) or sums(self, t, r)
+    )
+    start = RigidTransform(small_rotation(np.radians([2.0, -1.5, 1.0])), np.array([1.0, -1.0, 0.5]))
+    out = refine(ref, moving, start, tolerance_deg=1e-3, tolerance_A=1e-3)
+    assert out.transform.angle_deg < 0.01
+    assert np.linalg.norm(out.transform.shift_A) < 0.01
+    assert out.score > 0.9999
+    passes.clear()
+    again = refine(ref, moving, out.transform, tolerance_deg=1e-3, tolerance_A=1e-3)
+    assert len(passes) == 1 and again.iterations == 0
+    assert again.transform is out.transform

@@ -142,12 +142,16 @@ def refine(
     score = ncc_from_sums(sums)
     damping = 1e-4
     iteration = 0
-    for iteration in range(1, max_iterations + 1):  # noqa: B007
+    for iteration in range(1, max_iterations + 1):
         xtx, xte = _gauss_newton_system(sums)
         improved = False
-        for _ in range(8):
+        for attempt in range(8):
             lhs = xtx + damping * np.diag(np.concatenate([np.diag(xtx)[:6], np.zeros(2)]))
             step = np.linalg.lstsq(lhs, xte, rcond=None)[0]
+            if attempt == 0 and _within(step, tolerance_deg, tolerance_A):
+                # the optimum is within the tolerance of here: stop without sampling the map
+                # once more to score that last step (a full-lattice pass)
+                return Refined(current, score, iteration - 1)
             rot = clamp_rotation(small_rotation(step[:3]) @ current.rotation, max_angle_deg)
             shift = clamp_norm(current.shift_A + step[3:6], max_shift_A)
             trial = RigidTransform(rot, shift, start.flip)
@@ -155,12 +159,19 @@ def refine(
             trial_score = ncc_from_sums(trial_sums)
             if trial_score >= score - 1e-12:
                 improved = True
-                moved_deg = np.degrees(np.linalg.norm(step[:3]))
-                moved_A = np.linalg.norm(step[3:6])
                 current, sums, score = trial, trial_sums, trial_score
                 damping = max(damping / 4, 1e-7)
                 break
             damping *= 8
-        if not improved or (moved_deg < tolerance_deg and moved_A < tolerance_A):
+        if not improved or _within(step, tolerance_deg, tolerance_A):
             break
     return Refined(current, score, iteration)
+
+
+def _within(step: NDArray[np.float64], tolerance_deg: float, tolerance_A: float) -> bool:
+    """Whether a Gauss-Newton step ``(δω [rad], δt [Å], ...)`` turns by less than
+    ``tolerance_deg`` and moves by less than ``tolerance_A``."""
+    return bool(
+        np.degrees(np.linalg.norm(step[:3])) < tolerance_deg
+        and np.linalg.norm(step[3:6]) < tolerance_A
+    )
