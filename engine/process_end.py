@@ -5,8 +5,12 @@ machine, ``benchmarks/run.py``'s 128^3 case) in the interpreter's teardown: free
 module, one object at a time. Nothing is left to do by then, so a console command ends with
 :func:`exit_process`: everything a normal exit does that can matter (non-daemon threads joined,
 thread pools shut down, ``atexit`` handlers run: worker processes ended, temporary folders
-removed, log handlers flushed; unreachable objects collected, which closes any file left open;
-standard streams flushed) and then ``os._exit``. Only the entry points call it; ``main()``
+removed, log handlers flushed; standard streams flushed) and then ``os._exit``. A normal exit
+also collects the unreachable objects, running their finalisers (an unclosed file in a reference
+cycle). That walks every object the process holds: tens of milliseconds once numba and scipy
+are loaded, a few per cent of a 256^3 alignment. So it is done only where a finaliser could
+still write something: while a file other than the standard streams is open for writing
+(Linux's ``/proc/self/fdinfo``; elsewhere always). Only the entry points call it; ``main()``
 functions return their exit code as before (tests call them in-process).
 
 That clean-up is bounded: a workflow manager (RELION, the pipeliner) waits for the process to
@@ -57,6 +61,30 @@ def _end_if_stuck(code: int, limit_s: float, finished: threading.Event) -> None:
     os._exit(code)
 
 
+def files_open_for_writing() -> bool:
+    """Whether a file descriptor other than stdin, stdout and stderr is open for writing (an
+    unclosed file whose buffer a collection would flush); True where that cannot be told."""
+    try:
+        descriptors = os.listdir("/proc/self/fdinfo")
+    except OSError:
+        return True
+    for name in descriptors:
+        if not name.isdigit() or int(name) <= 2:
+            continue
+        try:
+            with open(f"/proc/self/fdinfo/{name}", encoding="ascii") as info:
+                fields = dict(line.split(":", 1) for line in info if ":" in line)
+        except OSError:  # closed since the listing (the listing's own descriptor)
+            continue
+        try:
+            flags = int(fields["flags"].strip(), 8)
+        except (KeyError, ValueError):
+            return True
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            return True
+    return False
+
+
 def exit_process(code: int, cleanup_limit_s: float = CLEANUP_LIMIT_S) -> NoReturn:
     """Exit with ``code``: a normal exit's clean-up, without the interpreter's teardown, within
     ``cleanup_limit_s`` seconds. Where this Python lacks the hooks used here, a normal
@@ -75,7 +103,8 @@ def exit_process(code: int, cleanup_limit_s: float = CLEANUP_LIMIT_S) -> NoRetur
     join_threads()  # as at a normal exit: waits for non-daemon threads, shuts pools down
     run_exit_handlers()
     logging.shutdown()
-    gc.collect()
+    if files_open_for_writing():
+        gc.collect()
     finished.set()
     _flush_standard_streams()
     os._exit(code)

@@ -63,6 +63,46 @@ def test_exit_process_keeps_the_code_the_output_and_the_clean_up(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == []  # scratch removed
 
 
+def test_garbage_is_collected_at_exit_while_a_file_is_open_for_writing(tmp_path: Path) -> None:
+    """An object in a reference cycle (freed by the collector only) is finalised at exit while
+    a file is open for writing: here its finaliser writes to that file's descriptor."""
+    proc = _python(
+        f"""
+        import os
+        from engine.process_end import exit_process
+
+        class Holder:
+            def __del__(self):
+                os.write(self.fd, b"finalised")
+        holder = Holder()
+        holder.me = holder
+        holder.fd = os.open({str(tmp_path / "cycle.txt")!r}, os.O_WRONLY | os.O_CREAT)
+        del holder
+        exit_process(0)
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "cycle.txt").read_text() == "finalised"
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="needs Linux's /proc")
+def test_files_open_for_writing_sees_a_writer_and_nothing_else(tmp_path: Path) -> None:
+    proc = _python(  # a child: only the standard streams are open (subprocess closes the rest)
+        f"""
+        from engine.process_end import files_open_for_writing
+
+        print(files_open_for_writing())
+        reader = open({str(REPO / "README.md")!r})
+        print(files_open_for_writing())
+        writer = open({str(tmp_path / "w.txt")!r}, "w")
+        print(files_open_for_writing())
+        writer.close()
+        print(files_open_for_writing())
+        """
+    )
+    assert proc.stdout.split() == ["False", "False", "True", "False"], proc.stderr
+
+
 def test_a_clean_up_that_never_ends_does_not_hang_the_process() -> None:
     """A workflow manager waits for the process to end: a thread that the clean-up would wait
     for forever is reported, with where it waits, and the process ends with its code."""
