@@ -8,8 +8,8 @@ One command, from the repository root (after ``bash benchmarks/setup_emalign.sh`
 First one untimed align3d run fills numba's on-disk compilation cache once per install, as a
 user's first run does (``--no-warmup`` skips it). Then for every box size and case index it
 makes the case if missing (make_cases.py: reference map, moving map, truth.json) and runs the
-two commands a user runs, one after the other, each as its own process under ``/usr/bin/time
--v`` (peak resident memory of that process alone): ``align3d align REF MOV --out A.mrc --json
+two commands a user runs, one after the other, each as its own child process (its peak
+resident memory from ``wait4``, :func:`run_measured`): ``align3d align REF MOV --out A.mrc --json
 S.json`` and EMalign's own command-line path (``emalign_runner.py``: read both maps, align,
 write the aligned map, in ``benchmarks/.emalign-venv``), each started after ``sync``. It prints a Markdown table headed by
 the date and the machine, and writes ``benchmarks/results/table.md`` and
@@ -31,11 +31,12 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -51,7 +52,6 @@ from engine.alignment.geometry import RigidTransform  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"
-GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 ALIGN3D = Path(sys.executable).with_name("align3d")
 USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 """Both tools run as in a user's shell: Python keeps its bytecode caches (a sandbox that sets
@@ -109,15 +109,37 @@ def from_summary(doc: dict, out_dir: Path) -> dict:
     return doc
 
 
+def run_measured(cmd: list[str], log: IO[str], timeout: float) -> tuple[int | str, float]:
+    """Run ``cmd`` as a child of this process, its output to ``log``; its exit status (or
+    ``"timeout"``) and peak resident memory in MB: the kernel's maximum resident set size of
+    that process, from ``wait4`` (the figure ``/usr/bin/time -v`` reports). Measured here rather
+    than under GNU time, which leaves its ``-o`` file open in the command it times: a file open
+    for writing that a user's command does not have (align3d's exit collects garbage while one
+    is open, :mod:`engine.process_end`)."""
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=USER_ENV)
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ("timeout" if expired.is_set() else proc.returncode), usage.ru_maxrss / 1024.0
+
+
 def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     """Run one runner as its own process; return its JSON plus exit status and peak memory.
     Started after ``sync``: the write-back of the other tool's outputs does not land in this
     one's time (both tools alike)."""
     out_json = case_dir / f"{name}.json"
-    time_file = case_dir / f"{name}.time"
     log_file = case_dir / f"{name}.log"
     out_json.unlink(missing_ok=True)
-    full = ([GNU_TIME, "-v", "-o", str(time_file)] if GNU_TIME else []) + cmd
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         print(
@@ -127,19 +149,8 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
         )
     subprocess.run(["sync"], check=True)
     t0 = time.perf_counter()
-    try:
-        with log_file.open("w") as log:
-            proc = subprocess.run(
-                full,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=timeout,
-                cwd=REPO_ROOT,
-                env=USER_ENV,
-            )
-        rc = proc.returncode
-    except subprocess.TimeoutExpired:
-        rc = "timeout"
+    with log_file.open("w") as log:
+        rc, peak_MB = run_measured(cmd, log, timeout)
     elapsed = time.perf_counter() - t0
     log_tail = log_file.read_text(errors="replace")[-2000:]
     print(
@@ -151,15 +162,16 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     doc["process_s"] = elapsed
     doc["loadavg_1min_before"] = load_before
     doc["loadavg_1min_after"] = os.getloadavg()[0]
+    doc["process_peak_rss_MB"] = peak_MB
     if rc == 0:  # what --reuse needs of this run besides the tool's own report
-        outer = {"process_s": elapsed, "loadavg_1min_before": load_before}
+        outer = {
+            "process_s": elapsed,
+            "loadavg_1min_before": load_before,
+            "process_peak_rss_MB": peak_MB,
+        }
         (case_dir / f"{name}.process.json").write_text(json.dumps(outer) + "\n")
     else:
         doc["log_tail"] = log_tail
-    if GNU_TIME and time_file.exists():
-        for line in time_file.read_text().splitlines():
-            if "Maximum resident set size" in line:
-                doc["process_peak_rss_MB"] = int(line.split(":")[-1]) / 1024.0
     return doc
 
 
@@ -175,11 +187,6 @@ def load_reused(case_dir: Path, name: str) -> dict | None:
         doc.update(json.loads(outer.read_text()))
         doc.setdefault("exit", 0)
         doc["reused"] = True
-        tf = case_dir / f"{name}.time"
-        if tf.exists():
-            for line in tf.read_text().splitlines():
-                if "Maximum resident set size" in line:
-                    doc["process_peak_rss_MB"] = int(line.split(":")[-1]) / 1024.0
         return doc
     return None
 
@@ -458,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = (
         "\n\nWall time: the whole command, as a user waits for it (interpreter start-up, "
         "imports, reading both maps, aligning, writing the aligned map). Peak MB: maximum resident set size of each tool's process "
-        "(/usr/bin/time -v). Errors for symmetric maps (D2, C4, D7) are modulo the point group. "
+        "(wait4's ru_maxrss, as /usr/bin/time -v reports it). Errors for symmetric maps (D2, C4, D7) are modulo the point group. "
         "EMalign: defaults (downsample 64, 30 projections, BFGS refinement; both hands; no "
         "maximum shift); its shift is refined to whole voxels only. align3d: lowpass "
         f"{args.lowpass} Å, max shift = the case's bound. Runs per case: align3d "

@@ -62,8 +62,8 @@ def _end_if_stuck(code: int, limit_s: float, finished: threading.Event) -> None:
 
 
 def files_open_for_writing() -> bool:
-    """Whether a file descriptor other than stdin, stdout and stderr is open for writing (an
-    unclosed file whose buffer a collection would flush); True where that cannot be told."""
+    """Whether a file descriptor other than stdin, stdout and stderr is open for writing (one
+    that a finaliser could still write to); True where that cannot be told."""
     try:
         descriptors = os.listdir("/proc/self/fdinfo")
     except OSError:
