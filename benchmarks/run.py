@@ -8,8 +8,9 @@ One command, from the repository root (after ``bash benchmarks/setup_emalign.sh`
 First one untimed align3d run fills numba's on-disk compilation cache once per install, as a
 user's first run does (``--no-warmup`` skips it). Then for every box size and case index it
 makes the case if missing (make_cases.py: reference map, moving map, truth.json) and runs the
-two commands a user runs, one after the other, each as its own child process (its peak
-resident memory from ``wait4``, :func:`run_measured`): ``align3d align REF MOV --out A.mrc --json
+two commands a user runs, one after the other, each as its own process under ``/usr/bin/time
+-v`` (peak resident memory of that process alone; :func:`run_measured`): ``align3d align REF
+MOV --out A.mrc --json
 S.json`` and EMalign's own command-line path (``emalign_runner.py``: read both maps, align,
 write the aligned map, in ``benchmarks/.emalign-venv``), each started after ``sync``. It prints a Markdown table headed by
 the date and the machine, and writes ``benchmarks/results/table.md`` and
@@ -31,9 +32,9 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import IO
@@ -51,6 +52,7 @@ from make_cases import MAPS, correlation, default_data_dir, make_case, read_map 
 from engine.alignment.geometry import RigidTransform  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
 EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"
 ALIGN3D = Path(sys.executable).with_name("align3d")
 USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -109,28 +111,34 @@ def from_summary(doc: dict, out_dir: Path) -> dict:
     return doc
 
 
-def run_measured(cmd: list[str], log: IO[str], timeout: float) -> tuple[int | str, float]:
-    """Run ``cmd`` as a child of this process, its output to ``log``; its exit status (or
-    ``"timeout"``) and peak resident memory in MB: the kernel's maximum resident set size of
-    that process, from ``wait4`` (the figure ``/usr/bin/time -v`` reports). Measured here rather
-    than under GNU time, which leaves its ``-o`` file open in the command it times: a file open
-    for writing that a user's command does not have (align3d's exit collects garbage while one
-    is open, :mod:`engine.process_end`)."""
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=USER_ENV)
-    expired = threading.Event()
+CLOSE_INHERITED = ("sh", "-c", 'exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@"', "sh")
+"""Run a command with the standard streams only: GNU time leaves its ``-o`` file open (fd 3,
+for writing) in the command it times, which a user's command does not have (and align3d's exit
+collects garbage while a file is open for writing, :mod:`engine.process_end`)."""
 
-    def stop() -> None:
-        expired.set()
-        proc.kill()
 
-    timer = threading.Timer(timeout, stop)
-    timer.start()
+def run_measured(cmd: list[str], log: IO[str], time_file: Path, timeout: float) -> int | str:
+    """Run ``cmd`` under ``/usr/bin/time -v`` (report to ``time_file``), its output to ``log``,
+    with only the standard streams open; its exit status or ``"timeout"``. GNU time, a small
+    process, starts the command: a command started by this one (which holds maps) would be
+    charged this process's resident memory in its peak (``wait4`` counts the memory of the
+    process it forked from)."""
+    full = ([GNU_TIME, "-v", "-o", str(time_file)] if GNU_TIME else []) + [*CLOSE_INHERITED, *cmd]
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return ("timeout" if expired.is_set() else proc.returncode), usage.ru_maxrss / 1024.0
+        return subprocess.run(
+            full, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, cwd=REPO_ROOT, env=USER_ENV
+        ).returncode
+    except subprocess.TimeoutExpired:
+        return "timeout"
+
+
+def peak_MB(time_file: Path) -> float | None:
+    """The peak resident memory (MB) in a ``/usr/bin/time -v`` report, None without one."""
+    if time_file.exists():
+        for line in time_file.read_text().splitlines():
+            if "Maximum resident set size" in line:
+                return int(line.split(":")[-1]) / 1024.0
+    return None
 
 
 def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
@@ -138,8 +146,10 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     Started after ``sync``: the write-back of the other tool's outputs does not land in this
     one's time (both tools alike)."""
     out_json = case_dir / f"{name}.json"
+    time_file = case_dir / f"{name}.time"
     log_file = case_dir / f"{name}.log"
     out_json.unlink(missing_ok=True)
+    time_file.unlink(missing_ok=True)
     load_before = os.getloadavg()[0]
     if load_before > 0.5:
         print(
@@ -150,7 +160,7 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     subprocess.run(["sync"], check=True)
     t0 = time.perf_counter()
     with log_file.open("w") as log:
-        rc, peak_MB = run_measured(cmd, log, timeout)
+        rc = run_measured(cmd, log, time_file, timeout)
     elapsed = time.perf_counter() - t0
     log_tail = log_file.read_text(errors="replace")[-2000:]
     print(
@@ -162,12 +172,12 @@ def run_tool(name: str, cmd: list[str], case_dir: Path, timeout: float) -> dict:
     doc["process_s"] = elapsed
     doc["loadavg_1min_before"] = load_before
     doc["loadavg_1min_after"] = os.getloadavg()[0]
-    doc["process_peak_rss_MB"] = peak_MB
+    doc["process_peak_rss_MB"] = peak_MB(time_file)
     if rc == 0:  # what --reuse needs of this run besides the tool's own report
         outer = {
             "process_s": elapsed,
             "loadavg_1min_before": load_before,
-            "process_peak_rss_MB": peak_MB,
+            "process_peak_rss_MB": doc["process_peak_rss_MB"],
         }
         (case_dir / f"{name}.process.json").write_text(json.dumps(outer) + "\n")
     else:
@@ -465,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = (
         "\n\nWall time: the whole command, as a user waits for it (interpreter start-up, "
         "imports, reading both maps, aligning, writing the aligned map). Peak MB: maximum resident set size of each tool's process "
-        "(wait4's ru_maxrss, as /usr/bin/time -v reports it). Errors for symmetric maps (D2, C4, D7) are modulo the point group. "
+        "(/usr/bin/time -v). Errors for symmetric maps (D2, C4, D7) are modulo the point group. "
         "EMalign: defaults (downsample 64, 30 projections, BFGS refinement; both hands; no "
         "maximum shift); its shift is refined to whole voxels only. align3d: lowpass "
         f"{args.lowpass} Å, max shift = the case's bound. Runs per case: align3d "
