@@ -10,10 +10,9 @@ user's first run does (``--no-warmup`` skips it). Then for every box size and ca
 makes the case if missing (make_cases.py: reference map, moving map, truth.json) and runs the
 two commands a user runs, one after the other, each as its own process under ``/usr/bin/time
 -v`` (peak resident memory of that process alone; :func:`run_measured`): ``align3d align REF
-MOV --out A.mrc --json
-S.json`` and EMalign's own command-line path (``emalign_runner.py``: read both maps, align,
-write the aligned map, in ``benchmarks/.emalign-venv``), each started after ``sync``. It prints a Markdown table headed by
-the date and the machine, and writes ``benchmarks/results/table.md`` and
+MOV --out A.mrc --json S.json`` and EMalign's own command-line path (``emalign_runner.py``:
+read both maps, align, write the aligned map, in ``benchmarks/.emalign-venv``), each started
+after ``sync``. It prints a Markdown table headed by the date and the machine, and writes ``benchmarks/results/table.md`` and
 ``benchmarks/results/results.json``. Per-case outputs (both tools' JSON, aligned maps, logs) are
 in ``benchmarks/results/cases/<case>/``.
 
