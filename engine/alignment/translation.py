@@ -128,9 +128,10 @@ def shift_candidates(
     """Each hypothesis (rotation and hand) with its best shift within ``max_shift_A`` and the
     normalised correlation there, in the order given. Both maps are cubes of one grid."""
     n = ref_cube.shape[0]
-    size = padded_size(n, max_shift_A / voxel_A)
+    limit_vox = max_shift_A / voxel_A
+    size = padded_size(n, limit_vox)
     spectrum = reference_spectrum(ref_cube, size)
-    window = shift_window(correlation_side(size, max_shift_A / voxel_A), max_shift_A / voxel_A)
+    window = shift_window(correlation_side(size, limit_vox), limit_vox)  # best_shift's lags
     ref_norm = float(np.linalg.norm(ref_cube))
     shape = (n, n, n)
     out: list[Candidate | None] = [None] * len(hypotheses)
