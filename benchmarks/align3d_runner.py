@@ -5,9 +5,9 @@ Run with the project venv::
     .venv/bin/python benchmarks/align3d_runner.py REF.mrc MOV.mrc OUT.json \
         [--aligned OUT.mrc] [--lowpass 10] [--max-shift 40] [--ref-voxel A] [--mov-voxel A]
 
-Steps: read both maps (mrcfile), ``engine.alignment.align_maps`` (full search: every rotation,
+Steps: read both maps (mrcfile), ``align3d.engine.alignment.align_maps`` (full search: every rotation,
 both hands, shifts up to ``--max-shift`` Å, at ``--lowpass`` Å), then
-``engine.alignment.resample.resample_map`` to move MOV onto REF's grid, and write it as float32
+``align3d.engine.alignment.resample.resample_map`` to move MOV onto REF's grid, and write it as float32
 MRC with REF's voxel size (default OUT.json's folder / ``align3d_aligned.mrc``).
 
 OUT.json: ``wall_s`` (reading both maps to writing the aligned map, all inclusive; interpreter
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     aligned_path = args.aligned or args.out_json.parent / "align3d_aligned.mrc"
 
     try:
-        from engine.alignment.params import AlignmentParams
-        from jobs.align_3d_maps.volume import align_files
+        from align3d.engine.alignment.params import AlignmentParams
+        from align3d.jobs.align_3d_maps.volume import align_files
     except ImportError as exc:
         print(f"align3d engine not available yet: {exc}", file=sys.stderr)
         return 3

@@ -50,11 +50,11 @@ def make_case(name: str) -> Path:
     """Write the case's maps and spec (once; reused when present)."""
     from scipy.spatial.transform import Rotation
 
-    from engine.alignment.fourier import lowpass
-    from engine.alignment.geometry import RigidTransform
-    from engine.alignment.resample import resample_map
-    from jobs.align_3d_maps.demo import protein_like_map
-    from slots.mrc import write_map
+    from align3d.engine.alignment.fourier import lowpass
+    from align3d.engine.alignment.geometry import RigidTransform
+    from align3d.engine.alignment.resample import resample_map
+    from align3d.jobs.align_3d_maps.demo import protein_like_map
+    from align3d.slots.mrc import write_map
 
     spec_path = WORK / name / "spec.json"
     if spec_path.exists():

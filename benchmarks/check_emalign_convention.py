@@ -46,7 +46,7 @@ from make_cases import (  # noqa: E402
     write_map,
 )
 
-from engine.alignment.geometry import RigidTransform  # noqa: E402
+from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
 from tests.oracles.transforms import random_transform  # noqa: E402
 
 EMALIGN_PYTHON = BENCH_DIR / ".emalign-venv" / "bin" / "python"

@@ -1,4 +1,4 @@
-"""Calibrate the chance-level check (engine.alignment.confidence.CHANCE_Z) on real maps.
+"""Calibrate the chance-level check (align3d.engine.alignment.confidence.CHANCE_Z) on real maps.
 
 Runs align_maps on cases that should be sure (real and synthetic maps moved by random
 transforms, noise-free and noisy, other grids, small search angles) and on cases that must warn
@@ -20,12 +20,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from align3d.engine.alignment.align import align_maps  # noqa: E402
+from align3d.engine.alignment.confidence import MIN_GAIN, MIN_Z  # noqa: E402
+from align3d.engine.alignment.params import AlignmentParams  # noqa: E402
+from align3d.jobs.align_3d_maps.demo import add_noise, protein_like_map  # noqa: E402
+from align3d.slots.mrc import read_map  # noqa: E402
 from benchmarks.machine import machine_line  # noqa: E402
-from engine.alignment.align import align_maps  # noqa: E402
-from engine.alignment.confidence import MIN_GAIN, MIN_Z  # noqa: E402
-from engine.alignment.params import AlignmentParams  # noqa: E402
-from jobs.align_3d_maps.demo import add_noise, protein_like_map  # noqa: E402
-from slots.mrc import read_map  # noqa: E402
 from tests.helpers import move_with_scipy  # noqa: E402
 from tests.oracles.transforms import random_transform  # noqa: E402
 

@@ -21,7 +21,7 @@ For case ``i`` and box size ``N`` it writes ``benchmarks/results/cases/<map>_<N>
 The case ``i`` uses map ``MAPS[i % len(MAPS)]`` and the random generator seeded with
 ``(seed, i)``: the same case index has the same map and the same transform at every box size, so
 that the sizes differ only in sampling. Transforms come from
-``engine.alignment.geometry.random_transform`` (rotation uniform on SO(3), shift uniform in the
+``align3d.engine.alignment.geometry.random_transform`` (rotation uniform on SO(3), shift uniform in the
 ball of radius ``max_shift_A``, random hand).
 """
 
@@ -44,7 +44,7 @@ REPO_ROOT = BENCH_DIR.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from engine.alignment.geometry import RigidTransform  # noqa: E402
+from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
 from tests.oracles.transforms import random_transform  # noqa: E402
 
 GENERATOR_VERSION = 2

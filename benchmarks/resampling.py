@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/resampling.py [--against REV] [--box 256] [--repeats 7]
 
-The kernel of this checkout (``engine.alignment.spline.affine``) and the one of git revision
+The kernel of this checkout (``align3d.engine.alignment.spline.affine``) and the one of git revision
 ``--against`` (default: the commit before float32 sums, ``6197f56``; its ``affine.py`` loaded
 into a scratch folder) move the same map by the same rigid transform, taking turns, both on
 every core this process may use. A synthetic protein-like map of ``--box``^3 voxels of 1 Å with
@@ -32,13 +32,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from align3d.engine.alignment.fsc import fsc  # noqa: E402
+from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
+from align3d.engine.alignment.resample import index_mapping  # noqa: E402
+from align3d.engine.alignment.rotations import rotvec_matrix  # noqa: E402
+from align3d.engine.alignment.spline import affine  # noqa: E402
+from align3d.engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
 from benchmarks.machine import machine_line  # noqa: E402
-from engine.alignment.fsc import fsc  # noqa: E402
-from engine.alignment.geometry import RigidTransform  # noqa: E402
-from engine.alignment.resample import index_mapping  # noqa: E402
-from engine.alignment.rotations import rotvec_matrix  # noqa: E402
-from engine.alignment.spline import affine  # noqa: E402
-from engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
 
 DEFAULT_AGAINST = "6197f56"
 RESULTS = REPO / "benchmarks" / "results" / "resampling.md"
@@ -66,7 +66,7 @@ def test_map(box: int) -> tuple[np.ndarray, float]:
     """A protein-like map with detail up to Nyquist (pseudo-atoms of sigma 1 Å on a 1 Å grid,
     as in tests/test_resample.py): an upsampled real map would have nothing to lose beyond
     its own Nyquist, so the FSC there would measure nothing."""
-    from jobs.align_3d_maps.demo import protein_like_map
+    from align3d.jobs.align_3d_maps.demo import protein_like_map
 
     return protein_like_map((box, box, box), 1.0, blur_A=1.0, seed=8), 1.0
 

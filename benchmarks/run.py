@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from machine import machine_line  # noqa: E402
 from make_cases import MAPS, correlation, default_data_dir, make_case, read_map  # noqa: E402
 
-from engine.alignment.geometry import RigidTransform  # noqa: E402
+from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
 
 RESULTS = BENCH_DIR / "results"
 GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
@@ -113,7 +113,7 @@ def from_summary(doc: dict, out_dir: Path) -> dict:
 CLOSE_INHERITED = ("sh", "-c", 'exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; exec "$@"', "sh")
 """Run a command with the standard streams only: GNU time leaves its ``-o`` file open (fd 3,
 for writing) in the command it times, which a user's command does not have (and align3d's exit
-collects garbage while a file is open for writing, :mod:`engine.process_end`)."""
+collects garbage while a file is open for writing, :mod:`align3d.engine.process_end`)."""
 
 
 def run_measured(cmd: list[str], log: IO[str], time_file: Path, timeout: float) -> int | str:

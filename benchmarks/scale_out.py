@@ -47,7 +47,7 @@ def run(spec: Path, out: Path, options: list[str], env: dict[str, str]) -> tuple
         "%M",
         sys.executable,
         "-m",
-        "engine.cli",
+        "align3d.engine.cli",
         "run",
         str(spec),
         "--out",

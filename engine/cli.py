@@ -2,7 +2,7 @@
 ``describe``) and the commands that installed jobs add (entry-point group ``align3d.commands``:
 ``align``, ``demo``, ...).
 
-Exit codes: :mod:`engine.exit_codes`. ``--help``, ``validate``, ``schema`` and ``describe`` load
+Exit codes: :mod:`align3d.engine.exit_codes`. ``--help``, ``validate``, ``schema`` and ``describe`` load
 no compiled kernel and no plotting library, so they answer at once.
 """
 
@@ -18,22 +18,22 @@ import traceback
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from engine.alignment.errors import InvalidMapError
-from engine.cli_options import (
+from align3d.engine.alignment.errors import InvalidMapError
+from align3d.engine.cli_options import (
     Command,
     InvalidInput,
     add_parallel_options,
     backend_of,
 )
-from engine.exit_codes import MEANING, Exit
-from engine.interrupts import lost_interrupts_resent
-from engine.issues import InvalidSpec, Issue
-from engine.jobdef import JobDefinition, JobInputError, discover_jobs
-from engine.logs import configure_cli_logging
-from engine.parallel.backend import SchedulerUnreachable, TaskFailed
-from engine.store import OutputBusy, OutputExists, OutputWriteError, storage_error
-from engine.suggest import unknown_name
-from slots.errors import MapReadError, ParticleFileError
+from align3d.engine.exit_codes import MEANING, Exit
+from align3d.engine.interrupts import lost_interrupts_resent
+from align3d.engine.issues import InvalidSpec, Issue
+from align3d.engine.jobdef import JobDefinition, JobInputError, discover_jobs
+from align3d.engine.logs import configure_cli_logging
+from align3d.engine.parallel.backend import SchedulerUnreachable, TaskFailed
+from align3d.engine.store import OutputBusy, OutputExists, OutputWriteError, storage_error
+from align3d.engine.suggest import unknown_name
+from align3d.slots.errors import MapReadError, ParticleFileError
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def _print_issues(issues: list[Issue]) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a job spec or workflow, its input files too (--no-files: the document alone);
     exit 0 when valid, 2 with every problem listed."""
-    from engine.executor import load_document, preflight_document, validate_document
+    from align3d.engine.executor import load_document, preflight_document, validate_document
 
     spec = Path(args.spec)
     data = load_document(spec)
@@ -71,7 +71,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a job spec (into --out) or a workflow (into --out/JOB for each job)."""
-    from engine.executor import load_document, run_document
+    from align3d.engine.executor import load_document, run_document
 
     spec = Path(args.spec)
     data = load_document(spec)
@@ -93,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema (Draft 2020-12) of a document: by default of any document align3d
     reads (a job spec or a workflow); or write every schema to --out as NAME.schema.json."""
-    from engine.json_schema import schema, write_schemas
+    from align3d.engine.json_schema import schema, write_schemas
 
     registry = discover_jobs()
     if args.out:
@@ -113,7 +113,7 @@ def _job(registry: dict[str, JobDefinition], name: str) -> JobDefinition:
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print a job's parameters (name, type, default, limits, help) and its input and output
     slots (per-volume templates too, with when each appears); --json for programs."""
-    from engine.describe import describe
+    from align3d.engine.describe import describe
 
     registry = discover_jobs()
     names = [args.job] if args.job else sorted(registry)
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with lost_interrupts_resent():  # an interrupt is never lost in a finaliser or callback
             if getattr(args, "needs_kernels", False):
-                from engine.alignment.warmup import ensure_compiled
+                from align3d.engine.alignment.warmup import ensure_compiled
 
                 ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr, flush=True))
             return int(args.func(args))
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def exit_code_table() -> str:
-    """The README's table of exit codes (generated from :mod:`engine.exit_codes`)."""
+    """The README's table of exit codes (generated from :mod:`align3d.engine.exit_codes`)."""
     rows = ["| code | meaning |", "|---|---|"]
     rows += [
         f"| {int(code)} | {MEANING[code]} |" for code in sorted(Exit, key=lambda c: (c == 1, c))
@@ -303,8 +303,8 @@ def exit_code_table() -> str:
 
 def console() -> None:
     """The ``align3d`` console command: :func:`main`, then a quick exit
-    (:func:`engine.process_end.exit_process`)."""
-    from engine.process_end import exit_process
+    (:func:`align3d.engine.process_end.exit_process`)."""
+    from align3d.engine.process_end import exit_process
 
     exit_process(main())
 

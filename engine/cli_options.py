@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from engine.describe import describe_param
-from engine.parallel.backend import SCHEDULER_ENV, Backend
+from align3d.engine.describe import describe_param
+from align3d.engine.parallel.backend import SCHEDULER_ENV, Backend
 
 DEFAULT_SCHEDULER_TIMEOUT_S = 10.0
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic.fields import FieldInfo
 
-from engine.jobdef import JobDefinition, SlotDecl
+from align3d.engine.jobdef import JobDefinition, SlotDecl
 
 _FROZEN = ConfigDict(frozen=True)
 

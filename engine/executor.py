@@ -4,7 +4,7 @@
 Before any work, every job whose inputs are known (files named in the spec, or the outputs of
 import jobs, which are known before they run) has its input files checked, and every problem of
 every job is reported at once. A completed job folder is reused only when nothing it depends on
-has changed (:mod:`engine.store`); a changed input recomputes its job and every job downstream,
+has changed (:mod:`align3d.engine.store`); a changed input recomputes its job and every job downstream,
 and the log says why. Inputs are never modified: jobs read them and write only inside their
 own folder.
 """
@@ -18,14 +18,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from engine.inputs import Done, job_inputs, literal_input_files
-from engine.issues import InvalidSpec, Issue
-from engine.jobdef import JobDefinition, JobOutcome, RunContext
-from engine.logs import RUN_LOGGER, job_logger
-from engine.parallel.backend import Backend
-from engine.parallel.local import warm_workers
-from engine.resolver import Resolution, ResolvedJob, as_list, document_issues, resolve
-from engine.store import (
+from align3d.engine.inputs import Done, job_inputs, literal_input_files
+from align3d.engine.issues import InvalidSpec, Issue
+from align3d.engine.jobdef import JobDefinition, JobOutcome, RunContext
+from align3d.engine.logs import RUN_LOGGER, job_logger
+from align3d.engine.parallel.backend import Backend
+from align3d.engine.parallel.local import warm_workers
+from align3d.engine.resolver import Resolution, ResolvedJob, as_list, document_issues, resolve
+from align3d.engine.store import (
     OutputExists,
     changes,
     check_free_space,
@@ -39,9 +39,9 @@ from engine.store import (
     storage_error,
     unchanged,
 )
-from engine.version import align3d_version
-from schemas.documents import FromRef, ResultManifest
-from slots.atomic import atomic_write
+from align3d.engine.version import align3d_version
+from align3d.schemas.documents import FromRef, ResultManifest
+from align3d.slots.atomic import atomic_write
 
 MAX_CONCURRENT_JOBS = 4
 """Independent jobs of a workflow run side by side, at most this many at once."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.issues import Issue
-from engine.jobdef import JobDefinition, SlotDecl
-from engine.resolver import Resolution, resolve
-from schemas.documents import Workflow
+from align3d.engine.issues import Issue
+from align3d.engine.jobdef import JobDefinition, SlotDecl
+from align3d.engine.resolver import Resolution, resolve
+from align3d.schemas.documents import Workflow
 
 
 class WorkflowGraph:

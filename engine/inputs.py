@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from engine.jobdef import SlotSpec
-from engine.resolver import ResolvedJob, as_list, item_index
-from schemas.documents import (
+from align3d.engine.jobdef import SlotSpec
+from align3d.engine.resolver import ResolvedJob, as_list, item_index
+from align3d.schemas.documents import (
     FileRef,
     FromRef,
     GroupRef,
@@ -21,7 +21,7 @@ from schemas.documents import (
     SingleInput,
     VolumeFiles,
 )
-from slots.payloads import (
+from align3d.slots.payloads import (
     PAYLOAD_OF_KIND,
     MaskPayload,
     ParticlesPayload,

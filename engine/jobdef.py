@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from engine.issues import JobProblem
-from engine.parallel.backend import Backend
-from slots.payloads import SlotKind
+from align3d.engine.issues import JobProblem
+from align3d.engine.parallel.backend import Backend
+from align3d.slots.payloads import SlotKind
 
 TEMPLATE_SUFFIX = "_N"
 """A declared slot name ending in ``_N`` is a per-volume template (``particles_N``)."""

@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from engine.jobdef import JobDefinition, SlotDecl
-from schemas.documents import (
+from align3d.engine.jobdef import JobDefinition, SlotDecl
+from align3d.schemas.documents import (
     JOB_NAME_PATTERN,
     FileRef,
     FromRef,
@@ -29,7 +29,7 @@ from schemas.documents import (
     ResultManifest,
     VolumeRef,
 )
-from slots.payloads import SlotKind
+from align3d.slots.payloads import SlotKind
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 REF = "#/$defs/{model}"

@@ -16,11 +16,19 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ValidationError
 
-from engine.issues import Issue
-from engine.jobdef import Connected, JobDefinition, SlotSpec
-from engine.suggest import closest, keys_at, unknown_name
-from schemas.documents import FromRef, GroupRef, JobSpec, PathRef, SingleInput, VolumeRef, Workflow
-from slots.payloads import SlotKind
+from align3d.engine.issues import Issue
+from align3d.engine.jobdef import Connected, JobDefinition, SlotSpec
+from align3d.engine.suggest import closest, keys_at, unknown_name
+from align3d.schemas.documents import (
+    FromRef,
+    GroupRef,
+    JobSpec,
+    PathRef,
+    SingleInput,
+    VolumeRef,
+    Workflow,
+)
+from align3d.slots.payloads import SlotKind
 
 _RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 

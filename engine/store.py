@@ -36,8 +36,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from schemas.documents import FileFingerprint, ResultManifest
-from slots.atomic import stale_temporaries
+from align3d.schemas.documents import FileFingerprint, ResultManifest
+from align3d.slots.atomic import stale_temporaries
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Import jobs: bring files into a workflow as typed slots (nothing is copied or changed).
 
-Each is a parameter model (the file references of :mod:`schemas.documents`) and the payload it
+Each is a parameter model (the file references of :mod:`align3d.schemas.documents`) and the payload it
 emits. Relative paths are taken from the folder of the spec document. An import's output is
 known before it runs, so the jobs that read from it are checked (preflight, ``align3d
 validate``) before any work.
@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.inputs import absolute, file_payload, volume_payload
-from engine.issues import JobProblem
-from engine.jobdef import DeclaredJob, JobOutcome, RunContext, SlotDecl
-from schemas.documents import FileRef, VolumeFiles
-from slots.errors import MapReadError, ParticleFileError
-from slots.payloads import ParticlesPayload, SlotKind, VolumesGroupPayload
+from align3d.engine.inputs import absolute, file_payload, volume_payload
+from align3d.engine.issues import JobProblem
+from align3d.engine.jobdef import DeclaredJob, JobOutcome, RunContext, SlotDecl
+from align3d.schemas.documents import FileRef, VolumeFiles
+from align3d.slots.errors import MapReadError, ParticleFileError
+from align3d.slots.payloads import ParticlesPayload, SlotKind, VolumesGroupPayload
 
 
 class VolumesGroupFiles(BaseModel):
@@ -38,7 +38,7 @@ def _volume_problems(params: BaseModel, base: Path) -> list[JobProblem]:
     and the parameter, not mid-pipeline."""
     # files are read only when a job checks them (describe, schema, validate --no-files
     # stay quick)
-    from slots.mrc import read_map
+    from align3d.slots.mrc import read_map
 
     volumes = params.volumes if isinstance(params, VolumesGroupFiles) else [params]
     problems = []
@@ -58,7 +58,7 @@ def _volume_problems(params: BaseModel, base: Path) -> list[JobProblem]:
 
 
 def _mask_problems(params: BaseModel, base: Path) -> list[JobProblem]:
-    from slots.mrc import read_map
+    from align3d.slots.mrc import read_map
 
     assert isinstance(params, FileRef)
     try:
@@ -69,7 +69,7 @@ def _mask_problems(params: BaseModel, base: Path) -> list[JobProblem]:
 
 
 def _particle_problems(params: BaseModel, base: Path) -> list[JobProblem]:
-    from slots.particles import read_particles
+    from align3d.slots.particles import read_particles
 
     assert isinstance(params, ParticlesFile)
     try:

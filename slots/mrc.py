@@ -3,7 +3,7 @@
 A map is returned as a float32 array indexed ``[z, y, x]`` with its voxel size in Å
 ``(x, y, z)`` and the header fields that outputs carry over (origin, nstart). Axis order is
 normalised: files whose MAPC/MAPR/MAPS are not 1/2/3 are transposed to ``[z, y, x]``.
-Writing is atomic (:mod:`slots.atomic`).
+Writing is atomic (:mod:`align3d.slots.atomic`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
-from slots.atomic import atomic_write
-from slots.errors import MapReadError
-from slots.mrc_stream import RunningStatistics
+from align3d.slots.atomic import atomic_write
+from align3d.slots.errors import MapReadError
+from align3d.slots.mrc_stream import RunningStatistics
 
 
 @dataclass(frozen=True)

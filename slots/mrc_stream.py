@@ -4,7 +4,7 @@ A moved map need not exist whole in memory before it is written: :func:`write_ma
 its ``z`` slabs as they are computed and writes each one from a background thread, so the
 bytes go out while the kernels work on the next slab, and the process holds a few slabs instead
 of a full-size output. The header is mrcfile's (mode 2, float32), with the statistics gathered
-on the way and written last; the file appears atomically (:mod:`slots.atomic`), complete or
+on the way and written last; the file appears atomically (:mod:`align3d.slots.atomic`), complete or
 not at all.
 
 :func:`read_ahead` asks the kernel to read files into the page cache in the background
@@ -25,7 +25,7 @@ import mrcfile
 import numpy as np
 from numpy.typing import NDArray
 
-from slots.atomic import atomic_write
+from align3d.slots.atomic import atomic_write
 
 
 @dataclass

@@ -27,9 +27,9 @@ import pandas as pd
 import starfile
 from numpy.typing import NDArray
 
-from slots.atomic import atomic_write
-from slots.errors import ParticleFileError
-from slots.pose_formats import (
+from align3d.slots.atomic import atomic_write
+from align3d.slots.errors import ParticleFileError
+from align3d.slots.pose_formats import (
     cryosparc_matrices,
     cryosparc_rotvecs,
     relion_angles,

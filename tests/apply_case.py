@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.resample import resample_map
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import AlignmentRecord, ResultManifest
-from slots.mrc import MapHeader, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.resample import resample_map
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.slots.mrc import MapHeader, write_map
 from tests.helpers import cli
 from tests.relion_tools import stack_names, write_pose_star
 

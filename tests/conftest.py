@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slots.mrc import MapData, read_map
+from align3d.slots.mrc import MapData, read_map
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Compile the kernels first, as a command does: kernels cached from other sources (an
     edited inline helper) are rebuilt before any test imports them."""
-    from engine.alignment.warmup import ensure_compiled
+    from align3d.engine.alignment.warmup import ensure_compiled
 
     ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr))
 

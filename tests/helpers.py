@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage as ndi
 
-from engine.alignment.geometry import FLIP, RigidTransform
+from align3d.engine.alignment.geometry import FLIP, RigidTransform
 
 
 def move_with_scipy(
@@ -21,7 +21,7 @@ def move_with_scipy(
     out_voxel_A: float,
 ) -> np.ndarray:
     """``V_out(y) = M(F^flip R^T (y - t))`` by scipy's quintic spline (DESIGN.md convention),
-    written from the convention itself rather than from engine.alignment.resample."""
+    written from the convention itself rather than from align3d.engine.alignment.resample."""
     oz, oy, ox = np.indices(out_shape, dtype=np.float64)
     centre_out = np.array([n // 2 for n in out_shape], dtype=float)  # z, y, x
     y_xyz = (
@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """``align3d ARGS`` in a fresh interpreter (no numba threads started, as for a user)."""
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args],
+        [sys.executable, "-m", "align3d.engine.cli", *args],
         capture_output=True,
         text=True,
         check=False,

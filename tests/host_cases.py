@@ -10,10 +10,10 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
-from engine.alignment.geometry import RigidTransform
-from jobs.align_3d_maps.demo import protein_like_map
-from slots.particles import ANGLES, read_particles
-from slots.pose_formats import relion_matrices
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.slots.particles import ANGLES, read_particles
+from align3d.slots.pose_formats import relion_matrices
 from tests.helpers import move_with_scipy
 from tests.relion_tools import write_pose_star
 

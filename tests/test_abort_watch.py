@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.align_3d_maps.hosts.abort import AbortWatch
+from align3d.jobs.align_3d_maps.hosts.abort import AbortWatch
 
 
 def _wait(seconds: float) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.cli import main
-from engine.exit_codes import Exit
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.cli import main
+from align3d.engine.exit_codes import Exit
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

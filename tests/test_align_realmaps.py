@@ -12,11 +12,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from engine.alignment.align import align_maps
-from engine.alignment.params import AlignmentParams
-from engine.alignment.preprocess import default_mask
-from jobs.align_3d_maps.demo import add_noise
-from slots.mrc import MapData
+from align3d.engine.alignment.align import align_maps
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.preprocess import default_mask
+from align3d.jobs.align_3d_maps.demo import add_noise
+from align3d.slots.mrc import MapData
 from tests.helpers import masked_correlation, move_with_scipy
 from tests.oracles.transforms import random_transform
 

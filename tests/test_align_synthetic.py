@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.alignment.align import align_maps
-from engine.alignment.geometry import RigidTransform, small_rotation
-from engine.alignment.params import AlignmentParams
-from jobs.align_3d_maps.demo import add_noise, protein_like_map
+from align3d.engine.alignment.align import align_maps
+from align3d.engine.alignment.geometry import RigidTransform, small_rotation
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.jobs.align_3d_maps.demo import add_noise, protein_like_map
 from tests.helpers import move_with_scipy
 from tests.oracles.transforms import random_transform
 
@@ -137,7 +137,7 @@ def test_masks_restrict_the_score(reference: np.ndarray) -> None:
 
 
 def test_resampler_matches_the_independent_convention(reference: np.ndarray) -> None:
-    from engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import resample_map
 
     truth = random_transform(np.random.default_rng(1), 6.0, flip=True)
     ours = resample_map(reference, P_REF, truth, (60, 62, 58), 1.9)
@@ -156,8 +156,8 @@ def test_a_handed_over_spectrum_gives_the_same_alignment(
     freed (taken)."""
     import scipy.fft as sfft
 
-    from engine.alignment.preprocess import SOURCE_BOX
-    from engine.alignment.resample import Owned
+    from align3d.engine.alignment.preprocess import SOURCE_BOX
+    from align3d.engine.alignment.resample import Owned
 
     truth = random_transform(np.random.default_rng(21), 10.0, flip=False)
     moving = moving_from(reference, truth, shape, voxel)

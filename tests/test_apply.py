@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from engine.alignment.geometry import RigidTransform
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.chimerax import grid_record, placement, transform_of
-from slots.mrc import read_labels, read_map
-from slots.particles import read_particles
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.chimerax import grid_record, placement, transform_of
+from align3d.slots.mrc import read_labels, read_map
+from align3d.slots.particles import read_particles
 from tests.apply_case import TRUTH, Case, case  # noqa: F401 - the session fixture
 from tests.helpers import cli
 

@@ -1,4 +1,4 @@
-"""The layout's rules, checked on the source (DESIGN.md, issue 15): imports go one way
+"""The layout's rules, checked on the source (issue 15): imports go one way
 (``slots`` <- ``schemas`` <- ``engine`` <- ``jobs``), no module imports itself back through
 others (lazy imports inside functions included), no module is over 400 lines, and library
 code logs instead of printing."""
@@ -30,7 +30,7 @@ def modules() -> dict[str, Path]:
     for layer in LAYERS:
         for path in (REPO / layer).rglob("*.py"):
             parts = path.relative_to(REPO).with_suffix("").parts
-            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            name = ".".join(("align3d", *(parts[:-1] if parts[-1] == "__init__" else parts)))
             found[name] = path
     return found
 
@@ -72,9 +72,34 @@ def graph() -> nx.DiGraph:
 def test_imports_go_one_way(graph: nx.DiGraph) -> None:
     rank = {layer: i for i, layer in enumerate(LAYERS)}
     wrong = [
-        f"{a} imports {b}" for a, b in graph.edges if rank[b.split(".")[0]] > rank[a.split(".")[0]]
+        f"{a} imports {b}" for a, b in graph.edges if rank[b.split(".")[1]] > rank[a.split(".")[1]]
     ]
     assert wrong == []
+
+
+def test_every_import_names_the_one_package() -> None:
+    """Product code, tests and benchmarks import align3d's modules as ``align3d.<layer>...``:
+    a bare ``engine`` or ``jobs`` would load a second copy of a module from the checkout (or
+    whatever module of that name the user's folder holds)."""
+    sources = [
+        p for layer in (*LAYERS, "tests", "benchmarks") for p in (REPO / layer).rglob("*.py")
+    ]
+    bare = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            bare += [
+                f"{path.relative_to(REPO)}:{node.lineno} {n}"
+                for n in names
+                if n.split(".")[0] in LAYERS
+            ]
+    assert sources and bare == []
 
 
 def test_no_import_circles_lazy_imports_included(graph: nx.DiGraph) -> None:

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import starfile
 
-from engine.cli import main
-from engine.exit_codes import Exit
-from slots.mrc import read_map, write_map
+from align3d.engine.cli import main
+from align3d.engine.exit_codes import Exit
+from align3d.slots.mrc import read_map, write_map
 from tests.conftest import data_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

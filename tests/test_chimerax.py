@@ -17,8 +17,8 @@ import scipy.ndimage as ndi
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
-from jobs.align_3d_maps.chimerax import (
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.jobs.align_3d_maps.chimerax import (
     chimerax_origin_A,
     chimerax_script,
     grid_record,
@@ -26,9 +26,9 @@ from jobs.align_3d_maps.chimerax import (
     placement,
     transform_of,
 )
-from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import AlignmentRecord, GridRecord
-from slots.mrc import MapHeader, read_map, write_map
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.schemas.documents import AlignmentRecord, GridRecord
+from align3d.slots.mrc import MapHeader, read_map, write_map
 from tests.apply_case import Case, case  # noqa: F401 - the session fixture
 from tests.helpers import move_with_scipy
 

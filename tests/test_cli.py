@@ -10,10 +10,10 @@ import mrcfile
 import numpy as np
 import pytest
 
-from engine.cli import main
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.demo import DEMO_TRUTH
-from slots.mrc import read_map, write_map
+from align3d.engine.cli import main
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.demo import DEMO_TRUTH
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
 
 
@@ -44,7 +44,7 @@ def _sha(path: Path) -> str:
 
 
 def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys) -> None:
-    from jobs.align_3d_maps.demo import demo_maps
+    from align3d.jobs.align_3d_maps.demo import demo_maps
 
     (ref, p_ref), (mov, p_mov) = demo_maps()
     ref_path = tmp_path / "ref.mrc"

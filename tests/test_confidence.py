@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.alignment.align import align_maps
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import ResultManifest
-from slots.mrc import write_map
+from align3d.engine.alignment.align import align_maps
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import write_map
 from tests.helpers import cli, move_with_scipy
 
 P = 2.0
@@ -148,7 +148,7 @@ def test_align_summary_prints_the_ambiguity_of_a_symmetric_self_alignment(
 def test_without_symmetry_an_ambiguous_pair_prefers_the_smaller_rotation(shared_data: Path) -> None:
     from scipy.spatial.transform import Rotation
 
-    from slots.mrc import read_map
+    from align3d.slots.mrc import read_map
 
     m = read_map(shared_data / "maps" / "emd6824_trpml3_C4_70px.mrc")
     p = float(m.voxel_size_A[0])

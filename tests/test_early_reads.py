@@ -1,5 +1,5 @@
 """``align3d align`` reads and transforms its two maps in a thread while the numerical stack
-loads (:mod:`jobs.align_3d_maps.early_reads`): the same numbers as reading them in turn, the
+loads (:mod:`align3d.jobs.align_3d_maps.early_reads`): the same numbers as reading them in turn, the
 same errors, the moving map handed over (no hidden copy held), and nothing heavy imported by the
 thread's module (it would wait on the main thread's imports)."""
 
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.alignment.rotations import rotvec_matrix
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.early_reads import EarlyReads
-from jobs.align_3d_maps.volume import align_files
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.rotations import rotvec_matrix
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.early_reads import EarlyReads
+from align3d.jobs.align_3d_maps.volume import align_files
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import REPO, cli, move_with_scipy
 
 FIXTURES = REPO / "fixtures"
@@ -120,7 +120,7 @@ def test_a_missing_moving_map_is_named(tmp_path: Path) -> None:
 def test_the_early_reader_loads_no_numerical_stack() -> None:
     """Its thread must not import what the main thread is importing (it would wait for it)."""
     probe = (
-        "import json, sys; import jobs.align_3d_maps.early_reads; "
+        "import json, sys; import align3d.jobs.align_3d_maps.early_reads; "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     done = subprocess.run(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.exit_codes import Exit
+from align3d.engine.exit_codes import Exit
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -28,7 +28,7 @@ def _align(
     command = [
         sys.executable,
         "-m",
-        "engine.cli",
+        "align3d.engine.cli",
         "align",
         str(FIXTURES / "small_reference.mrc"),
         str(FIXTURES / "small_moving.mrc"),
@@ -127,7 +127,7 @@ def test_kernels_loaded_from_the_cache_leave_numbas_compiler_unloaded(tmp_path: 
         """Whether the command loaded numba's compiler registries, and its summary."""
         summary = tmp_path / f"{name}.json"
         command = [
-            sys.executable, "-X", "importtime", "-m", "engine.cli", "align",
+            sys.executable, "-X", "importtime", "-m", "align3d.engine.cli", "align",
             str(FIXTURES / "small_reference.mrc"), str(FIXTURES / "small_moving.mrc"),
             "--out", str(tmp_path / f"{name}.mrc"), "--json", str(summary), "--max-shift", "15",
         ]  # fmt: skip
@@ -151,13 +151,13 @@ def test_kernels_loaded_from_the_cache_leave_numbas_compiler_unloaded(tmp_path: 
 
 PROBE = """
 import numpy as np
-import engine
-from engine.alignment.warmup import ensure_compiled
+import align3d.engine
+from align3d.engine.alignment.warmup import ensure_compiled
 ensure_compiled(lambda line: print(line))
-from engine.alignment.spline.affine import affine_linear
+from align3d.engine.alignment.spline.affine import affine_linear
 grid = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
 moved = affine_linear(grid, np.eye(3), np.full(3, 0.5), (3, 4, 5))
-print(engine.__file__)
+print(align3d.engine.__file__)
 print(float(moved[1, 2, 3]))
 """
 
@@ -201,11 +201,11 @@ def test_a_changed_inline_helper_recompiles_the_kernels_built_from_it(tmp_path: 
 def test_every_kernel_and_inline_helper_module_is_known_to_the_first_run_compile() -> None:
     """A kernel module missing from the warm-up compiles during a user's job instead; a helper
     module missing from the marker's key leaves stale kernels after it changes."""
-    from engine.alignment.warmup import GROUPS, HELPERS
+    from align3d.engine.alignment.warmup import GROUPS, HELPERS
 
     kernels, helpers = set(), set()
     for path in (REPO / "engine").rglob("*.py"):
-        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        module = ".".join(("align3d", *path.relative_to(REPO).with_suffix("").parts))
         text = path.read_text()
         if "\n@kernel(" in text:
             kernels.add(module)

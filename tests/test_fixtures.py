@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from jobs.align_3d_maps.demo import CLASS2_TRUTH, FIXTURE_TRUTH, write_fixtures
-from jobs.align_3d_maps.volume import align_files
-from schemas.documents import ResultManifest
-from slots.mrc import read_map
-from slots.particles import ANGLES, read_particles
-from slots.pose_formats import relion_matrices
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.jobs.align_3d_maps.demo import CLASS2_TRUTH, FIXTURE_TRUTH, write_fixtures
+from align3d.jobs.align_3d_maps.volume import align_files
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map
+from align3d.slots.particles import ANGLES, read_particles
+from align3d.slots.pose_formats import relion_matrices
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

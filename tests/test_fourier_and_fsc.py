@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.alignment.fourier import _gather, fourier_resize, lowpass, lowpass_response
-from engine.alignment.fsc import fsc
-from jobs.align_3d_maps.demo import protein_like_map
+from align3d.engine.alignment.fourier import _gather, fourier_resize, lowpass, lowpass_response
+from align3d.engine.alignment.fsc import fsc
+from align3d.jobs.align_3d_maps.demo import protein_like_map
 
 
 @pytest.mark.parametrize(("n", "m"), [(64, 32), (65, 33), (64, 33), (63, 40), (40, 64)])
@@ -75,8 +75,8 @@ def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
 ) -> None:
     """The Fourier-space difference map (Parseval for each map's mean and spread) equals the
     definition done in real space, for even and odd boxes."""
-    from engine.alignment.difference import difference_map
-    from engine.alignment.fourier import lowpass
+    from align3d.engine.alignment.difference import difference_map
+    from align3d.engine.alignment.fourier import lowpass
 
     rng = np.random.default_rng(7)
     a = rng.normal(3.0, 2.0, shape).astype(np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import (
+from align3d.engine.alignment.geometry import (
     FLIP,
     RigidTransform,
     clamp_norm,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.params import AlignParams
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.params import AlignParams
 from tests.helpers import cli
 
 VOLUME = {"map": "ref.mrc"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.align_3d_maps.hosts.pairing import (
+from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
     PairingError,

@@ -208,9 +208,9 @@ def test_the_job_options_are_the_declared_parameters() -> None:
     """Same names, defaults, limits and help as align_3d_maps's declaration (generated, not
     retyped)."""
     require_pipeliner()
-    from engine.describe import describe
-    from jobs.align_3d_maps.hosts.pipeliner_job import Align3DMapsJob
-    from jobs.align_3d_maps.job import JOB
+    from align3d.engine.describe import describe
+    from align3d.jobs.align_3d_maps.hosts.pipeliner_job import Align3DMapsJob
+    from align3d.jobs.align_3d_maps.job import JOB
 
     options = Align3DMapsJob().joboptions
     for param in describe(JOB).params:

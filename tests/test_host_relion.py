@@ -16,8 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.hosts.relion_pipeline import FAILURE, OUTPUT_NODES, SUCCESS, read_project_pipeline
-from jobs.align_3d_maps.hosts.relion_external import main as external_main
+from align3d.engine.hosts.relion_pipeline import (
+    FAILURE,
+    OUTPUT_NODES,
+    SUCCESS,
+    read_project_pipeline,
+)
+from align3d.jobs.align_3d_maps.hosts.relion_external import main as external_main
 from tests.host_cases import (
     PLAIN_NAMES,
     TRUTHS,

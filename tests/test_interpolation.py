@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
-from engine.alignment.spline.affine import affine_cubic, affine_linear
-from engine.alignment.spline.prefilter import spline_coefficients
+from align3d.engine.alignment.spline.affine import affine_cubic, affine_linear
+from align3d.engine.alignment.spline.prefilter import spline_coefficients
 from tests.oracles.spline_points import sample_cubic, sample_cubic_with_gradient
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.exit_codes import Exit
+from align3d.engine.exit_codes import Exit
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -38,7 +38,7 @@ def workflow(volumes: int) -> dict:
 
 def start(spec: Path, out: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", str(spec), "--out", str(out)],
+        [sys.executable, "-m", "align3d.engine.cli", "run", str(spec), "--out", str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -1,5 +1,5 @@
 """An interrupt that lands in a finaliser or in a callback from C is not lost: it is sent again
-and stops the command (:mod:`engine.interrupts`). Found by the interrupt test of ``align3d run``:
+and stops the command (:mod:`align3d.engine.interrupts`). Found by the interrupt test of ``align3d run``:
 now and then a Ctrl-C landed in llvmlite's ``__del__`` while numba loaded the kernels, or in
 threadpoolctl's ctypes callback, and the run went on to its end."""
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine.cli import _interrupt
-from engine.interrupts import lost_interrupts_resent
+from align3d.engine.cli import _interrupt
+from align3d.engine.interrupts import lost_interrupts_resent
 
 
 def _run_for(seconds: float) -> None:

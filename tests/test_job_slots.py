@@ -9,9 +9,9 @@ import itertools
 
 import pytest
 
-from engine.jobdef import Connected
-from jobs.align_3d_maps.job import JOB
-from jobs.align_3d_maps.params import AlignParams
+from align3d.engine.jobdef import Connected
+from align3d.jobs.align_3d_maps.job import JOB
+from align3d.jobs.align_3d_maps.params import AlignParams
 
 BASE_IN = ["reference_map", "reference_mask", "maps_to_align_group", "maps_to_align"]
 BASE_OUT = ["reference_volume", "aligned_volumes"]
@@ -85,7 +85,7 @@ def test_per_volume_slots_carry_their_stable_index() -> None:
 def test_job_parameters_extend_the_alignment_parameters_declared_once() -> None:
     # one declaration: every alignment parameter of the job is the core's own field, with the
     # same default, limits and help text (they had drifted apart when declared twice)
-    from engine.alignment.params import AlignmentParams
+    from align3d.engine.alignment.params import AlignmentParams
 
     for name, core in AlignmentParams.model_fields.items():
         job = AlignParams.model_fields[name]

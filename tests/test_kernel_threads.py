@@ -1,4 +1,4 @@
-"""How kernels run on a process's threads (engine.alignment.jit): every block once, the same
+"""How kernels run on a process's threads (align3d.engine.alignment.jit): every block once, the same
 numbers for any thread count, nested calls that finish, errors that reach the caller only once
 no block is still running."""
 
@@ -11,12 +11,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from engine.alignment import jit
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.rotations import seeded_random_rotations
-from engine.alignment.spline.affine import affine_cubic, affine_linear
-from engine.alignment.spline.prefilter import spline_coefficients
-from engine.alignment.translation import shift_candidates
+from align3d.engine.alignment import jit
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.rotations import seeded_random_rotations
+from align3d.engine.alignment.spline.affine import affine_cubic, affine_linear
+from align3d.engine.alignment.spline.prefilter import spline_coefficients
+from align3d.engine.alignment.translation import shift_candidates
 
 
 @pytest.fixture

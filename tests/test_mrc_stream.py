@@ -1,4 +1,4 @@
-"""Maps written slab by slab (slots.mrc_stream): the same file as a whole-array write, the
+"""Maps written slab by slab (align3d.slots.mrc_stream): the same file as a whole-array write, the
 header's statistics of the whole map, and no file at all when a slab fails."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import mrcfile
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.resample import move_map, move_map_slabs
-from engine.alignment.rotations import rotvec_matrix
-from slots.mrc import MapHeader, write_map
-from slots.mrc_stream import read_ahead, write_map_slabs
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.resample import move_map, move_map_slabs
+from align3d.engine.alignment.rotations import rotvec_matrix
+from align3d.slots.mrc import MapHeader, write_map
+from align3d.slots.mrc_stream import read_ahead, write_map_slabs
 
 
 @pytest.mark.parametrize("out_voxel_A", [1.0, 1.7])  # the same grid's voxel, a coarser one

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.fourier import fourier_resize
-from engine.alignment.fsc import FSCCurve, fsc
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.resample import move_map, resample_map
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.fourier import fourier_resize
+from align3d.engine.alignment.fsc import FSCCurve, fsc
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.resample import move_map, resample_map
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 
 TURN = RigidTransform(Rotation.from_rotvec([0.3, -0.5, 0.8]).as_matrix(), [1.3, -2.1, 0.7])

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.executor import run_document
-from engine.jobdef import discover_jobs
-from engine.parallel.backend import Backend, TaskFailed
-from engine.parallel.plan import plan_workers
-from engine.parallel.run import run_tasks
-from schemas.documents import ResultManifest
+from align3d.engine.executor import run_document
+from align3d.engine.jobdef import discover_jobs
+from align3d.engine.parallel.backend import Backend, TaskFailed
+from align3d.engine.parallel.plan import plan_workers
+from align3d.engine.parallel.run import run_tasks
+from align3d.schemas.documents import ResultManifest
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -82,8 +82,8 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     volume recovers the fixture's known transform."""
     import shlex
 
-    from engine.alignment.geometry import RigidTransform
-    from jobs.align_3d_maps.demo import FIXTURE_TRUTH
+    from align3d.engine.alignment.geometry import RigidTransform
+    from align3d.jobs.align_3d_maps.demo import FIXTURE_TRUTH
 
     pytest.importorskip("distributed", reason="the optional dask extra is not installed")
     readme = (FIXTURES.parent / "README.md").read_text()
@@ -131,7 +131,7 @@ def test_a_task_that_keeps_killing_workers_fails_clearly() -> None:
 def _threads_in_task(_: object) -> tuple[int, int]:
     from threadpoolctl import threadpool_info
 
-    from engine.alignment.jit import threads
+    from align3d.engine.alignment.jit import threads
 
     return threads(), max(i["num_threads"] for i in threadpool_info())
 
@@ -145,7 +145,7 @@ def test_dask_tasks_keep_to_their_share_of_the_cores() -> None:
 
 
 def test_workers_are_capped_by_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.parallel.plan as parallel
+    import align3d.engine.parallel.plan as parallel
 
     monkeypatch.setattr(parallel, "cpu_count", lambda: 8)
     monkeypatch.setattr(parallel, "available_memory_bytes", lambda: 3 * 2**30)
@@ -178,8 +178,8 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
 
     from pydantic import BaseModel, ConfigDict
 
-    from engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
-    from slots.payloads import MaskPayload, SlotKind
+    from align3d.engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
+    from align3d.slots.payloads import MaskPayload, SlotKind
 
     spans: dict[str, tuple[float, float]] = {}
 
@@ -253,9 +253,9 @@ def test_a_run_forks_its_workers_once_and_every_job_reuses_them() -> None:
         """
         import json, os
         import numba
-        from engine.parallel.backend import Backend
-        from engine.parallel.local import fork_is_safe, warm_workers
-        from engine.parallel.run import run_tasks
+        from align3d.engine.parallel.backend import Backend
+        from align3d.engine.parallel.local import fork_is_safe, warm_workers
+        from align3d.engine.parallel.run import run_tasks
         from tests.test_parallel import _slow_pid
 
         assert fork_is_safe()
@@ -278,9 +278,9 @@ def test_no_fork_once_numba_threads_run_spawned_workers_instead() -> None:
         """
         import json, os
         import numba
-        from engine.parallel.backend import Backend
-        from engine.parallel.local import fork_is_safe, warm_workers
-        from engine.parallel.run import run_tasks
+        from align3d.engine.parallel.backend import Backend
+        from align3d.engine.parallel.local import fork_is_safe, warm_workers
+        from align3d.engine.parallel.run import run_tasks
         from tests.test_parallel import _slow_pid
 
         numba.get_num_threads()  # starts GNU OpenMP: a fork from here on would abort
@@ -299,9 +299,9 @@ def test_a_failing_task_stops_the_workers_and_its_error_reaches_the_caller() -> 
     run_python(
         """
         import multiprocessing
-        from engine.parallel.backend import Backend
-        from engine.parallel.run import run_tasks
-        from engine.parallel.local import warm_workers
+        from align3d.engine.parallel.backend import Backend
+        from align3d.engine.parallel.run import run_tasks
+        from align3d.engine.parallel.local import warm_workers
         from tests.test_parallel import _slow_pid
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -336,8 +336,8 @@ def test_an_interrupted_run_ends_its_workers_at_once_and_none_writes_afterwards(
     run_python(
         f"""
         import multiprocessing, time
-        from engine.parallel.backend import Backend
-        from engine.parallel.local import warm_workers
+        from align3d.engine.parallel.backend import Backend
+        from align3d.engine.parallel.local import warm_workers
         from tests.test_parallel import _write_later
 
         try:
@@ -368,9 +368,9 @@ def test_a_local_worker_that_dies_fails_the_job_clearly() -> None:
     run_python(
         """
         import os
-        from engine.parallel.backend import Backend, TaskFailed
-        from engine.parallel.run import run_tasks
-        from engine.parallel.local import warm_workers
+        from align3d.engine.parallel.backend import Backend, TaskFailed
+        from align3d.engine.parallel.run import run_tasks
+        from align3d.engine.parallel.local import warm_workers
         from tests.test_parallel import _die_in_a_worker
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -389,9 +389,9 @@ def test_tasks_run_in_the_main_process_when_an_idle_worker_has_died() -> None:
     out = run_python(
         """
         import json, os, signal, time
-        from engine.parallel.backend import Backend
-        from engine.parallel.run import run_tasks
-        from engine.parallel.local import warm_workers
+        from align3d.engine.parallel.backend import Backend
+        from align3d.engine.parallel.run import run_tasks
+        from align3d.engine.parallel.local import warm_workers
         from tests.test_parallel import _slow_pid
 
         with warm_workers(Backend("processes", workers=2)) as backend:
@@ -448,10 +448,10 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     without being so generous that it would idle cores: peak <= estimate <= 1.75 x peak (the
     same run peaks at 359 MB with the dependency floors and about 400 MB with today's
     releases, whose imports are larger)."""
-    from engine.alignment.resample import resample_map
-    from engine.parallel.plan import task_memory_bytes
-    from jobs.align_3d_maps.demo import protein_like_map
-    from slots.mrc import write_map
+    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.parallel.plan import task_memory_bytes
+    from align3d.jobs.align_3d_maps.demo import protein_like_map
+    from align3d.slots.mrc import write_map
     from tests.oracles.transforms import random_transform
 
     box = 160
@@ -471,7 +471,7 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     # a fresh parent whose only child is the run: its RUSAGE_CHILDREN peak is that run's
     measure = (
         "import resource, subprocess, sys; "
-        "rc = subprocess.run([sys.executable, '-m', 'engine.cli', 'run', sys.argv[1], "
+        "rc = subprocess.run([sys.executable, '-m', 'align3d.engine.cli', 'run', sys.argv[1], "
         "'--out', sys.argv[2], '--quiet']).returncode; "
         "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
     )

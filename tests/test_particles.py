@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.poses import move_poses
-from slots.errors import ParticleFileError
-from slots.particles import ANGLES, CsParticles, StarParticles, read_particles
-from slots.pose_formats import cryosparc_matrices, relion_angles, relion_matrices
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.poses import move_poses
+from align3d.slots.errors import ParticleFileError
+from align3d.slots.particles import ANGLES, CsParticles, StarParticles, read_particles
+from align3d.slots.pose_formats import cryosparc_matrices, relion_angles, relion_matrices
 from tests.oracles.transforms import random_transform
 
 pytestmark = pytest.mark.realdata

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.exit_codes import Exit
-from engine.jobdef import discover_jobs
-from engine.json_schema import NAMES, schema
-from jobs.align_3d_maps.demo import FIXTURE_TRUTH
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.exit_codes import Exit
+from align3d.engine.jobdef import discover_jobs
+from align3d.engine.json_schema import NAMES, schema
+from align3d.jobs.align_3d_maps.demo import FIXTURE_TRUTH
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -199,7 +199,7 @@ def test_readme_examples_run_as_written(tmp_path: Path, name: str) -> None:
 def test_particles_follow_their_volume_in_both_modes(
     tmp_path: Path, inputs: Path, shared_data: Path
 ) -> None:
-    from slots.particles import read_particles
+    from align3d.slots.particles import read_particles
 
     star = shared_data / "particles" / "relion31.star"
     cs = shared_data / "particles" / "cryosparc_P12_J24_001_particles.cs"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import engine.parallel.plan as plan
+import align3d.engine.parallel.plan as plan
 
 GiB = 2**30
 

@@ -7,10 +7,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.poses import move_poses
-from engine.alignment.resample import resample_map
-from jobs.align_3d_maps.demo import protein_like_map
-from slots.pose_formats import cryosparc_matrices, cryosparc_rotvecs, relion_angles, relion_matrices
+from align3d.engine.alignment.poses import move_poses
+from align3d.engine.alignment.resample import resample_map
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.slots.pose_formats import (
+    cryosparc_matrices,
+    cryosparc_rotvecs,
+    relion_angles,
+    relion_matrices,
+)
 from tests.oracles.projection import project_many
 from tests.oracles.transforms import random_transform
 from tests.relion_tools import normalised_correlation

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.exit_codes import Exit
+from align3d.engine.exit_codes import Exit
 from tests.helpers import REPO
 
 
@@ -32,7 +32,7 @@ def test_exit_process_keeps_the_code_the_output_and_the_clean_up(tmp_path: Path)
         f"""
         import atexit, logging, pathlib, sys, threading, time, tempfile
         from concurrent.futures import ThreadPoolExecutor
-        from engine.process_end import exit_process
+        from align3d.engine.process_end import exit_process
 
         folder = pathlib.Path({str(tmp_path)!r})
         def late_write():  # a non-daemon thread still working when the command returns
@@ -69,7 +69,7 @@ def test_garbage_is_collected_at_exit_while_a_file_is_open_for_writing(tmp_path:
     proc = _python(
         f"""
         import os
-        from engine.process_end import exit_process
+        from align3d.engine.process_end import exit_process
 
         class Holder:
             def __del__(self):
@@ -89,7 +89,7 @@ def test_garbage_is_collected_at_exit_while_a_file_is_open_for_writing(tmp_path:
 def test_files_open_for_writing_sees_a_writer_and_nothing_else(tmp_path: Path) -> None:
     proc = _python(  # a child: only the standard streams are open (subprocess closes the rest)
         f"""
-        from engine.process_end import files_open_for_writing
+        from align3d.engine.process_end import files_open_for_writing
 
         print(files_open_for_writing())
         reader = open({str(REPO / "README.md")!r})
@@ -109,7 +109,7 @@ def test_a_clean_up_that_never_ends_does_not_hang_the_process() -> None:
     proc = _python(
         """
         import threading
-        from engine.process_end import exit_process
+        from align3d.engine.process_end import exit_process
 
         def waits_forever():
             threading.Event().wait()
@@ -133,7 +133,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     read_end, write_end = os.pipe()
     fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "describe", "--json"],  # 13 KB
+        [sys.executable, "-m", "align3d.engine.cli", "describe", "--json"],  # 13 KB
         stdout=write_end,
         stderr=subprocess.PIPE,
         cwd=REPO,

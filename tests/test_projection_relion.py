@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.fsc import fsc
-from jobs.align_3d_maps.demo import protein_like_map
-from slots.pose_formats import relion_matrices
+from align3d.engine.alignment.fsc import fsc
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.slots.pose_formats import relion_matrices
 from tests.oracles.projection import project, project_many, shift_image
 from tests.relion_tools import (
     normalised_correlation,

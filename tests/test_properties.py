@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.poses import move_poses
-from slots.pose_formats import (
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.poses import move_poses
+from align3d.slots.pose_formats import (
     cryosparc_matrices,
     cryosparc_rotvecs,
     relion_angles,

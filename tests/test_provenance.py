@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.version import align3d_version
-from jobs.align_3d_maps.provenance import TABLE_COLUMNS, map_labels, table_rows
-from schemas.documents import AlignmentRecord
-from slots.mrc import read_labels, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps.provenance import TABLE_COLUMNS, map_labels, table_rows
+from align3d.schemas.documents import AlignmentRecord
+from align3d.slots.mrc import read_labels, write_map
 from tests.apply_case import Case, case  # noqa: F401 - the session fixture
 
 

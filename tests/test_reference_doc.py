@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.issues import ERROR_CODES
-from engine.jobdef import discover_jobs
-from engine.reference_doc import reference, stale
+from align3d.engine.issues import ERROR_CODES
+from align3d.engine.jobdef import discover_jobs
+from align3d.engine.reference_doc import reference, stale
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "jobs", "slots", "schemas")
@@ -19,7 +19,7 @@ def test_the_readme_job_reference_is_current() -> None:
     readme = (REPO / "README.md").read_text()
     assert not stale(readme), (
         "README.md's job reference is stale: regenerate it with "
-        "`.venv/bin/python -c 'import pathlib, engine.reference_doc as r; "
+        "`.venv/bin/python -c 'import pathlib, align3d.engine.reference_doc as r; "
         'p = pathlib.Path("README.md"); p.write_text(r.refresh(p.read_text()))\'`'
     )
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.fsc import fsc
-from engine.alignment.geometry import RigidTransform
-from jobs.align_3d_maps.demo import protein_like_map
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.fsc import fsc
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 from tests.oracles.transforms import random_transform
 from tests.relion_tools import (

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.resample import resample_map
-from engine.exit_codes import Exit
-from jobs.align_3d_maps.demo import protein_like_map
-from schemas.documents import AlignmentRecord, ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.resample import resample_map
+from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.browser import headless
 from tests.helpers import cli
 
@@ -129,10 +129,10 @@ def test_symmetric_map_is_flagged_as_ambiguous(tmp_path: Path) -> None:
 def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path: Path) -> None:
     # a noisy copy of the reference with one domain missing: the difference must show the
     # missing domain (the change), not the noise (readable slices)
-    from engine.alignment.difference import difference_map
-    from engine.alignment.params import AlignmentParams
-    from jobs.align_3d_maps.reference import reference_for
-    from jobs.align_3d_maps.volume import Diagnostics, align_volume
+    from align3d.engine.alignment.difference import difference_map
+    from align3d.engine.alignment.params import AlignmentParams
+    from align3d.jobs.align_3d_maps.reference import reference_for
+    from align3d.jobs.align_3d_maps.volume import Diagnostics, align_volume
 
     p, box = 2.0, (64, 64, 64)
     reference = protein_like_map(box, p, seed=8)
@@ -169,7 +169,7 @@ def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path
 
 
 def test_log_gives_each_volume_in_index_order_whatever_order_they_finish() -> None:
-    from jobs.align_3d_maps.log import log_progress, log_volumes
+    from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
 
     def record(index: int) -> AlignmentRecord:
         return AlignmentRecord(
@@ -199,9 +199,9 @@ def test_job_log_keeps_index_order_when_volumes_finish_out_of_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # volumes finish in the order 3, 2, 1: progress lines say so, the accounts stay in order
-    import jobs.align_3d_maps.run as run
-    from engine.executor import run_document
-    from engine.jobdef import discover_jobs
+    import align3d.jobs.align_3d_maps.run as run
+    from align3d.engine.executor import run_document
+    from align3d.engine.jobdef import discover_jobs
 
     def reversed_finish(function, tasks, backend, memory, on_result=None):  # type: ignore[no-untyped-def]
         results = [function(task) for task in tasks]

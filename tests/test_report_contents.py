@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.exit_codes import Exit
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.exit_codes import Exit
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.browser import rendered_text
 from tests.helpers import cli
 
@@ -196,9 +196,9 @@ def test_group_report_lists_half_maps_sharpened_maps_masks_and_particles(
 
 
 def test_particles_written_count_the_poses_that_changed(case_root: Path, tmp_path: Path) -> None:
-    from engine.alignment.poses import move_poses
-    from jobs.align_3d_maps.particle_outputs import write_moved_particles
-    from slots.particles import read_particles
+    from align3d.engine.alignment.poses import move_poses
+    from align3d.jobs.align_3d_maps.particle_outputs import write_moved_particles
+    from align3d.slots.particles import read_particles
 
     source = read_particles(case_root / "case" / "particles.star")
     turn = RigidTransform(np.diag([-1.0, -1.0, 1.0]), [1.0, 0.0, 0.0])

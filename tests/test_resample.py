@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.fsc import fsc
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.resample import resample_map
-from jobs.align_3d_maps.demo import protein_like_map
+from align3d.engine.alignment.fsc import fsc
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.resample import resample_map
+from align3d.jobs.align_3d_maps.demo import protein_like_map
 from tests.helpers import move_with_scipy
 from tests.oracles.transforms import random_transform
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from engine.executor import validate_document
-from engine.graph import WorkflowGraph
-from engine.issues import Issue
-from engine.jobdef import discover_jobs
+from align3d.engine.executor import validate_document
+from align3d.engine.graph import WorkflowGraph
+from align3d.engine.issues import Issue
+from align3d.engine.jobdef import discover_jobs
 
 REGISTRY = discover_jobs()
 VOL = {"map": "a.mrc"}

@@ -1,4 +1,4 @@
-"""engine.alignment.rotations against scipy's Rotation, which it stands in for (same
+"""align3d.engine.alignment.rotations against scipy's Rotation, which it stands in for (same
 conventions), at every angle including the identity and 180°."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.rotations import (
+from align3d.engine.alignment.rotations import (
     euler_zyz,
     matrix_quaternion,
     matrix_rotvec,
@@ -76,7 +76,7 @@ def test_seeded_rotations_are_scipys_random_rotations_of_that_seed() -> None:
 def test_a_clamped_rotation_stays_a_rotation_after_many_steps() -> None:
     """Refinement multiplies a small step into the rotation each iteration and clamps the
     product: it must stay orthonormal, as scipy's round trip through a quaternion kept it."""
-    from engine.alignment.geometry import clamp_rotation
+    from align3d.engine.alignment.geometry import clamp_rotation
 
     rotation = np.eye(3)
     step = rotvec_matrix([1e-3, -2e-3, 1.5e-3])

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform, small_rotation
-from engine.alignment.refine import MovingSpline, ReferencePoints, refine
-from engine.alignment.rotation_function import amplitude_rotation_function, wigner_small_d
-from engine.alignment.translation import (
+from align3d.engine.alignment.geometry import RigidTransform, small_rotation
+from align3d.engine.alignment.refine import MovingSpline, ReferencePoints, refine
+from align3d.engine.alignment.rotation_function import amplitude_rotation_function, wigner_small_d
+from align3d.engine.alignment.translation import (
     best_shift,
     correlation_near_zero,
     correlation_side,
     padded_size,
     reference_spectrum,
 )
-from jobs.align_3d_maps.demo import protein_like_map
+from align3d.jobs.align_3d_maps.demo import protein_like_map
 
 
 def test_wigner_d_is_orthogonal_and_matches_known_values() -> None:
@@ -124,7 +124,7 @@ def test_shell_samples_are_trilinear_interpolation_of_the_amplitudes(
     # point with k_x < 0 read at -k), edge values beyond a centred grid (radii past its edge)
     import scipy.ndimage as ndi
 
-    from engine.alignment.rotation_function import ShellSampling, shell_amplitudes
+    from align3d.engine.alignment.rotation_function import ShellSampling, shell_amplitudes
 
     amplitude = np.random.default_rng(3).random(shape)
     radii = np.arange(2.0, max_radius + 1e-9, 1.0)
@@ -147,7 +147,7 @@ def test_shell_samples_are_trilinear_interpolation_of_the_amplitudes(
 def test_neighbourhood_max_is_a_3x3x3_max_filter_held_along_beta_periodic_in_alpha_gamma() -> None:
     import scipy.ndimage as ndi
 
-    from engine.alignment.rotation_function import neighbourhood_max
+    from align3d.engine.alignment.rotation_function import neighbourhood_max
 
     values = np.random.default_rng(4).standard_normal((9, 12, 10))
     values[2, 3:5, :] = -np.inf  # grid points masked out of a search
@@ -167,8 +167,8 @@ def test_neighbourhood_max_is_a_3x3x3_max_filter_held_along_beta_periodic_in_alp
 def test_align_maps_refuses_a_map_with_no_finite_content(bad: float | None, message: str) -> None:
     """Arrays handed to the numerical core directly (Python users) are checked too: one NaN or
     infinite voxel anywhere, or a constant map."""
-    from engine.alignment.align import align_maps
-    from engine.alignment.errors import InvalidMapError
+    from align3d.engine.alignment.align import align_maps
+    from align3d.engine.alignment.errors import InvalidMapError
 
     reference = np.random.default_rng(3).standard_normal((24, 24, 24)).astype(np.float32)
     moving = reference.copy()

@@ -15,7 +15,7 @@ from tests.helpers import REPO
 HEAVY = ("numba", "llvmlite", "matplotlib", "scipy", "pandas", "starfile", "mrcfile", "dask")
 PROBE = """
 import contextlib, io, json, sys
-from engine.cli import main
+from align3d.engine.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
     main(sys.argv[1:])
 print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))

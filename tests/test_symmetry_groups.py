@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.symmetry import SymmetryError, closest_mate, mates, point_group
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.symmetry import SymmetryError, closest_mate, mates, point_group
 from tests.relion_tools import require_relion, run_relion
 
 ORDERS = {"C1": 1, "C4": 4, "C7": 7, "D2": 4, "D7": 14, "T": 12, "O": 24, "I": 60}
@@ -70,7 +70,7 @@ def test_the_mate_closest_to_the_identity_is_chosen() -> None:
 
 
 def test_volumes_of_one_frame_take_one_mate_even_across_a_boundary() -> None:
-    from jobs.align_3d_maps.consistency import choose_mates
+    from align3d.jobs.align_3d_maps.consistency import choose_mates
 
     group = point_group("C4")
     # rotations about z by 44° and 46°: alone, each would take a different mate (44° and -44°)

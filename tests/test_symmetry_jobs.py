@@ -19,13 +19,13 @@ import pytest
 import starfile
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.poses import move_poses
-from engine.alignment.symmetry import closest_mate, point_group
-from engine.exit_codes import Exit
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
-from slots.particles import read_particles
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.poses import move_poses
+from align3d.engine.alignment.symmetry import closest_mate, point_group
+from align3d.engine.exit_codes import Exit
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
+from align3d.slots.particles import read_particles
 from tests.helpers import cli, move_with_scipy
 from tests.relion_tools import (
     relion_project,

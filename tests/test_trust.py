@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.alignment.geometry import RigidTransform
-from engine.exit_codes import Exit
-from schemas.documents import ResultManifest
-from slots.mrc import read_map, write_map
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.exit_codes import Exit
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -211,7 +211,7 @@ def test_an_unreachable_scheduler_fails_clearly_and_soon(case: Path) -> None:
 def test_too_little_free_space_is_refused_before_any_work(
     case: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.cli import main
+    from align3d.engine.cli import main
 
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, 1000))
     code = main(["run", str(case / "align_spec.json"), "--out", str(case / "out"), "--quiet"])
@@ -239,7 +239,7 @@ def test_a_write_that_fails_names_the_folder_and_the_cause(
 ) -> None:
     import mrcfile
 
-    from engine.cli import main
+    from align3d.engine.cli import main
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise OSError(code, os.strerror(code), str(args[0]))

@@ -3,14 +3,14 @@
 Pipeline (all arrays in memory; nothing here reads files):
 
 1. Both maps are masked (given masks, or the sphere inscribed in each box), Fourier-cropped to a
-   coarse *search* grid and low-passed (:mod:`engine.alignment.preprocess`).
+   coarse *search* grid and low-passed (:mod:`align3d.engine.alignment.preprocess`).
 2. The rotation function on Fourier amplitudes ranks rotations for both hands at once
-   (:mod:`engine.alignment.rotation_function`), honouring the maximum search angle.
+   (:mod:`align3d.engine.alignment.rotation_function`), honouring the maximum search angle.
 3. Each candidate rotation and hand gets its best shift within the maximum shift by FFT
-   cross-correlation (:mod:`engine.alignment.translation`).
+   cross-correlation (:mod:`align3d.engine.alignment.translation`).
 4. The best candidates are refined in 6 DOF by Gauss-Newton on the search grid, then the winner
    and the best clearly different alternative again on a finer grid at the low-pass resolution
-   (:mod:`engine.alignment.refine`).
+   (:mod:`align3d.engine.alignment.refine`).
 
 The score is the normalised cross-correlation of the masked, low-passed maps, so it does not
 depend on the greyscale scale or offset of either map.
@@ -26,7 +26,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.confidence import (
+from align3d.engine.alignment.confidence import (
     ChanceLevel,
     Concern,
     SymmetryCheck,
@@ -35,17 +35,17 @@ from engine.alignment.confidence import (
     is_ambiguous,
     symmetry_check,
 )
-from engine.alignment.errors import InvalidMapError
-from engine.alignment.geometry import RigidTransform, voxel_size_xyz
-from engine.alignment.jit import threads
-from engine.alignment.masks import mask_value_problem
-from engine.alignment.params import AlignmentParams
-from engine.alignment.preprocess import SourceMap, on_cube, working_map
-from engine.alignment.refine import MovingSpline, ReferencePoints, refine
-from engine.alignment.resample import Owned
-from engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
-from engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
-from engine.alignment.translation import Candidate, shift_candidates
+from align3d.engine.alignment.errors import InvalidMapError
+from align3d.engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from align3d.engine.alignment.jit import threads
+from align3d.engine.alignment.masks import mask_value_problem
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.preprocess import SourceMap, on_cube, working_map
+from align3d.engine.alignment.refine import MovingSpline, ReferencePoints, refine
+from align3d.engine.alignment.resample import Owned
+from align3d.engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
+from align3d.engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
+from align3d.engine.alignment.translation import Candidate, shift_candidates
 
 SEARCH_BOX_MIN, SEARCH_BOX_MAX = 40, 64
 """Bounds of the search grid (voxels per side) where the low-pass alone leaves fewer or more."""
@@ -82,7 +82,7 @@ class AlignmentResult:
     timings_s: dict[str, float] = field(default_factory=dict)
 
     def concerns(self) -> list[Concern]:
-        """What may be wrong with this alignment (:mod:`engine.alignment.confidence`)."""
+        """What may be wrong with this alignment (:mod:`align3d.engine.alignment.confidence`)."""
         return concerns(self, self.params)
 
 

@@ -22,11 +22,11 @@ from typing import Literal, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.alignment.rotations import seeded_random_rotations
-from engine.alignment.symmetry import PointGroup, mates
-from engine.alignment.translation import shift_candidates
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.rotations import seeded_random_rotations
+from align3d.engine.alignment.symmetry import PointGroup, mates
+from align3d.engine.alignment.translation import shift_candidates
 
 AMBIGUITY_MARGIN = 0.01
 """An alignment is ambiguous when the best clearly different alternative scores within this

@@ -13,10 +13,10 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.fourier import rfft_weights
-from engine.alignment.fsc import FSCCurve
-from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, parallel, sum_blocks
-from engine.alignment.spectra import response
+from align3d.engine.alignment.fourier import rfft_weights
+from align3d.engine.alignment.fsc import FSCCurve
+from align3d.engine.alignment.jit import BLOCKS, as_kernel_array, kernel, parallel, sum_blocks
+from align3d.engine.alignment.spectra import response
 
 
 @kernel(

@@ -11,8 +11,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.geometry import voxel_size_xyz
-from engine.alignment.spectra import lowpass_in_place
+from align3d.engine.alignment.geometry import voxel_size_xyz
+from align3d.engine.alignment.spectra import lowpass_in_place
 
 
 def frequency_grid(

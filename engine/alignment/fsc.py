@@ -13,7 +13,7 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.shells import shell_sums
+from align3d.engine.alignment.shells import shell_sums
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine.alignment.folders import writable
+from align3d.engine.alignment.folders import writable
 
 
 def _configure_cache() -> None:
@@ -33,7 +33,7 @@ def _configure_cache() -> None:
     cache folder is (before numba is imported)."""
     if "NUMBA_CACHE_DIR" in os.environ or "numba" in sys.modules:
         return
-    here = Path(__file__).resolve().parent / "__pycache__"
+    here = Path(__file__).absolute().parent / "__pycache__"  # as numba sees it: links kept
     user = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "numba"
     if writable(here) or writable(user):
         return

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 SYMMETRY_PATTERN = r"^[CcDd][1-9][0-9]?$|^[TtOo]$|^[Ii][1-4]?$"
-"""Proper point groups as RELION and CryoSPARC name them (see engine.alignment.symmetry)."""
+"""Proper point groups as RELION and CryoSPARC name them (see align3d.engine.alignment.symmetry)."""
 IMPROPER_PATTERN = (
     r"^([Cc][Ii]|[Cc][Ss]|[CcDd][0-9]+[VvHh]|[Ss][0-9]+|[Tt][Dd]|[Tt][Hh]|[Oo][Hh]|[Ii][0-9]?[Hh])$"
 )

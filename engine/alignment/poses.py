@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.geometry import FLIP, RigidTransform
+from align3d.engine.alignment.geometry import FLIP, RigidTransform
 
 
 def move_poses(

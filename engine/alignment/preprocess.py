@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.fourier import centred_spectrum, resize_spectrum
-from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from engine.alignment.resample import Owned, resample_map
+from align3d.engine.alignment.fourier import centred_spectrum, resize_spectrum
+from align3d.engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
+from align3d.engine.alignment.resample import Owned, resample_map
 
 
 def soft_sphere(

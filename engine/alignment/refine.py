@@ -19,15 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.geometry import (
+from align3d.engine.alignment.geometry import (
     RigidTransform,
     box_centre,
     clamp_norm,
     clamp_rotation,
     small_rotation,
 )
-from engine.alignment.spline.prefilter import spline_coefficients
-from engine.alignment.spline.sample import normal_sums
+from align3d.engine.alignment.spline.prefilter import spline_coefficients
+from align3d.engine.alignment.spline.sample import normal_sums
 
 
 @dataclass(frozen=True)

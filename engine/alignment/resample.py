@@ -17,10 +17,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.fourier import centred_spectrum, resize_spectrum
-from engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from engine.alignment.spline.affine import affine_cubic, affine_cubic_slabs, affine_linear
-from engine.alignment.spline.prefilter import spline_coefficients
+from align3d.engine.alignment.fourier import centred_spectrum, resize_spectrum
+from align3d.engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
+from align3d.engine.alignment.spline.affine import affine_cubic, affine_cubic_slabs, affine_linear
+from align3d.engine.alignment.spline.prefilter import spline_coefficients
 
 
 def index_mapping(

@@ -26,9 +26,9 @@ import scipy.fft as sfft
 import scipy.special as sps
 from numpy.typing import NDArray
 
-from engine.alignment.jit import as_kernel_array, inline, kernel, parallel
-from engine.alignment.rotations import euler_zyz
-from engine.alignment.spline.basis import _trilinear
+from align3d.engine.alignment.jit import as_kernel_array, inline, kernel, parallel
+from align3d.engine.alignment.rotations import euler_zyz
+from align3d.engine.alignment.spline.basis import _trilinear
 
 ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
 """``Rz(π)``: the rotation that, with centrosymmetric amplitudes, turns ``F`` into ``-I``."""

@@ -2,7 +2,7 @@
 difference map's statistics).
 
 A half-spectrum column ``kx`` of an ``rfftn`` stands for two voxels of the full spectrum, except
-the zero column and the Nyquist column of an even axis (:func:`engine.alignment.fourier.rfft_weights`).
+the zero column and the Nyquist column of an even axis (:func:`align3d.engine.alignment.fourier.rfft_weights`).
 Shells are one Fourier voxel wide: shell ``i`` holds ``|k|`` within half a step of ``i / (N p)``
 (Å⁻¹) for the shortest box edge ``N``. Partial sums are kept per block of z-planes and added in a
 fixed order, so the result does not depend on the number of threads.
@@ -14,8 +14,8 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.fourier import rfft_weights
-from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, sum_blocks
+from align3d.engine.alignment.fourier import rfft_weights
+from align3d.engine.alignment.jit import BLOCKS, as_kernel_array, kernel, sum_blocks
 
 
 @kernel(

@@ -7,13 +7,13 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 
-from engine.alignment.geometry import voxel_size_xyz
-from engine.alignment.jit import inline, kernel, parallel
+from align3d.engine.alignment.geometry import voxel_size_xyz
+from align3d.engine.alignment.jit import inline, kernel, parallel
 
 
 @inline
 def response(k: float, lo: float, hi: float) -> float:
-    """:func:`engine.alignment.fourier.lowpass_response` at one frequency (1 below ``lo``, a
+    """:func:`align3d.engine.alignment.fourier.lowpass_response` at one frequency (1 below ``lo``, a
     raised cosine to 0 at ``hi``)."""
     if k <= lo:
         return 1.0
@@ -54,7 +54,7 @@ def lowpass_in_place(
     resolution_A: float,
 ) -> None:
     """Multiply the half-spectrum of a ``shape`` map by the low-pass response at
-    ``resolution_A`` (:func:`engine.alignment.fourier.lowpass_response`), in place."""
+    ``resolution_A`` (:func:`align3d.engine.alignment.fourier.lowpass_response`), in place."""
     kz, ky, kx = frequencies(shape, voxel_size)
     if spectrum.dtype != np.complex64 or not spectrum.flags.c_contiguous:
         raise ValueError("lowpass_in_place needs a C-contiguous complex64 spectrum")

@@ -18,10 +18,10 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.jit import run_ranges
-from engine.alignment.resample import index_mapping
-from engine.alignment.spline.affine import affine_linear
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.jit import run_ranges
+from align3d.engine.alignment.resample import index_mapping
+from align3d.engine.alignment.spline.affine import affine_linear
 
 
 def padded_size(box: int, max_shift_vox: float) -> int:

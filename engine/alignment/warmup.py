@@ -1,6 +1,6 @@
 """Compile the kernels once per install, in parallel, and say so while it happens.
 
-The kernels (:mod:`engine.alignment.jit`) compile when their modules are first imported and
+The kernels (:mod:`align3d.engine.alignment.jit`) compile when their modules are first imported and
 are then loaded from numba's on-disk cache. On a fresh install that takes about ten seconds of
 CPU, done here in two processes side by side (one per group of modules), behind a one-line
 notice. A marker, keyed by the versions of align3d, numba and Python and the kernel sources,
@@ -25,33 +25,36 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.alignment.folders import writable
+from align3d.engine.alignment.folders import writable
 
 GROUPS = (
     (
-        "engine.alignment.spline.sample",
-        "engine.alignment.spline.prefilter",
-        "engine.alignment.spectra",
+        "align3d.engine.alignment.spline.sample",
+        "align3d.engine.alignment.spline.prefilter",
+        "align3d.engine.alignment.spectra",
     ),
     (
-        "engine.alignment.spline.affine",
-        "engine.alignment.shells",
-        "engine.alignment.difference",
-        "engine.alignment.rotation_function",
+        "align3d.engine.alignment.spline.affine",
+        "align3d.engine.alignment.shells",
+        "align3d.engine.alignment.difference",
+        "align3d.engine.alignment.rotation_function",
     ),
 )
 """Kernel modules, in two groups of about equal compile time."""
 
-HELPERS = ("engine.alignment.spline.basis",)
+HELPERS = ("align3d.engine.alignment.spline.basis",)
 """Modules of inline helpers only (``jit.inline``): compiled into the kernels of the modules
 that import them."""
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+HERE = Path(__file__).absolute().parent
+"""This module's folder as Python imported it (links not followed: numba keeps a kernel's cache
+beside the path its source was imported from, which in an editable install is a link)."""
+PACKAGE = __name__.rpartition(".")[0]
+"""This module's package (``align3d.engine.alignment``): every kernel module lies under it."""
 
 
 def _source(module: str) -> Path:
-    return ROOT / (module.replace(".", "/") + ".py")
+    return HERE / (module.removeprefix(PACKAGE + ".").replace(".", "/") + ".py")
 
 
 def _kernel_sources() -> list[Path]:
@@ -107,7 +110,7 @@ def remove_cached_kernels() -> int:
     That folder only: the kernels of another (another user's cache, another
     ``$NUMBA_CACHE_DIR``) stay with the marker there that vouches for them, and this process's
     numba never looks at them."""
-    from engine.alignment import jit  # noqa: F401  (settles numba's cache folder first)
+    from align3d.engine.alignment import jit  # noqa: F401  (settles numba's cache folder first)
 
     removed = 0
     for module in (m for group in GROUPS for m in group):
@@ -125,7 +128,7 @@ def remove_cached_kernels() -> int:
 def ensure_compiled(notify: Callable[[str], None]) -> bool:
     """Compile the kernels if this install has not yet (``notify`` gets the notice first);
     returns whether it compiled. Safe to call often: a warm install costs a few ``stat`` calls."""
-    if "engine.alignment.spline.affine" in sys.modules:
+    if "align3d.engine.alignment.spline.affine" in sys.modules:
         return False  # loaded already, in this process
     marker = _marker()
     if marker.exists():
@@ -133,7 +136,8 @@ def ensure_compiled(notify: Callable[[str], None]) -> bool:
     notify("compiling kernels, once per install (a few seconds)...")
     remove_cached_kernels()  # any left were built from other sources (or another numba)
     environment = dict(os.environ)
-    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), environment.get("PYTHONPATH", "")])
+    # the compiling processes import the package as this one does (its sys.path, in order)
+    environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     try:
         processes = [
             subprocess.Popen(

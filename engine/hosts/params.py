@@ -1,12 +1,12 @@
 """A parameter value as a host passes it (text: ``--max_shift_A 10``, ``Yes``) turned into the
-type its declaration says (:class:`engine.describe.ParamDescription`); limits and patterns
+type its declaration says (:class:`align3d.engine.describe.ParamDescription`); limits and patterns
 stay with the job's own model, which names the parameter when a value is out of bounds."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.describe import ParamDescription
+from align3d.engine.describe import ParamDescription
 
 TRUE = frozenset({"yes", "true", "y", "1", "on"})
 FALSE = frozenset({"no", "false", "n", "0", "off"})

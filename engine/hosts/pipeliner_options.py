@@ -1,5 +1,5 @@
 """A job's parameters as CCP-EM pipeliner job options, generated from its declaration
-(:func:`engine.describe.describe`): the same names (the option keys), defaults, hard limits
+(:func:`align3d.engine.describe.describe`): the same names (the option keys), defaults, hard limits
 and help texts, and the title as the label. Imports the pipeliner: only host adapters
 import this module."""
 
@@ -16,7 +16,7 @@ from pipeliner.job_options import (
     StringJobOption,
 )
 
-from engine.describe import ParamDescription
+from align3d.engine.describe import ParamDescription
 
 
 def _help(param: ParamDescription) -> str:

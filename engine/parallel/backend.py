@@ -23,12 +23,12 @@ class SchedulerUnreachable(RuntimeError):
 
 
 class WorkerPool(Protocol):
-    """Warm local workers shared by the jobs of a run (:class:`engine.parallel.local.LocalPool`)."""
+    """Warm local workers shared by the jobs of a run (:class:`align3d.engine.parallel.local.LocalPool`)."""
 
     size: int
     usable: bool
     share: Any
-    """The run's :class:`engine.parallel.share.CoreShare`."""
+    """The run's :class:`align3d.engine.parallel.share.CoreShare`."""
 
     def submit(self, function: Callable[[T], R], task: T, threads: int) -> Future[R]: ...
 
@@ -45,7 +45,7 @@ class Backend:
     scheduler_timeout_s: float = 10.0
     """How long to wait for a Dask scheduler to answer."""
     pool: WorkerPool | None = field(default=None, compare=False, repr=False)
-    """Warm local workers shared by the jobs of a run (see :func:`engine.parallel.local.warm_workers`)."""
+    """Warm local workers shared by the jobs of a run (see :func:`align3d.engine.parallel.local.warm_workers`)."""
 
     @classmethod
     def from_options(

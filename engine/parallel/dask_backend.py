@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from engine.parallel.backend import Backend, SchedulerUnreachable, TaskFailed
-from engine.parallel.local import call_with_threads
-from engine.parallel.plan import cpu_count
+from align3d.engine.parallel.backend import Backend, SchedulerUnreachable, TaskFailed
+from align3d.engine.parallel.local import call_with_threads
+from align3d.engine.parallel.plan import cpu_count
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -18,9 +18,9 @@ from multiprocessing import get_context
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, TypeVar
 
-from engine.parallel.backend import Backend, TaskFailed, WorkerPool
-from engine.parallel.plan import cpu_count
-from engine.parallel.share import CoreShare, busy, join, rebalance
+from align3d.engine.parallel.backend import Backend, TaskFailed, WorkerPool
+from align3d.engine.parallel.plan import cpu_count
+from align3d.engine.parallel.share import CoreShare, busy, join, rebalance
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,7 +30,7 @@ def limit_threads(threads: int) -> None:
     """Keep the compiled kernels, FFTs and BLAS of this process to ``threads`` threads."""
     from threadpoolctl import threadpool_limits
 
-    from engine.alignment.jit import set_threads
+    from align3d.engine.alignment.jit import set_threads
 
     set_threads(threads)  # FFTs follow it
     threadpool_limits(threads)
@@ -174,8 +174,8 @@ def run_in_pool(
     or an interrupt the pool's workers are stopped before this returns."""
     from threadpoolctl import threadpool_limits
 
-    from engine.alignment.jit import set_threads
-    from engine.alignment.jit import threads as current_threads
+    from align3d.engine.alignment.jit import set_threads
+    from align3d.engine.alignment.jit import threads as current_threads
 
     join(pool.share)  # the main process counts in the run's share of the cores too
     out: list[Any] = [None] * len(tasks)

@@ -1,14 +1,14 @@
-"""Run independent tasks on a backend: the one entry point of :mod:`engine.parallel`."""
+"""Run independent tasks on a backend: the one entry point of :mod:`align3d.engine.parallel`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from engine.parallel.backend import Backend
-from engine.parallel.dask_backend import run_dask
-from engine.parallel.local import LocalPool, run_in_pool
-from engine.parallel.plan import MIN_TASKS_PER_WORKER, cpu_count, plan_workers
+from align3d.engine.parallel.backend import Backend
+from align3d.engine.parallel.dask_backend import run_dask
+from align3d.engine.parallel.local import LocalPool, run_in_pool
+from align3d.engine.parallel.plan import MIN_TASKS_PER_WORKER, cpu_count, plan_workers
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -60,7 +60,7 @@ def rebalance() -> int | None:
     outside a run's local processes, where the thread count stays as it is)."""
     if not _SHARE:
         return None
-    from engine.alignment.jit import set_threads
+    from align3d.engine.alignment.jit import set_threads
 
     count = _SHARE[0].threads()
     set_threads(count)

@@ -1,9 +1,9 @@
 """The work of ``align3d apply`` (:mod:`.apply_command`): one more map, mask, particle file or
 atomic model moved by a volume's transform from a finished job, with the job's own functions
-(:func:`engine.alignment.resample.move_map`, :func:`engine.alignment.poses.move_poses`,
+(:func:`align3d.engine.alignment.resample.move_map`, :func:`align3d.engine.alignment.poses.move_poses`,
 :func:`.chimerax.placement`), so that the numbers are the job's.
 
-Every mistake raises :class:`engine.cli_options.InvalidInput` (or the slots' read errors)
+Every mistake raises :class:`align3d.engine.cli_options.InvalidInput` (or the slots' read errors)
 naming the file or option: the command line turns them into one line and exit code 2.
 """
 
@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from engine.alignment.geometry import RigidTransform
-from engine.cli_options import InvalidInput
-from jobs.align_3d_maps.chimerax import placement, transform_of
-from jobs.align_3d_maps.provenance import map_labels
-from schemas.documents import AlignmentRecord, ResultManifest
-from slots.atomic import atomic_write
-from slots.errors import MapReadError
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.cli_options import InvalidInput
+from align3d.jobs.align_3d_maps.chimerax import placement, transform_of
+from align3d.jobs.align_3d_maps.provenance import map_labels
+from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.slots.atomic import atomic_write
+from align3d.slots.errors import MapReadError
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +80,8 @@ def apply_map(
     ``source`` by volume ``index``'s transform onto the grid of its aligned map; write ``out``.
     ``voxel_size_A``: the source's voxel size in Å (default: the job's override for the volume's
     maps, if it had one, else the header's)."""
-    from engine.alignment.resample import Owned, move_map, resample_map
-    from slots.mrc import read_grid, read_map, write_map
+    from align3d.engine.alignment.resample import Owned, move_map, resample_map
+    from align3d.slots.mrc import read_grid, read_map, write_map
 
     record = record_for(result, manifest, index)
     transform = transform_of(record)
@@ -129,8 +129,8 @@ def apply_particles(
 ) -> Path:
     """Write ``source``'s particles with poses that follow volume ``index`` (every particle,
     whatever its class) to ``out``; as the job, an identity transform keeps every value."""
-    from engine.alignment.poses import move_poses
-    from slots.particles import read_particles
+    from align3d.engine.alignment.poses import move_poses
+    from align3d.slots.particles import read_particles
 
     transform = transform_of(record_for(result, manifest, index))
     particles = read_particles(source)

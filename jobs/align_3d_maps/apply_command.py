@@ -5,7 +5,7 @@ finished Align 3D Maps job found for one of its volumes (read from its ``result.
   a coarser grid) onto the grid of that volume's aligned map, with its header.
 * ``--mask IN.mrc``: moved as the job moves masks (trilinear, values stay in [0, 1]).
 * ``--particles IN.star|IN.cs``: every particle's pose follows the volume, as the job's
-  ``particles_for_map_N`` (:func:`engine.alignment.poses.move_poses`).
+  ``particles_for_map_N`` (:func:`align3d.engine.alignment.poses.move_poses`).
 * ``--model IN.cif|IN.pdb``: an atomic model fitted into the volume's original map (atoms in
   Å in that map's frame, voxel 0 at its header origin, as ChimeraX and the PDB read maps) is
   moved into the aligned map's frame (the reference's), by the matrix of
@@ -21,8 +21,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.cli_options import InvalidInput
-from engine.exit_codes import Exit
+from align3d.engine.cli_options import InvalidInput
+from align3d.engine.exit_codes import Exit
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,12 @@ class ApplyCommand:
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from jobs.align_3d_maps.apply import apply_map, apply_model, apply_particles, load_result
+        from align3d.jobs.align_3d_maps.apply import (
+            apply_map,
+            apply_model,
+            apply_particles,
+            load_result,
+        )
 
         result, manifest = load_result(Path(args.result))
         inputs = [(o, getattr(args, o)) for o in ("map", "mask", "particles", "model")]

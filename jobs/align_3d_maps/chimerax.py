@@ -55,11 +55,11 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.geometry import FLIP, RigidTransform
-from engine.version import align3d_version
-from schemas.documents import AlignmentRecord, GridRecord
-from slots.atomic import atomic_write
-from slots.mrc import MapHeader, has_map_stamp, read_grid
+from align3d.engine.alignment.geometry import FLIP, RigidTransform
+from align3d.engine.version import align3d_version
+from align3d.schemas.documents import AlignmentRecord, GridRecord
+from align3d.slots.atomic import atomic_write
+from align3d.slots.mrc import MapHeader, has_map_stamp, read_grid
 
 logger = logging.getLogger(__name__)
 

@@ -13,15 +13,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.alignment.params import AlignmentParams
-from engine.cli_options import (
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.cli_options import (
     InvalidInput,
     add_model_options,
     add_parallel_options,
     backend_of,
     model_from_options,
 )
-from engine.exit_codes import Exit
+from align3d.engine.exit_codes import Exit
 
 
 def moved_mask_path(out: Path) -> Path:
@@ -65,7 +65,7 @@ class AlignCommand:
         add_model_options(parser, AlignmentParams)
 
     def run(self, args: argparse.Namespace) -> int:
-        from jobs.align_3d_maps.early_reads import EarlyReads
+        from align3d.jobs.align_3d_maps.early_reads import EarlyReads
 
         if args.mask_out and not args.mask:
             raise InvalidInput("--mask-out needs --mask (the mask to move)")
@@ -78,9 +78,9 @@ class AlignCommand:
                 Path(args.reference), args.ref_voxel, Path(args.moving), args.mov_voxel
             )
 
-        from jobs.align_3d_maps.record import alignment_record
-        from jobs.align_3d_maps.volume import align_files
-        from jobs.align_3d_maps.warnings import volume_label
+        from align3d.jobs.align_3d_maps.record import alignment_record
+        from align3d.jobs.align_3d_maps.volume import align_files
+        from align3d.jobs.align_3d_maps.warnings import volume_label
 
         out = Path(args.out)
         mask_out = None
@@ -131,7 +131,7 @@ class DemoCommand:
         add_model_options(parser, AlignmentParams)
 
     def run(self, args: argparse.Namespace) -> int:
-        from jobs.align_3d_maps.demo import run_demo
+        from align3d.jobs.align_3d_maps.demo import run_demo
 
         params = model_from_options(args, AlignmentParams)
         summary = run_demo(Path(args.out), params, args.force, args.quiet, backend_of(args))

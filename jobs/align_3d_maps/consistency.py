@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.alignment.geometry import RigidTransform, rotation_angle_deg
-from engine.alignment.symmetry import PointGroup, distance_modulo, mates
+from align3d.engine.alignment.geometry import RigidTransform, rotation_angle_deg
+from align3d.engine.alignment.symmetry import PointGroup, distance_modulo, mates
 
 SAME_FRAME_DEG = 15.0
 """Solutions this close modulo the group are taken to share one frame."""

@@ -17,11 +17,11 @@ import scipy.ndimage as ndi
 from numpy.typing import NDArray
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.fourier import lowpass
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.params import AlignmentParams
-from engine.alignment.resample import resample_map
-from engine.parallel.backend import Backend
+from align3d.engine.alignment.fourier import lowpass
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.resample import resample_map
+from align3d.engine.parallel.backend import Backend
 
 
 def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int) -> NDArray:
@@ -178,7 +178,7 @@ def write_fixtures(folder: str | Path) -> list[Path]:
     and a soft mask); a second class, moved otherwise (:data:`CLASS2_TRUTH`); a particle file
     of both classes; and the true transforms. Byte-for-byte reproducible (tests check the
     committed files against this)."""
-    from slots.mrc import write_map
+    from align3d.slots.mrc import write_map
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -224,9 +224,9 @@ def run_demo(
     """The built-in example as a workflow (import two maps, align one onto the other) in
     ``out``; returns the summary written to ``out/demo_summary.json``: the transform found, the
     true one and their difference."""
-    from engine.executor import run_document
-    from engine.jobdef import discover_jobs
-    from slots.mrc import write_map
+    from align3d.engine.executor import run_document
+    from align3d.engine.jobdef import discover_jobs
+    from align3d.slots.mrc import write_map
 
     (reference, p_ref), (moving, p_mov) = demo_maps()
     write_map(out / "inputs" / "reference.mrc", reference, p_ref)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
-from jobs.align_3d_maps.volume import VolumeOutcome
+from align3d.jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
+from align3d.jobs.align_3d_maps.volume import VolumeOutcome
 
 SEARCH_STAGES = 5
 
@@ -20,7 +20,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
     """FSC plot, difference-map slices, overlay slices: from what the volume's work kept in
     memory (nothing is read back). The difference slices are of the volume's map (not of its
     half maps), low-passed to where it agrees with the reference
-    (:func:`engine.alignment.difference.difference_lowpass_A`), and say to what."""
+    (:func:`align3d.engine.alignment.difference.difference_lowpass_A`), and say to what."""
     label = f"volume {index}"
     figures = [
         plot_fsc(

@@ -4,7 +4,7 @@ A command's process spends its first ~0.4 s (2-core machine) importing scipy, nu
 compiled kernels, on one core, before it can align anything. Reading the two maps and the
 full-size FFTs that the FSC and the search start from need none of that, so a thread does them
 meanwhile, on the other core: file reads and FFTs release the GIL. This module imports only
-numpy and :mod:`slots.mrc` (the thread imports scipy.fft), so the thread never waits on the
+numpy and :mod:`align3d.slots.mrc` (the thread imports scipy.fft), so the thread never waits on the
 modules the main thread is importing.
 
 Memory: the thread keeps of the reference what a job keeps (its spectrum and central slices)
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from jobs.align_3d_maps.slices import Slices, central_slices
-from slots.mrc import MapData, MapHeader, read_map
+from align3d.jobs.align_3d_maps.slices import Slices, central_slices
+from align3d.slots.mrc import MapData, MapHeader, read_map
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class MovingRead:
 
 class EarlyReads:
     """The reference and the moving map read in a thread, from now on. :meth:`reference` and
-    :meth:`moving` wait for theirs, and raise its read error (a :class:`slots.errors.MapReadError`
+    :meth:`moving` wait for theirs, and raise its read error (a :class:`align3d.slots.errors.MapReadError`
     naming the file) where reading it in turn would have. Voxel sizes in Å override the
     headers' (``None``: the header's)."""
 

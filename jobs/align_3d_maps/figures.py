@@ -15,8 +15,8 @@ from types import ModuleType
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.fsc import FSCCurve
-from jobs.align_3d_maps.slices import Slices
+from align3d.engine.alignment.fsc import FSCCurve
+from align3d.jobs.align_3d_maps.slices import Slices
 
 
 def _pyplot() -> ModuleType:

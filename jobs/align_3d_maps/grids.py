@@ -1,7 +1,7 @@
 """Where a volume's moved maps go, and what that grid costs them.
 
 * ``reference`` (the default): the reference's box, voxel size and header. A map on a finer
-  grid is band-limited to the reference's Nyquist first (:func:`engine.alignment.resample.move_map`),
+  grid is band-limited to the reference's Nyquist first (:func:`align3d.engine.alignment.resample.move_map`),
   and the job warns that detail finer than that is gone; content moved beyond the box is cut,
   and the job warns too.
 * ``own``: each map's own voxel size, in a box that holds its content after the move, centred on
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.geometry import RigidTransform, box_centre
-from slots.mrc import MapHeader
+from align3d.engine.alignment.geometry import RigidTransform, box_centre
+from align3d.slots.mrc import MapHeader
 
 CONTENT_FRACTION = 0.05
 """Density above this fraction of a map's maximum is its content (for the box that holds it,

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobs.align_3d_maps.slots import (
+from align3d.jobs.align_3d_maps.slots import (
     GROUP,
     INDIVIDUAL,
     MASK_N,
@@ -22,7 +22,7 @@ from jobs.align_3d_maps.slots import (
     REFERENCE_MAP,
     REFERENCE_MASK,
 )
-from slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
+from align3d.slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
 
 
 @dataclass(frozen=True)

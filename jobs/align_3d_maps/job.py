@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from engine.issues import JobProblem
-from engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext
-from jobs.align_3d_maps.params import AlignParams
-from jobs.align_3d_maps.rules import mask_count_problems
-from jobs.align_3d_maps.slots import (
+from align3d.engine.issues import JobProblem
+from align3d.engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext
+from align3d.jobs.align_3d_maps.params import AlignParams
+from align3d.jobs.align_3d_maps.rules import mask_count_problems
+from align3d.jobs.align_3d_maps.slots import (
     GROUP,
     INDIVIDUAL,
     INPUTS,
@@ -34,7 +34,7 @@ ERROR_CODES: dict[str, str] = {
     "grid_mismatch": "maps of one volume (or a volume and its mask) on different grids",
     "class_without_volume": "particles of a class that has no volume in the group",
 }
-"""The error codes of this job's own rules (the runtime's are in engine.issues.ERROR_CODES)."""
+"""The error codes of this job's own rules (the runtime's are in align3d.engine.issues.ERROR_CODES)."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,14 @@ class AlignJob(DeclaredJob):
         self, params: AlignParams, inputs: Mapping[str, Any], base_dir: Path
     ) -> list[JobProblem]:
         """Every problem of the input files, found before any heavy work."""
-        from jobs.align_3d_maps.preflight import preflight
+        from align3d.jobs.align_3d_maps.preflight import preflight
 
         return preflight(params, inputs)
 
     def run(
         self, params: AlignParams, inputs: Mapping[str, Any], context: RunContext
     ) -> JobOutcome:
-        from jobs.align_3d_maps.run import run_align
+        from align3d.jobs.align_3d_maps.run import run_align
 
         return run_align(params, inputs, context)
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jobs.align_3d_maps.particle_outputs import ParticlesWritten
-from schemas.documents import AlignmentRecord
+from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
+from align3d.schemas.documents import AlignmentRecord
 
 
 def _matrix_lines(name: str, matrix: np.ndarray) -> list[str]:

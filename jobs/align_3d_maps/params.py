@@ -1,5 +1,5 @@
 """Parameters of Align 3D Maps: the alignment's own (declared once, in
-:class:`engine.alignment.params.AlignmentParams`) plus the job's switches."""
+:class:`align3d.engine.alignment.params.AlignmentParams`) plus the job's switches."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, StrictBool
 
-from engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.params import AlignmentParams
 
 
 class AlignParams(AlignmentParams):

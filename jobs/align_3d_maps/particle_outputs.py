@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from slots.particles import Mover, ParticleFile
+from align3d.slots.particles import Mover, ParticleFile
 
 ROTATION_TOLERANCE = 1e-9
 """Largest change of a pose matrix entry still counted as unchanged (a rotation of ~6e-8°)."""

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.issues import JobProblem
-from jobs.align_3d_maps.inputs import AlignInputs
-from jobs.align_3d_maps.rules import mask_count_problems
-from jobs.align_3d_maps.slots import REFERENCE_MAP
-from slots.errors import MapReadError, ParticleFileError
-from slots.mrc import MapGrid, grid_problem, read_grid
-from slots.particles import ParticleFile, read_particles
-from slots.payloads import MaskPayload, VolumePayload
+from align3d.engine.issues import JobProblem
+from align3d.jobs.align_3d_maps.inputs import AlignInputs
+from align3d.jobs.align_3d_maps.rules import mask_count_problems
+from align3d.jobs.align_3d_maps.slots import REFERENCE_MAP
+from align3d.slots.errors import MapReadError, ParticleFileError
+from align3d.slots.mrc import MapGrid, grid_problem, read_grid
+from align3d.slots.particles import ParticleFile, read_particles
+from align3d.slots.payloads import MaskPayload, VolumePayload
 
 
 def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]) -> MapGrid | None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.rotations import matrix_rotvec
-from engine.version import align3d_version
-from schemas.documents import AlignmentRecord
-from slots.atomic import atomic_write
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.rotations import matrix_rotvec
+from align3d.engine.version import align3d_version
+from align3d.schemas.documents import AlignmentRecord
+from align3d.slots.atomic import atomic_write
 
 TABLE_NAME = "alignments.tsv"
 MATRIX_COLUMNS = [f"m{row}{col}" for row in (1, 2, 3) for col in (1, 2, 3, 4)]

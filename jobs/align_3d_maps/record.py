@@ -4,9 +4,9 @@ summary all show, made in one place."""
 
 from __future__ import annotations
 
-from jobs.align_3d_maps.volume import VolumeOutcome, finite_or_none
-from jobs.align_3d_maps.warnings import volume_warnings
-from schemas.documents import AlignmentRecord
+from align3d.jobs.align_3d_maps.volume import VolumeOutcome, finite_or_none
+from align3d.jobs.align_3d_maps.warnings import volume_warnings
+from align3d.schemas.documents import AlignmentRecord
 
 
 def alignment_record(

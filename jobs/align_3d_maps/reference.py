@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.align import prepare_reference
-from engine.alignment.jit import threads
-from engine.alignment.masks import mask_value_problem
-from engine.alignment.preprocess import SourceMap
-from jobs.align_3d_maps.early_reads import ReferenceRead
-from jobs.align_3d_maps.slices import Slices
-from slots.errors import MapReadError
-from slots.mrc import MapHeader, read_map
+from align3d.engine.alignment.align import prepare_reference
+from align3d.engine.alignment.jit import threads
+from align3d.engine.alignment.masks import mask_value_problem
+from align3d.engine.alignment.preprocess import SourceMap
+from align3d.jobs.align_3d_maps.early_reads import ReferenceRead
+from align3d.jobs.align_3d_maps.slices import Slices
+from align3d.slots.errors import MapReadError
+from align3d.slots.mrc import MapHeader, read_map
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def reference_for(
     read: ReferenceRead | None = None,
 ) -> PreparedReference:
     """The prepared reference (kept for the next volume of this process). ``read``: the
-    reference's file read already (:class:`~jobs.align_3d_maps.early_reads.EarlyReads`, a
+    reference's file read already (:class:`~align3d.jobs.align_3d_maps.early_reads.EarlyReads`, a
     reference without a mask)."""
     if read is not None:
         if mask is not None:

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.align_3d_maps.inputs import AlignInputs
-from jobs.align_3d_maps.particle_outputs import ParticlesWritten
-from jobs.align_3d_maps.report_files import (
+from align3d.jobs.align_3d_maps.inputs import AlignInputs
+from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
+from align3d.jobs.align_3d_maps.report_files import (
     FileRow,
     reference_rows,
     shown,
     volume_input_rows,
     volume_output_rows,
 )
-from schemas.documents import AlignmentRecord
+from align3d.schemas.documents import AlignmentRecord
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto;

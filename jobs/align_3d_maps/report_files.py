@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jobs.align_3d_maps.inputs import AlignInputs, VolumeInput
-from jobs.align_3d_maps.particle_outputs import ParticlesWritten
-from jobs.align_3d_maps.slots import PARTICLES_ALL, REFERENCE_MAP, REFERENCE_MASK
-from slots.payloads import VolumePayload
+from align3d.jobs.align_3d_maps.inputs import AlignInputs, VolumeInput
+from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
+from align3d.jobs.align_3d_maps.slots import PARTICLES_ALL, REFERENCE_MAP, REFERENCE_MASK
+from align3d.slots.payloads import VolumePayload
 
 MAP_ROLES = {
     "map": "map",

@@ -3,8 +3,8 @@ preflight (with the files) apply."""
 
 from __future__ import annotations
 
-from engine.issues import JobProblem
-from jobs.align_3d_maps.slots import MASKS_ALL_CLASSES
+from align3d.engine.issues import JobProblem
+from align3d.jobs.align_3d_maps.slots import MASKS_ALL_CLASSES
 
 
 def mask_count_problems(masks: int, volumes: int) -> list[JobProblem]:

@@ -11,23 +11,23 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel
 
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.poses import move_poses
-from engine.alignment.symmetry import point_group
-from engine.jobdef import JobInputError, JobOutcome, RunContext
-from engine.parallel.plan import task_memory_bytes
-from engine.parallel.run import run_tasks
-from jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
-from jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
-from jobs.align_3d_maps.diagnostics import progress_bars
-from jobs.align_3d_maps.inputs import AlignInputs
-from jobs.align_3d_maps.log import log_progress, log_volumes
-from jobs.align_3d_maps.params import AlignParams
-from jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
-from jobs.align_3d_maps.preflight import class_problem
-from jobs.align_3d_maps.provenance import write_alignments_table
-from jobs.align_3d_maps.report import job_report
-from jobs.align_3d_maps.slots import (
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.poses import move_poses
+from align3d.engine.alignment.symmetry import point_group
+from align3d.engine.jobdef import JobInputError, JobOutcome, RunContext
+from align3d.engine.parallel.plan import task_memory_bytes
+from align3d.engine.parallel.run import run_tasks
+from align3d.jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
+from align3d.jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
+from align3d.jobs.align_3d_maps.diagnostics import progress_bars
+from align3d.jobs.align_3d_maps.inputs import AlignInputs
+from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
+from align3d.jobs.align_3d_maps.params import AlignParams
+from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
+from align3d.jobs.align_3d_maps.preflight import class_problem
+from align3d.jobs.align_3d_maps.provenance import write_alignments_table
+from align3d.jobs.align_3d_maps.report import job_report
+from align3d.jobs.align_3d_maps.slots import (
     ALIGNED_VOLUME_N,
     ALIGNED_VOLUMES,
     ALL_PARTICLES,
@@ -37,11 +37,11 @@ from jobs.align_3d_maps.slots import (
     PARTICLES_FOR_MAP_N,
     REFERENCE_VOLUME,
 )
-from jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
-from schemas.documents import AlignmentDetails
-from slots.errors import ParticleFileError
-from slots.particles import Mover, ParticleFile, read_particles
-from slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
+from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
+from align3d.schemas.documents import AlignmentDetails
+from align3d.slots.errors import ParticleFileError
+from align3d.slots.particles import Mover, ParticleFile, read_particles
+from align3d.slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
 
 
 def _read_particle_inputs(job_inputs: AlignInputs) -> dict[str, ParticleFile]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.jobdef import Condition, Connected, SlotDecl
-from slots.payloads import SlotKind
+from align3d.engine.jobdef import Condition, Connected, SlotDecl
+from align3d.slots.payloads import SlotKind
 
 GROUP = "maps_to_align_group"
 INDIVIDUAL = "maps_to_align"

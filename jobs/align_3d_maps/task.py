@@ -14,15 +14,15 @@ from pathlib import Path
 
 import scipy.fft as sfft
 
-from engine.alignment.align import AlignmentResult
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.jit import threads
-from engine.alignment.params import AlignmentParams
-from jobs.align_3d_maps.diagnostics import volume_figures
-from jobs.align_3d_maps.record import alignment_record
-from jobs.align_3d_maps.reference import reference_for
-from jobs.align_3d_maps.volume import Diagnostics, align_volume
-from schemas.documents import AlignmentRecord
+from align3d.engine.alignment.align import AlignmentResult
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.jit import threads
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.jobs.align_3d_maps.diagnostics import volume_figures
+from align3d.jobs.align_3d_maps.record import alignment_record
+from align3d.jobs.align_3d_maps.reference import reference_for
+from align3d.jobs.align_3d_maps.volume import Diagnostics, align_volume
+from align3d.schemas.documents import AlignmentRecord
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class VolumeTask:
 
     def voxels(self) -> int:
         """Voxels of the reference and of the volume's map (for the memory estimate)."""
-        from slots.mrc import read_header_shape
+        from align3d.slots.mrc import read_header_shape
 
         def count(path: Path) -> int:
             z, y, x = read_header_shape(path)

@@ -1,7 +1,7 @@
 """Align one volume (files) onto a prepared reference: the per-volume unit of work.
 
 Read the volume's map (once: its data checks ride on the read), find the transform
-(:func:`engine.alignment.align.align_maps`), then move every map of the volume (map, sharpened
+(:func:`align3d.engine.alignment.align.align_maps`), then move every map of the volume (map, sharpened
 map, half maps) and its mask with that one transform onto the output grid (:mod:`.grids`),
 one map at a time so that memory holds one map and its output. The FSC with the reference
 (before and after) and the difference map come from spectra made once; the figures from
@@ -20,30 +20,30 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.typing import NDArray
 
-from engine.alignment.align import AlignmentResult, align_maps
-from engine.alignment.difference import difference_from_spectra, difference_lowpass_A
-from engine.alignment.fsc import FSCCurve, fsc_of_spectra
-from engine.alignment.geometry import RigidTransform
-from engine.alignment.jit import threads
-from engine.alignment.masks import mask_value_problem
-from engine.alignment.params import AlignmentParams
-from engine.alignment.resample import Owned, index_mapping, move_map, move_map_slabs
-from engine.alignment.spline.affine import affine_linear
-from engine.parallel.share import rebalance
-from jobs.align_3d_maps.early_reads import EarlyReads, on_grid
-from jobs.align_3d_maps.grids import (
+from align3d.engine.alignment.align import AlignmentResult, align_maps
+from align3d.engine.alignment.difference import difference_from_spectra, difference_lowpass_A
+from align3d.engine.alignment.fsc import FSCCurve, fsc_of_spectra
+from align3d.engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.jit import threads
+from align3d.engine.alignment.masks import mask_value_problem
+from align3d.engine.alignment.params import AlignmentParams
+from align3d.engine.alignment.resample import Owned, index_mapping, move_map, move_map_slabs
+from align3d.engine.alignment.spline.affine import affine_linear
+from align3d.engine.parallel.share import rebalance
+from align3d.jobs.align_3d_maps.early_reads import EarlyReads, on_grid
+from align3d.jobs.align_3d_maps.grids import (
     CONTENT_FRACTION,
     OutputGrid,
     content_radius_A,
     grid_warnings,
     own_grid,
 )
-from jobs.align_3d_maps.provenance import map_labels as labels
-from jobs.align_3d_maps.reference import PreparedReference, reference_for
-from jobs.align_3d_maps.slices import Slices, central_slices
-from slots.errors import MapReadError
-from slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
-from slots.mrc_stream import read_ahead, write_map_slabs
+from align3d.jobs.align_3d_maps.provenance import map_labels as labels
+from align3d.jobs.align_3d_maps.reference import PreparedReference, reference_for
+from align3d.jobs.align_3d_maps.slices import Slices, central_slices
+from align3d.slots.errors import MapReadError
+from align3d.slots.mrc import MapData, grid_problem, read_grid, read_map, write_map
+from align3d.slots.mrc_stream import read_ahead, write_map_slabs
 
 
 @dataclass(frozen=True)

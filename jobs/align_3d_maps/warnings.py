@@ -1,9 +1,9 @@
 """What may be wrong with one volume's alignment, said in words for the log, the report and
-result.json (the concerns of :mod:`engine.alignment.confidence`, named by volume)."""
+result.json (the concerns of :mod:`align3d.engine.alignment.confidence`, named by volume)."""
 
 from __future__ import annotations
 
-from engine.alignment.align import AlignmentResult
+from align3d.engine.alignment.align import AlignmentResult
 
 
 def volume_label(index: int) -> str:

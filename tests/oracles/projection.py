@@ -116,7 +116,7 @@ def project(
         Voxel size in Å (also the pixel size of the image).
     matrix : (3, 3) array
         The RELION pose matrix ``A = Rz(psi) Ry(tilt) Rz(rot)`` (from Euler angles with
-        ``slots.pose_formats.relion_matrices``).
+        ``align3d.slots.pose_formats.relion_matrices``).
     origin_x_A, origin_y_A : float
         RELION 3.1 particle origin (``rlnOriginXAngst``, ``rlnOriginYAngst``) in Å. The image is
         the centred projection moved by ``(-origin_x_A, -origin_y_A)`` (a periodic Fourier shift).

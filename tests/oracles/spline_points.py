@@ -7,7 +7,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.spline.basis import _spline_at
+from align3d.engine.alignment.spline.basis import _spline_at
 
 
 @numba.njit

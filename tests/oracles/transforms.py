@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from engine.alignment.geometry import RigidTransform
+from align3d.engine.alignment.geometry import RigidTransform
 
 
 def random_transform(

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.jit import FREE_SUMS, as_kernel_array, kernel, parallel
-from engine.alignment.spline.basis import _bspline_weights_f32, _spline_at, _trilinear
+from align3d.engine.alignment.jit import FREE_SUMS, as_kernel_array, kernel, parallel
+from align3d.engine.alignment.spline.basis import _bspline_weights_f32, _spline_at, _trilinear
 
 TILE = 16
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.jit import inline
+from align3d.engine.alignment.jit import inline
 
 
 @inline

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.jit import inline, kernel, parallel
+from align3d.engine.alignment.jit import inline, kernel, parallel
 
 _POLE = np.sqrt(3.0) - 2.0  # pole of the cubic B-spline prefilter
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.alignment.jit import BLOCKS, as_kernel_array, kernel, sum_blocks
-from engine.alignment.spline.basis import _spline_at
+from align3d.engine.alignment.jit import BLOCKS, as_kernel_array, kernel, sum_blocks
+from align3d.engine.alignment.spline.basis import _spline_at
 
 
 def _matrix(value: NDArray) -> NDArray[np.float64]:
@@ -80,7 +80,7 @@ def normal_sums(
     """``Σ_i w_i v_i v_iᵀ`` with ``v = (h × u, -h, m, 1, r)`` for a Gauss-Newton step.
 
     ``m`` and ``∇`` are the spline's value and index-space gradient at ``matrix @ y + offset``,
-    ``h = grad_matrix @ ∇``, ``u = y - shift`` (see :mod:`engine.alignment.refine`).
+    ``h = grad_matrix @ ∇``, ``u = y - shift`` (see :mod:`align3d.engine.alignment.refine`).
     """
     # a fixed number of partial sums, added in a fixed order: the same result for any number of
     # threads (a parallel job gives the same numbers as a serial one)

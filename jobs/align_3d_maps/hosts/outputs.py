@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from engine.store import read_manifest
-from jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
-from schemas.documents import ResultManifest
-from slots.payloads import ParticlesPayload, VolumePayload, VolumesGroupPayload
+from align3d.engine.store import read_manifest
+from align3d.jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
+from align3d.schemas.documents import ResultManifest
+from align3d.slots.payloads import ParticlesPayload, VolumePayload, VolumesGroupPayload
 
 
 class OutputRole(StrEnum):

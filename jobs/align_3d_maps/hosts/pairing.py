@@ -25,7 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from jobs.align_3d_maps.slots import (
+from align3d.jobs.align_3d_maps.slots import (
     GROUP,
     INDIVIDUAL,
     MASK_N,

@@ -44,11 +44,11 @@ from pipeliner.project_graph import ProjectGraph
 from pipeliner.results_display_objects import ResultsDisplayObject
 from pydantic import ValidationError
 
-from engine.describe import describe
-from engine.hosts.pipeliner_options import job_option, option_value
-from engine.version import align3d_version
-from jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
-from jobs.align_3d_maps.hosts.pairing import (
+from align3d.engine.describe import describe
+from align3d.engine.hosts.pipeliner_options import job_option, option_value
+from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
+from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
     PairingError,
@@ -56,9 +56,9 @@ from jobs.align_3d_maps.hosts.pairing import (
     job_spec,
     plan_volumes,
 )
-from jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
-from jobs.align_3d_maps.job import JOB
-from jobs.align_3d_maps.params import AlignParams
+from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
+from align3d.jobs.align_3d_maps.job import JOB
+from align3d.jobs.align_3d_maps.params import AlignParams
 
 MAP_FILES = FileDescription("MRC map", [".mrc", ".map"])
 KEYWORDS = ["align3d", "aligned"]

@@ -35,11 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.cli import main as align3d
-from engine.describe import describe
-from engine.exit_codes import Exit
-from engine.hosts.params import parse_param
-from engine.hosts.relion_pipeline import (
+from align3d.engine.cli import main as align3d
+from align3d.engine.describe import describe
+from align3d.engine.exit_codes import Exit
+from align3d.engine.hosts.params import parse_param
+from align3d.engine.hosts.relion_pipeline import (
     ABORT_NOW,
     ABORTED,
     FAILURE,
@@ -52,20 +52,20 @@ from engine.hosts.relion_pipeline import (
     write_exit_marker,
     write_output_nodes,
 )
-from engine.interrupts import lost_interrupts_resent
-from engine.process_end import exit_process
-from engine.suggest import unknown_name
-from jobs.align_3d_maps.hosts.abort import AbortWatch
-from jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
-from jobs.align_3d_maps.hosts.pairing import (
+from align3d.engine.interrupts import lost_interrupts_resent
+from align3d.engine.process_end import exit_process
+from align3d.engine.suggest import unknown_name
+from align3d.jobs.align_3d_maps.hosts.abort import AbortWatch
+from align3d.jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
+from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
     PairingError,
     job_spec,
     plan_volumes,
 )
-from jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
-from jobs.align_3d_maps.job import JOB
+from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
+from align3d.jobs.align_3d_maps.job import JOB
 
 logger = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def console() -> None:
     """The ``align3d-relion-external`` console command: :func:`main`, then a quick exit
-    (:func:`engine.process_end.exit_process`); RELION starts one per job."""
+    (:func:`align3d.engine.process_end.exit_process`); RELION starts one per job."""
     exit_process(main())
 
 

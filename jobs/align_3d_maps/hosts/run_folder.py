@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slots.atomic import atomic_write
+from align3d.slots.atomic import atomic_write
 
 SPEC_NAME = "align3d_job.json"
 RUN_FOLDER = "align3d"
