@@ -13,7 +13,8 @@ For case ``i`` and box size ``N`` it writes ``benchmarks/results/cases/<map>_<N>
 * ``mov.mrc``   the moving map ``M(x) = V_ref(R F^flip x + t)``, sampled on the source's own
   (coarse) grid with ``scipy.ndimage.map_coordinates`` (quintic spline), then Fourier-upsampled
   like the reference, so it is not made with align3d's own interpolator; the reference equals
-  ``M`` moved by the true transform ``T = (R, t, flip)`` (align3d's convention, DESIGN.md).
+  ``M`` moved by the true transform ``T = (R, t, flip)`` (align3d's convention:
+  docs/conventions.md#the-transform).
 * ``truth.json`` ``rotation``, ``shift_A``, ``flip``, the 4x4 ``matrix``, the map's point group
   (the symmetry operators, checked numerically on the reference, so that errors can be taken
   modulo symmetry), ``max_shift_A`` (the bound to pass to the aligners) and how the case was made.

@@ -73,7 +73,8 @@ def mats(angles: np.ndarray) -> np.ndarray:
 
 
 def test_point_lands_at_A_r_minus_origin() -> None:
-    """A blob at r (Å) appears at (A r)_xy - o (DESIGN.md), for several poses and origins."""
+    """A blob at r (Å) appears at (A r)_xy - o (docs/conventions.md#particle-poses), for several
+    poses and origins."""
     n, voxel = 32, 2.0
     r = np.array([6.0, -4.0, 3.0])  # Å, xyz
     z, y, x = (np.indices((n, n, n)) - n // 2) * voxel
