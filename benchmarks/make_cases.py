@@ -22,7 +22,7 @@ For case ``i`` and box size ``N`` it writes ``benchmarks/results/cases/<map>_<N>
 The case ``i`` uses map ``MAPS[i % len(MAPS)]`` and the random generator seeded with
 ``(seed, i)``: the same case index has the same map and the same transform at every box size, so
 that the sizes differ only in sampling. Transforms come from
-``align3d.engine.alignment.geometry.random_transform`` (rotation uniform on SO(3), shift uniform in the
+``tests.oracles.transforms.random_transform`` (rotation uniform on SO(3), shift uniform in the
 ball of radius ``max_shift_A``, random hand).
 """
 
