@@ -1,5 +1,5 @@
 """docs/conventions.md is the project's one statement of its geometry, pose and origin
-conventions: no tracked file cites a design note outside it, every ``docs/conventions.md#anchor``
+conventions: no tracked file cites a design note outside it, every ``docs/conventions.md#...``
 reference names a heading it has, and every test and file it names exists."""
 
 from __future__ import annotations
