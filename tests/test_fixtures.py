@@ -92,7 +92,8 @@ def test_the_readme_example_specs_run_and_find_their_truths(tmp_path: Path, spec
     after = relion_matrices(*(moved.table[c].to_numpy(float) for c in ANGLES))
     for k, truth in enumerate(truths, start=1):
         rows = classes == k if spec == "group_spec.json" else np.ones(len(classes), bool)
-        # DESIGN.md: A' = (F A F) R^T, F = diag(1, 1, -1) when the hand is flipped
+        # docs/conventions.md#following-a-moved-volume: A' = (F A F) R^T, F = diag(1, 1, -1)
+        # when the hand is flipped
         f = np.diag([1.0, 1.0, -1.0]) if truth.flip else np.eye(3)
         expected = f @ before[rows] @ f @ truth.rotation.T
         if spec == "individual_spec.json" and k == 2:

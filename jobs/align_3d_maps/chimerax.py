@@ -12,9 +12,9 @@ Derivation (vectors ``(x, y, z)`` in Å, ``*`` elementwise):
   finite, else nstart (permuted by MAPC/MAPR/MAPS) times ``p`` (``mrc_format.py`` of ChimeraX;
   never the sum of both). ``open ... format mrc`` makes ChimeraX read the header as MRC
   whatever the suffix (with ``.map`` it would read CCP4 and ignore the origin).
-* align3d puts the same voxel at ``x = (i - N // 2) * p`` (DESIGN.md), so ``x = X - C`` with the
-  box centre ``C = o + (N // 2) * p``; likewise ``y = Y - C_r`` on the reference, which
-  ChimeraX leaves at the identity (scene = its model coordinates).
+* align3d puts the same voxel at ``x = (i - N // 2) * p`` (docs/conventions.md#the-box-centre),
+  so ``x = X - C`` with the box centre ``C = o + (N // 2) * p``; likewise ``y = Y - C_r`` on the
+  reference, which ChimeraX leaves at the identity (scene = its model coordinates).
 * A volume's transform maps ``x`` to ``y = R F^f x + t`` (``F = diag(1, 1, -1)``, ``f`` the hand
   flip). ``Y - C_r = R F^f (X - C_m) + t`` for every ``X`` gives the placement of the original
   map and of atoms fitted into it (their coordinates are in the same frame ``X``)::

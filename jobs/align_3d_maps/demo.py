@@ -100,7 +100,8 @@ DEMO_TRUTH = RigidTransform(
     np.array([6.5, -4.0, 3.2]),
     flip=True,
 )
-"""The transform that puts the demo's moving map onto its reference (DESIGN.md convention)."""
+"""The transform that puts the demo's moving map onto its reference
+(docs/conventions.md#the-transform)."""
 
 
 def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.float32], float]]:

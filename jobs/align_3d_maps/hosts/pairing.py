@@ -1,6 +1,7 @@
 """Which half maps, sharpened map, mask and particles go with which map to align, from the job
-that produced each file, never from its position in a list (DESIGN.md: the CryoSPARC quirk
-of pairing by position is what we refuse).
+that produced each file, never from its position in a list: pairing by position, CryoSPARC's
+quirk (removing a volume renumbers the other volumes but not their particle inputs), is what we
+refuse.
 
 A host describes every file as a :class:`HostFile`: its path, the job (or, for a file imported
 from outside the project, the folder) it came from, and the jobs upstream of that one. A file
