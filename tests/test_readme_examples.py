@@ -57,26 +57,13 @@ def test_aligning_two_maps_and_the_example_specs(tmp_path: Path) -> None:
 
 
 def test_the_chimerax_and_apply_examples(tmp_path: Path) -> None:
-    gemmi = pytest.importorskip("gemmi")
-    root = layout(tmp_path)
-    structure = gemmi.Structure()
-    model = gemmi.Model("1")
-    chain = gemmi.Chain("A")
-    residue = gemmi.Residue()
-    residue.name, residue.seqid = "ALA", gemmi.SeqId(1, " ")
-    atom = gemmi.Atom()
-    atom.name, atom.element, atom.pos = "CA", gemmi.Element("C"), gemmi.Position(60.0, 61.0, 62.0)
-    residue.add_atom(atom)
-    chain.add_residue(residue)
-    model.add_chain(chain)
-    structure.add_model(model)
-    structure.setup_entities()
-    structure.make_mmcif_document().write_file(str(root / "fitted.cif"))
+    pytest.importorskip("gemmi")
+    root = layout(tmp_path)  # the model apply moves is a fixture (fixtures/small_moving_model.cif)
     for block in blocks("### ChimeraX") + blocks("### Carrying a transform"):
         done = run_as_written(block, root)
         assert done.returncode == 0, block + done.stderr[-2000:]
     assert (root / "demo_out/fixture/chimerax.cxc").is_file()
-    for name in ("moved.mrc", "particles_moved.star", "fitted_aligned.cif"):
+    for name in ("moved.mrc", "particles_moved.star", "model_aligned.cif"):
         assert (root / "demo_out" / name).is_file(), name
 
 
