@@ -80,6 +80,8 @@ def test_a_resolution_at_nyquist_says_so(c2_job: Path, tmp_path: Path) -> None:
     assert record.fsc_0143_A == pytest.approx(nyquist)
     text = rendered_text(c2_job / "report.html", tmp_path / "profile")
     assert f"≤ {nyquist:.1f} (Nyquist)" in text
+    log = (c2_job / "job.log").read_text()
+    assert f"after {record.fsc_0143_A} Å (the grid's Nyquist: the curve never falls below" in log
     flat = FSCCurve(np.linspace(0, 1 / nyquist, 21), np.ones(21), np.ones(21, dtype=np.int64))
     assert resolution_label(flat) == f"≤ {nyquist:.1f} Å (Nyquist)"
     falling = FSCCurve(flat.frequency, np.linspace(1.0, -0.1, 21), flat.count)

@@ -120,12 +120,17 @@ def header_parts(
     ]
 
 
-def fsc_words(resolution_A: float | None, grid: GridRecord | None) -> str:
-    """An FSC = 0.143 resolution of a record (Å, no unit), ``≤ ... (Nyquist)`` when it is the
-    last shell of the reference's grid (``grid``): the curve never fell below 0.143."""
-    at_nyquist = (
+def at_nyquist(resolution_A: float | None, grid: GridRecord | None) -> bool:
+    """Whether a record's FSC = 0.143 resolution (Å) is the last shell of the reference's grid
+    (``grid``): the curve never fell below 0.143, and the grid, not the maps, set the bound."""
+    return (
         resolution_A is not None
         and grid is not None
         and abs(resolution_A - last_shell_A(tuple(grid.box), grid.voxel_size_A[0])) < 1e-3
     )
-    return resolution_words(resolution_A, at_nyquist, unit="")
+
+
+def fsc_words(resolution_A: float | None, grid: GridRecord | None) -> str:
+    """An FSC = 0.143 resolution of a record (Å, no unit), ``≤ ... (Nyquist)`` when it is the
+    last shell of the reference's grid (:func:`at_nyquist`)."""
+    return resolution_words(resolution_A, at_nyquist(resolution_A, grid), unit="")
