@@ -231,7 +231,7 @@ def run_job(
             job_folder(job_dir, replace=True) as tmp,
             job_logger(job.name, tmp / "job.log", quiet) as log,
         ):
-            context = RunContext(tmp, base, log.info, quiet, backend or Backend())
+            context = RunContext(tmp, base, log.info, quiet, backend or Backend(), tuple(command))
             outcome = job.definition.run(job.params, inputs, context)
             declared = {s.name for s in job.outputs}
             if set(outcome.outputs) != declared:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from align3d.jobs.align_3d_maps.crop import content_windows
 from align3d.jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
 from align3d.jobs.align_3d_maps.volume import VolumeOutcome
 
@@ -20,8 +21,11 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
     """FSC plot, difference-map slices, overlay slices: from what the volume's work kept in
     memory (nothing is read back). The difference slices are of the volume's map (not of its
     half maps), low-passed to where it agrees with the reference
-    (:func:`align3d.engine.alignment.difference.difference_lowpass_A`), and say to what."""
+    (:func:`align3d.engine.alignment.difference.difference_lowpass_A`), and say to what. The
+    slices of both figures are cropped to one window per plane, the density of the reference
+    and the aligned map with a margin (:func:`.crop.content_windows`)."""
     label = f"volume {index}"
+    windows = content_windows(outcome.reference_slices, outcome.aligned_slices)
     figures = [
         plot_fsc(
             outcome.fsc_after,
@@ -37,6 +41,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
                 outcome.difference_slices,
                 folder / "difference_slices.png",
                 f"{label}: aligned map - reference, low-passed to {lowpass:.3g} Å",
+                windows,
             )
         )
     figures.append(
@@ -45,6 +50,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
             outcome.aligned_slices,
             folder / "overlay_slices.png",
             f"{label}: reference magenta, aligned green",
+            windows,
         )
     )
     return figures

@@ -193,6 +193,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         figures,
         warnings,
         particles,
+        context.command,
     )
     write_alignments_table(context.workdir, records)
     moved = {i: str(r.files["map"].relative_to(context.workdir)) for i, r in results.items()}
