@@ -52,7 +52,7 @@ def test_a_misspelt_parameter_gets_the_closest_name_and_every_valid_one(
     tmp_path: Path, typo: str, meant: str
 ) -> None:
     issue = only(validate(tmp_path, spec({typo: 1})), "unknown_param")
-    assert issue["param"] == typo and issue["path"] == f"$.jobs.J1.params.{typo}"
+    assert issue["param"] == typo and issue["path"] == f"$.params.{typo}"
     assert f"did you mean {meant!r}?" in issue["message"]
     listed = issue["message"].split("(valid: ")[1].rstrip(")").split(", ")
     assert listed == sorted(AlignParams.model_fields)  # the declaration's names, all of them
