@@ -1,12 +1,12 @@
 """Where a command's outputs go, checked before any work: the one overwrite rule.
 
-**The rule** (``align --out``/``--json``/``--mask-out``/``--report``, ``run --out``, ``demo
---out``): align3d never replaces an existing output unless ``--force`` is given. A job folder
-that holds the same completed job, with unchanged inputs, is reused rather than replaced (that
-is not an overwrite: nothing changes). Whatever ``--force`` says, align3d never writes over one
-of its own input files, never puts a file where a folder is (or a folder where a file is), and
-never removes a folder that is not an align3d job folder (one with ``result.json``) or report
-folder (one with ``report.html``).
+**The rule** (``align --out``/``--json``/``--mask-out``/``--report``, ``run --out``, the
+demo's job folders): align3d never replaces an existing output unless ``--force`` is given. A
+job folder that holds the same completed job, with unchanged inputs, is reused rather than
+replaced (that is not an overwrite: nothing changes). Whatever ``--force`` says, align3d never
+writes over one of its own input files, never puts a file where a folder is (or a folder where
+a file is), and never removes a folder that is not an align3d job folder (one with
+``result.json``) or report folder (one with ``report.html``).
 
 A refusal is an :class:`~align3d.engine.store.OutputExists` (exit code 2, error code
 ``output_exists``) whose message names the path and the option, and says what to do.
@@ -71,13 +71,18 @@ def check_output_file(path: Path, option: str, force: bool, inputs: Iterable[Pat
         )
 
 
+def check_folder_path(path: Path, option: str) -> None:
+    """``path`` can be a folder: it is not a file, nor below one."""
+    blocking = path if path.exists() and not path.is_dir() else _blocking_parent(path)
+    if blocking is not None:
+        raise _not_a_folder(path, option, blocking)
+
+
 def check_output_folder(path: Path, option: str, force: bool, marker: str) -> None:
     """``path``, a folder the command will fill (given by ``option``): refused when it is a
     file, below a file, or not empty; with ``force``, a folder that holds ``marker`` (the file
     align3d writes into such a folder, e.g. ``report.html``) is replaced."""
-    blocking = path if path.exists() and not path.is_dir() else _blocking_parent(path)
-    if blocking is not None:
-        raise _not_a_folder(path, option, blocking)
+    check_folder_path(path, option)
     if not path.is_dir() or not any(path.iterdir()):
         return
     if not (path / marker).is_file():

@@ -133,6 +133,8 @@ def test_run_into_a_file_or_a_folder_of_other_things_is_refused_even_with_force(
         "even with --force",
     )
     assert (folder / "thesis.tex").read_text() == "mine" and file.read_text() == "mine"
+    _refused(capsys, ["demo", "--out", str(file), "--quiet"], f"--out {file} is a file")
+    assert file.read_text() == "mine"
 
 
 def test_a_workflow_whose_later_job_folder_is_taken_runs_no_job(

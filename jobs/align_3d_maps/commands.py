@@ -23,7 +23,12 @@ from align3d.engine.cli_options import (
     model_from_options,
 )
 from align3d.engine.exit_codes import Exit
-from align3d.engine.outputs import check_distinct, check_output_file, check_output_folder
+from align3d.engine.outputs import (
+    check_distinct,
+    check_folder_path,
+    check_output_file,
+    check_output_folder,
+)
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.slots.atomic import atomic_write
 
@@ -190,6 +195,9 @@ class DemoCommand:
         from align3d.jobs.align_3d_maps.demo import run_demo
 
         params = model_from_options(args, AlignmentParams)
+        # a file is refused; the demo's job folders follow the rule of run (reused, or
+        # replaced with --force)
+        check_folder_path(Path(args.out), "--out")
         summary = run_demo(Path(args.out), params, args.force, args.quiet, backend_of(args))
         print(json.dumps(summary, indent=2))
         return Exit.OK
