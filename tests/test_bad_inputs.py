@@ -365,6 +365,22 @@ CASES: list[tuple[str, Setup, str]] = [
         "model.pdb: an atomic model (PDB or mmCIF), not a map",
     ),
     (
+        "job-spec-as-map",
+        lambda d: (
+            (d / "other_spec.json").write_text(json.dumps(basic())),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "other_spec.json"}]}),
+        )[1],
+        "other_spec.json: a JSON file, not a map: give the map itself",
+    ),
+    (
+        "empty-file-as-map",
+        lambda d: (
+            (d / "empty.mrc").write_bytes(b""),
+            align({"reference_map": {"map": "empty.mrc"}, "maps_to_align": [{"map": MOV}]}),
+        )[1],
+        "error: $.inputs.reference_map.map: [unreadable_map] ",
+    ),
+    (
         "header-cut-off",
         lambda d: (
             (d / "head.mrc").write_bytes(_mrc_bytes(d)[:600]),
