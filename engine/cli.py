@@ -224,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_arguments(parser_of)
         parser_of.set_defaults(
-            func=command.run, needs_kernels=getattr(command, "needs_kernels", False)
+            func=command.run,
+            needs_kernels=getattr(command, "needs_kernels", False),
+            precheck=getattr(command, "precheck", None),
         )
     return parser
 
@@ -256,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with lost_interrupts_resent():  # an interrupt is never lost in a finaliser or callback
+            precheck = getattr(args, "precheck", None)
+            if precheck is not None:  # e.g. the output paths, before any work
+                precheck(args)
             if getattr(args, "needs_kernels", False):
                 from align3d.engine.alignment.warmup import ensure_compiled
 

@@ -20,7 +20,9 @@ class InvalidInput(Exception):
 
 
 class Command(Protocol):
-    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``)."""
+    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``).
+    It may also have ``precheck(args)``: checks (such as of its output paths) that run before
+    anything else, the kernels' compilation included."""
 
     name: str
     help: str

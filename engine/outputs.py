@@ -1,7 +1,7 @@
 """Where a command's outputs go, checked before any work: the one overwrite rule.
 
-**The rule** (``align --out``/``--json``/``--mask-out``/``--report``, ``run --out``, the
-demo's job folders): align3d never replaces an existing output unless ``--force`` is given. A
+**The rule** (``align --out``/``--json``/``--mask-out``/``--report``, ``apply --out``,
+``run --out``, the demo's job folders): align3d never replaces an existing output unless ``--force`` is given. A
 job folder that holds the same completed job, with unchanged inputs, is reused rather than
 replaced (that is not an overwrite: nothing changes). Whatever ``--force`` says, align3d never
 writes over one of its own input files, never puts a file where a folder is (or a folder where

@@ -90,18 +90,20 @@ class AlignCommand:
         add_model_options(parser, AlignmentParams)
         add_model_options(parser, AlignParams, include={"output_grid"})
 
+    def precheck(self, args: argparse.Namespace) -> None:
+        """The options and every output path, before any work (the kernels' compilation
+        included): the overwrite rule, :mod:`align3d.engine.outputs`."""
+        if args.mask_out and not args.mask:
+            raise InvalidInput("--mask-out needs --mask (the mask to move)")
+        model_from_options(args, AlignmentParams)
+        _check_outputs(args, Path(args.out), _mask_out(args), _report(args))
+
     def run(self, args: argparse.Namespace) -> int:
         from align3d.jobs.align_3d_maps.early_reads import EarlyReads
 
-        if args.mask_out and not args.mask:
-            raise InvalidInput("--mask-out needs --mask (the mask to move)")
+        self.precheck(args)  # again: the paths may have changed while the kernels compiled
         params = model_from_options(args, AlignmentParams)
-        out = Path(args.out)
-        mask_out = None
-        if args.mask:
-            mask_out = Path(args.mask_out) if args.mask_out else moved_mask_path(out)
-        report = Path(args.report) if args.report else None
-        _check_outputs(args, out, mask_out, report)
+        out, mask_out, report = Path(args.out), _mask_out(args), _report(args)
         # both maps are read and transformed while the numerical stack loads (below); a
         # reference mask changes what is kept of the reference, which is then read in turn
         early = None
@@ -158,6 +160,17 @@ class AlignCommand:
         else:
             print(align_summary.summary_text(summary))
         return Exit.OK
+
+
+def _mask_out(args: argparse.Namespace) -> Path | None:
+    """Where the moved mask goes (with ``--mask``)."""
+    if not args.mask:
+        return None
+    return Path(args.mask_out) if args.mask_out else moved_mask_path(Path(args.out))
+
+
+def _report(args: argparse.Namespace) -> Path | None:
+    return Path(args.report) if args.report else None
 
 
 def _check_outputs(
