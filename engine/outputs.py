@@ -109,6 +109,17 @@ def check_distinct(outputs: Mapping[str, Path]) -> None:
         seen[key] = option
 
 
+def check_outside(folder: Path, option: str, outputs: Mapping[str, Path]) -> None:
+    """Files written beside a folder that appears whole (``option``, renamed into place at the
+    end) must not lie inside it: they would be lost when it is."""
+    inside = Path(os.path.abspath(folder))
+    for other, path in outputs.items():
+        if inside in Path(os.path.abspath(path)).parents:
+            raise OutputExists(
+                f"{other} {path} lies inside {option} {folder}; give them separate places"
+            )
+
+
 def check_job_folder(job_dir: Path) -> None:
     """A job folder of ``run --out``: a file there, or a folder of other things (no
     ``result.json``), is refused whatever ``--force`` says (``--force`` replaces completed

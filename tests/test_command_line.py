@@ -223,6 +223,19 @@ def test_align_prints_a_summary_in_words_and_writes_the_report(
     )
 
 
+def test_an_output_inside_the_report_folder_is_refused(
+    maps: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report folder appears whole at the end: a map written inside it would be lost."""
+    report = tmp_path / "results"
+    _refused(
+        capsys,
+        [*_align(maps, "--out", str(report / "a.mrc")), "--report", str(report)],
+        f"--out {report / 'a.mrc'} lies inside --report {report}",
+    )
+    assert not report.exists()
+
+
 def test_json_to_stdout_for_programs(maps: Path, tmp_path: Path) -> None:
     proc = cli(*_align(maps, "--out", str(tmp_path / "a.mrc"), "--json", "-", "--max-shift", "15"))
     assert proc.returncode == Exit.OK, proc.stderr

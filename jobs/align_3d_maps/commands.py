@@ -28,6 +28,7 @@ from align3d.engine.outputs import (
     check_folder_path,
     check_output_file,
     check_output_folder,
+    check_outside,
 )
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.slots.atomic import atomic_write
@@ -189,6 +190,7 @@ def _check_outputs(
         check_output_file(path, option, args.force, inputs)
     if report is not None:
         check_output_folder(report, "--report", args.force, "report.html")
+        check_outside(report, "--report", outputs)
 
 
 @dataclass(frozen=True)
@@ -204,13 +206,15 @@ class DemoCommand:
         add_parallel_options(parser)
         add_model_options(parser, AlignmentParams)
 
+    def precheck(self, args: argparse.Namespace) -> None:
+        """A file at ``--out`` is refused before any work; the demo's job folders follow the
+        rule of run (reused, or replaced with --force)."""
+        check_folder_path(Path(args.out), "--out")
+
     def run(self, args: argparse.Namespace) -> int:
         from align3d.jobs.align_3d_maps.demo import run_demo
 
         params = model_from_options(args, AlignmentParams)
-        # a file is refused; the demo's job folders follow the rule of run (reused, or
-        # replaced with --force)
-        check_folder_path(Path(args.out), "--out")
         summary = run_demo(Path(args.out), params, args.force, args.quiet, backend_of(args))
         print(json.dumps(summary, indent=2))
         return Exit.OK
