@@ -167,6 +167,7 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
     garbage_cif.write_text("data_x\n_this is not: mmcif ][\n")
     broken = folder / "broken.json"
     broken.write_text("{")
+    (folder / "taken.mrc").write_text("an earlier output, kept")
     mov = str(case.moving(1))
     star = str(case.inputs / "particles1.star")
     return {
@@ -182,7 +183,8 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
         "particles-out-suffix": ([result, "--volume", "1", "--particles", star, "--out", "o.cs"], "--out o.cs"),
         "model-suffix": ([result, "--volume", "1", "--model", star, "--out", "o.cif"], "--model"),
         "unreadable-model": ([result, "--volume", "1", "--model", str(garbage_cif), "--out", "o.cif"], "garbage.cif"),
-        "out-is-input": ([result, "--volume", "1", "--map", mov, "--out", mov], "the same file"),
+        "out-is-input": ([result, "--volume", "1", "--map", mov, "--out", mov, "--force"], "is also an input file"),
+        "out-exists": ([result, "--volume", "1", "--map", mov, "--out", "taken.mrc"], "--out taken.mrc exists; use --force"),
         "voxel-for-particles": ([result, "--volume", "1", "--particles", star, "--out", "o.star", "--voxel", "2"], "--voxel"),
     }  # fmt: skip
 
@@ -200,6 +202,7 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
         "model-suffix",
         "unreadable-model",
         "out-is-input",
+        "out-exists",
         "voxel-for-particles",
     ],
 )
@@ -209,3 +212,4 @@ def test_bad_inputs_get_one_clear_line(case: Case, tmp_path: Path, name: str) ->
     assert proc.returncode == Exit.INVALID_INPUT, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert not any(tmp_path.glob("o.*"))
+    assert (tmp_path / "taken.mrc").read_text() == "an earlier output, kept"

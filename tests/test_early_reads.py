@@ -105,7 +105,7 @@ def test_a_map_that_cannot_be_read_is_named_as_before(
     reference, moving = (broken, same_grid) if which == "reference" else (REFERENCE, broken)
     done = cli("align", str(reference), str(moving), "--out", str(tmp_path / "out.mrc"))
     assert done.returncode == Exit.INVALID_INPUT, done.stderr
-    assert f"align3d: error: {broken}: not a valid MRC map" in done.stderr
+    assert f"align3d: error: {broken}: a text file, not a map" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.mrc").exists()
 

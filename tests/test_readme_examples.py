@@ -161,7 +161,27 @@ def test_the_pipeliner_section(tmp_path: Path) -> None:
     assert "align3d.map_utilities.align_3d_maps" in done.stdout
     assert "Succeeded" in done.stdout
     assert (root / "demo_out/pipeliner_project/Align3D/job003/align3d/result.json").is_file()
-    assert_explained([done], root)
+    # run again, as a user may: the same project gets new jobs (issue 26: no FileExistsError)
+    (again,) = [run_as_written(b, root) for b in blocks("### CCP-EM pipeliner")]
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "the project of an earlier run" in again.stdout and "Traceback" not in again.stderr
+    assert "Align3D/job006/ Succeeded" in again.stdout
+    assert (root / "demo_out/pipeliner_project/Align3D/job003/align3d/result.json").is_file()
+    assert (root / "demo_out/pipeliner_project/Align3D/job006/align3d/result.json").is_file()
+    # a folder of other things is refused, untouched
+    other = root / "demo_out/not_a_project"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    refused = subprocess.run(
+        [str(REPO / ".venv/bin/python"), "fixtures/pipeliner_example.py", str(other)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2 and "is not a pipeliner project" in refused.stderr
+    assert [p.name for p in other.iterdir()] == ["notes.txt"]
+    assert_explained([done, again], root)
 
 
 def test_the_relion_section(tmp_path: Path) -> None:

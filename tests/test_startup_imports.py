@@ -26,6 +26,9 @@ print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
     "command",
     [
         ["--help"],
+        [],
+        ["version"],
+        ["--version"],
         ["describe"],
         ["describe", "align_3d_maps", "--json"],
         ["schema"],

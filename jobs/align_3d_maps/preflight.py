@@ -30,7 +30,7 @@ def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]
     try:
         return read_grid(path, voxel)
     except MapReadError as exc:
-        problems.append(JobProblem(code="unreadable_map", slot=slot, message=str(exc)))
+        problems.append(JobProblem(code="unreadable_map", slot=slot, message=str(exc), file=path))
         return None
 
 
@@ -43,7 +43,9 @@ def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) 
         if main is not None and other is not None:
             mismatch = grid_problem(other, path, main, volume.map, name)
             if mismatch is not None:
-                problems.append(JobProblem(code="grid_mismatch", slot=slot, message=mismatch))
+                problems.append(
+                    JobProblem(code="grid_mismatch", slot=slot, message=mismatch, file=path)
+                )
     return main
 
 
@@ -58,7 +60,9 @@ def _check_mask(
     if grid is not None and owner is not None and owner_path is not None:
         mismatch = grid_problem(grid, mask.path, owner, owner_path, "mask")
         if mismatch is not None:
-            problems.append(JobProblem(code="grid_mismatch", slot=slot, message=mismatch))
+            problems.append(
+                JobProblem(code="grid_mismatch", slot=slot, message=mismatch, file=mask.path)
+            )
 
 
 def preflight(params: Any, inputs: Mapping[str, Any]) -> list[JobProblem]:
@@ -111,12 +115,14 @@ def _check_particles(job_inputs: AlignInputs, problems: list[JobProblem]) -> Non
         try:
             particles = read_particles(payload.path)
         except ParticleFileError as exc:
-            problems.append(JobProblem(code="invalid_particles", slot=slot, message=str(exc)))
+            problems.append(
+                JobProblem(code="invalid_particles", slot=slot, message=str(exc), file=payload.path)
+            )
             continue
         if payload is job_inputs.particles_all:
             problem = class_problem(particles, payload.path, set(job_inputs.indices))
             if problem is not None:
-                problems.append(problem.model_copy(update={"slot": slot}))
+                problems.append(problem.model_copy(update={"slot": slot, "file": payload.path}))
 
 
 FIGURES_BYTES = 2 * 2**20

@@ -357,6 +357,8 @@ def align_files(
     moved_mask_path: Path | None = None,
     reference_mask_path: Path | None = None,
     early: EarlyReads | None = None,
+    output_grid: str = "reference",
+    diagnostics: Diagnostics | None = None,
 ) -> VolumeOutcome:
     """Align the map ``moving_path`` onto ``reference_path``; write it to ``aligned_path``.
 
@@ -365,7 +367,8 @@ def align_files(
     reference's mask (on the reference's grid), restricting the search. Masks take the voxel
     size of their map (``moving_voxel_A``, ``reference_voxel_A`` override the headers).
     ``early``: both maps being read already (:class:`EarlyReads`, started with the same paths
-    and voxel sizes while the numerical stack loaded; not with a reference mask)."""
+    and voxel sizes while the numerical stack loaded; not with a reference mask).
+    ``output_grid``, ``diagnostics``: as for :func:`align_volume`."""
     if mask_path is not None and moved_mask_path is None:
         raise ValueError("a mask to move needs the path of the moved mask")
     clock = time.perf_counter()
@@ -389,6 +392,8 @@ def align_files(
         voxel_size_A=moving_voxel_A,
         mask_voxel_A=moving_voxel_A,
         early=early,
+        output_grid=output_grid,
+        diagnostics=diagnostics,
     )
     outcome.timings_s["read"] += read_s
     outcome.timings_s["total"] += read_s
