@@ -10,8 +10,8 @@ import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
+from align3d.jobs.align_3d_maps.align_pair import align_files
 from align3d.jobs.align_3d_maps.demo import CLASS2_TRUTH, FIXTURE_TRUTH, write_fixtures
-from align3d.jobs.align_3d_maps.volume import align_files
 from align3d.schemas.documents import ResultManifest
 from align3d.slots.mrc import read_map
 from align3d.slots.particles import ANGLES, read_particles

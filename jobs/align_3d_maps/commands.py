@@ -78,8 +78,8 @@ class AlignCommand:
                 Path(args.reference), args.ref_voxel, Path(args.moving), args.mov_voxel
             )
 
+        from align3d.jobs.align_3d_maps.align_pair import align_files
         from align3d.jobs.align_3d_maps.record import alignment_record
-        from align3d.jobs.align_3d_maps.volume import align_files
         from align3d.jobs.align_3d_maps.warnings import volume_label
 
         out = Path(args.out)

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from align3d.jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
-from align3d.jobs.align_3d_maps.volume import VolumeOutcome
+from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
 
 SEARCH_STAGES = 5
 

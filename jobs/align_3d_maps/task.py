@@ -19,9 +19,10 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.jit import threads
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.jobs.align_3d_maps.diagnostics import volume_figures
+from align3d.jobs.align_3d_maps.difference_map import Diagnostics
 from align3d.jobs.align_3d_maps.record import alignment_record
 from align3d.jobs.align_3d_maps.reference import reference_for
-from align3d.jobs.align_3d_maps.volume import Diagnostics, align_volume
+from align3d.jobs.align_3d_maps.volume import align_volume
 from align3d.schemas.documents import AlignmentRecord
 
 
