@@ -10,6 +10,7 @@ from align3d.jobs.align_3d_maps.early_reads import EarlyReads
 from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
 from align3d.jobs.align_3d_maps.reference import reference_for
 from align3d.jobs.align_3d_maps.volume import align_volume
+from align3d.slots.payloads import MapRole
 
 
 def align_files(
@@ -43,12 +44,12 @@ def align_files(
         early.reference() if early is not None else None,
     )
     read_s = time.perf_counter() - clock
-    out_files = {"map": aligned_path}
+    out_files = {MapRole.MAP: aligned_path}
     if moved_mask_path is not None:
-        out_files["mask"] = moved_mask_path
+        out_files[MapRole.MASK] = moved_mask_path
     outcome = align_volume(
         reference,
-        {"map": moving_path},
+        {MapRole.MAP: moving_path},
         out_files,
         params,
         mask=mask_path,

@@ -13,6 +13,7 @@ from align3d.jobs.align_3d_maps.provenance import map_labels
 from align3d.jobs.align_3d_maps.reference import PreparedReference
 from align3d.jobs.align_3d_maps.slices import Slices, central_slices
 from align3d.slots.mrc import write_map
+from align3d.slots.payloads import MapRole
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,6 @@ def write_difference_map(
         difference,
         reference.voxel_size_A,
         reference.header,
-        map_labels(index, "difference_map", t),
+        map_labels(index, MapRole.DIFFERENCE_MAP, t),
     )
     return DifferenceWritten(path, central_slices(difference), lowpass)

@@ -11,6 +11,7 @@ import numpy as np
 from align3d.engine.alignment.align import AlignmentResult
 from align3d.engine.alignment.fsc import FSCCurve
 from align3d.jobs.align_3d_maps.slices import Slices
+from align3d.slots.payloads import MapRole
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class VolumeOutcome:
     alignment, FSC curves, the slices the figures show, what the output grid cost (warnings),
     timings (s) and the low-pass of the difference map (Å; None without diagnostics)."""
 
-    files: dict[str, Path]
+    files: dict[MapRole, Path]
     alignment: AlignmentResult
     fsc_before: FSCCurve
     fsc_after: FSCCurve

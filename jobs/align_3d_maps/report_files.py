@@ -19,14 +19,6 @@ from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
 from align3d.jobs.align_3d_maps.slots import PARTICLES_ALL, REFERENCE_MAP, REFERENCE_MASK
 from align3d.slots.payloads import VolumePayload
 
-MAP_ROLES = {
-    "map": "map",
-    "map_sharp": "sharpened map",
-    "map_half_A": "half map A",
-    "map_half_B": "half map B",
-}
-"""Names of a volume's maps, by payload field."""
-
 OUTPUT_ROLES = {
     "map.mrc": "aligned map",
     "map_sharp.mrc": "aligned sharpened map",
@@ -68,7 +60,7 @@ def shown(path: Path, workdir: Path) -> str:
 
 
 def _volume_files(volume: VolumePayload, slot: str) -> list[FileRow]:
-    return [FileRow(MAP_ROLES[name], Path(path), slot) for name, path in volume.maps().items()]
+    return [FileRow(role.label, Path(path), slot) for role, path in volume.maps().items()]
 
 
 def reference_rows(inputs: AlignInputs) -> list[FileRow]:

@@ -41,7 +41,14 @@ from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
 from align3d.schemas.documents import AlignmentDetails
 from align3d.slots.errors import ParticleFileError
 from align3d.slots.particles import Mover, ParticleFile, read_particles
-from align3d.slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
+from align3d.slots.payloads import (
+    VOLUME_FILES,
+    MapRole,
+    MaskPayload,
+    ParticlesPayload,
+    VolumePayload,
+    VolumesGroupPayload,
+)
 
 
 def _read_particle_inputs(job_inputs: AlignInputs) -> dict[str, ParticleFile]:
@@ -138,15 +145,15 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         rel = {
             name: path.relative_to(context.workdir)
             for name, path in result.files.items()
-            if name in VolumePayload.model_fields  # not the difference map
+            if name in VOLUME_FILES  # not the difference map
         }
         payload = VolumePayload(**rel)
         aligned.append(payload)
         t = result.transform
         if not job_inputs.group:
             outputs[ALIGNED_VOLUME_N.at(item.index)] = payload
-            if item.mask_slot == MASK_N.at(item.index) and "mask" in rel:
-                outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel["mask"])
+            if item.mask_slot == MASK_N.at(item.index) and MapRole.MASK in rel:
+                outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel[MapRole.MASK])
         if item.particles_slot in particle_files:
             source = particle_files[item.particles_slot]
             slot = PARTICLES_FOR_MAP_N.at(item.index)

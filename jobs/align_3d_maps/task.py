@@ -24,6 +24,7 @@ from align3d.jobs.align_3d_maps.record import alignment_record
 from align3d.jobs.align_3d_maps.reference import reference_for
 from align3d.jobs.align_3d_maps.volume import align_volume
 from align3d.schemas.documents import AlignmentRecord
+from align3d.slots.payloads import MapRole
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class VolumeTask:
     reference_voxel_A: float | None
     reference_mask: Path | None
     reference_mask_voxel_A: float | None
-    maps: dict[str, Path]
-    out_files: dict[str, Path]
+    maps: dict[MapRole, Path]
+    out_files: dict[MapRole, Path]
     mask: Path | None
     mask_voxel_A: float | None
     voxel_size_A: float | None
@@ -57,7 +58,7 @@ class VolumeTask:
             z, y, x = read_header_shape(path)
             return z * y * x
 
-        return count(self.reference_map) + count(self.maps["map"])
+        return count(self.reference_map) + count(self.maps[MapRole.MAP])
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class VolumeResult:
     transform, the record that the log, the report and result.json show, and its figures."""
 
     index: int
-    files: dict[str, Path]
+    files: dict[MapRole, Path]
     transform: RigidTransform
     record: AlignmentRecord
     figures: list[Path]

@@ -43,12 +43,13 @@ from align3d.jobs.align_3d_maps.volume_moves import (
 from align3d.jobs.align_3d_maps.volume_reads import read_alongside
 from align3d.slots.mrc import read_grid, read_map, write_map
 from align3d.slots.mrc_stream import read_ahead
+from align3d.slots.payloads import MapRole
 
 
 def align_volume(
     reference: PreparedReference,
-    maps: dict[str, Path],
-    out_files: dict[str, Path],
+    maps: dict[MapRole, Path],
+    out_files: dict[MapRole, Path],
     params: AlignmentParams,
     mask: Path | None = None,
     voxel_size_A: float | None = None,
@@ -64,7 +65,7 @@ def align_volume(
     """Align the volume whose files are ``maps`` (``map`` required) onto ``reference``.
 
     ``mask`` (on the volume's grid) moves with the volume; with ``use_masks`` it also restricts
-    the alignment. Each moved map (and ``mask``) is written to ``out_files[name]``. ``fixed``:
+    the alignment. Each moved map (and ``mask``) is written to ``out_files[role]``. ``fixed``:
     an alignment already found, applied instead of a search. ``early``: where ``map`` is being
     read already, with its spectrum (``align3d align``), taken from there.
 
@@ -77,14 +78,16 @@ def align_volume(
     clock = time.perf_counter()
     early_spectrum = None
     if early is None:
-        moving = read_map(maps["map"], voxel_size_A)
+        moving = read_map(maps[MapRole.MAP], voxel_size_A)
     else:
         read = early.moving()
         moving, early_spectrum = read.map, read.spectrum
         del read
-    main_grid = read_grid(maps["map"], voxel_size_A)
+    main_grid = read_grid(maps[MapRole.MAP], voxel_size_A)
     # the volume's other files are read later: let the disk bring them in during the search
-    read_ahead([path for name, path in maps.items() if name != "map"] + ([mask] if mask else []))
+    read_ahead(
+        [path for role, path in maps.items() if role != MapRole.MAP] + ([mask] if mask else [])
+    )
     mask_voxel = mask_voxel_A or voxel_size_A
     timings = {"read": time.perf_counter() - clock}
     start = time.perf_counter()
@@ -111,7 +114,9 @@ def align_volume(
     else:
         search_mask = None
         if use_masks and mask is not None:
-            search_mask = read_alongside(mask, main_grid, maps["map"], "mask", mask_voxel).data
+            search_mask = read_alongside(
+                mask, main_grid, maps[MapRole.MAP], MapRole.MASK, mask_voxel
+            ).data
         # without a mask, the search starts from the map's spectrum: handed over (freed once
         # cropped to the search's grids), not computed again
         handed = Owned(before_spectrum) if same_grid and search_mask is None else None
@@ -145,11 +150,11 @@ def align_volume(
             content_radius_A(data, voxel_in),
         )
     content = content_of(data, voxel_in)
-    files: dict[str, Path] = {}
+    files: dict[MapRole, Path] = {}
     if out is not on_reference:  # the map on its own grid, and on the reference's for the FSC
         own = move_map(data, voxel_in, t, out.shape, out.voxel_size_A)
-        files["map"] = write_map(
-            out_files["map"], own, out.voxel_size_A, out.header, labels(index, "map", t)
+        files[MapRole.MAP] = write_map(
+            out_files[MapRole.MAP], own, out.voxel_size_A, out.header, labels(index, MapRole.MAP, t)
         )
         kept = content.kept(content_of(own, out.voxel_size_A, content.threshold))
         del own
@@ -167,20 +172,20 @@ def align_volume(
     # disk, the FFT on the cores); both are done before the difference map takes memory
     with ThreadPoolExecutor(1, thread_name_prefix="map-writer") as writer:
         written = None
-        if "map" not in files:
+        if MapRole.MAP not in files:
             written = writer.submit(
                 write_map,
-                out_files["map"],
+                out_files[MapRole.MAP],
                 aligned,
                 out.voxel_size_A,
                 out.header,
-                labels(index, "map", t),
+                labels(index, MapRole.MAP, t),
             )
         spectrum = sfft.rfftn(aligned, workers=balance())
         fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
         aligned_slices = central_slices(aligned)
     if written is not None:
-        files["map"] = written.result()  # the write's error, if any, is raised here
+        files[MapRole.MAP] = written.result()  # the write's error, if any, is raised here
     del aligned, written
     difference_slices, difference_lowpass = None, None
     if diagnostics is not None:
@@ -189,28 +194,32 @@ def align_volume(
         difference = write_difference_map(
             diagnostics, reference, handed_spectrum, fsc_after, index, t
         )
-        files["difference_map"] = difference.path
+        files[MapRole.DIFFERENCE_MAP] = difference.path
         difference_slices, difference_lowpass = difference.slices, difference.lowpass_A
     else:
         del spectrum
     timings["fsc"] += time.perf_counter() - start
     start = time.perf_counter()
-    for name, path in maps.items():
-        if name == "map":
+    for role, path in maps.items():
+        if role == MapRole.MAP:
             continue
-        other = read_alongside(path, main_grid, maps["map"], name, voxel_size_A)
+        other = read_alongside(path, main_grid, maps[MapRole.MAP], role, voxel_size_A)
         owned = Owned(other.data)
         del other
-        files[name] = write_moved_slabs(
-            owned, voxel_in, t, out, out_files[name], labels(index, name, t)
+        files[role] = write_moved_slabs(
+            owned, voxel_in, t, out, out_files[role], labels(index, role, t)
         )
         del owned
     if mask is not None:
-        moving_mask = read_alongside(mask, main_grid, maps["map"], "mask", mask_voxel)
+        moving_mask = read_alongside(mask, main_grid, maps[MapRole.MAP], MapRole.MASK, mask_voxel)
         moved_mask = linear(moving_mask.data, moving_mask.voxel_size_A, t, out)
         del moving_mask
-        files["mask"] = write_map(
-            out_files["mask"], moved_mask, out.voxel_size_A, out.header, labels(index, "mask", t)
+        files[MapRole.MASK] = write_map(
+            out_files[MapRole.MASK],
+            moved_mask,
+            out.voxel_size_A,
+            out.header,
+            labels(index, MapRole.MASK, t),
         )
     timings["resample_write"] += time.perf_counter() - start
     timings["total"] = time.perf_counter() - clock
