@@ -60,6 +60,7 @@ from align3d.engine.version import align3d_version
 from align3d.schemas.documents import AlignmentRecord, GridRecord
 from align3d.slots.atomic import atomic_write
 from align3d.slots.mrc import MapHeader, has_map_stamp, read_grid
+from align3d.slots.payloads import MapRole
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class GridSource(Protocol):
     (``map`` at least), the reference map, and the voxel sizes (Å) given in place of headers."""
 
     @property
-    def maps(self) -> Mapping[str, Path]: ...
+    def maps(self) -> Mapping[MapRole, Path]: ...
     @property
     def reference_map(self) -> Path: ...
     @property
@@ -128,7 +129,7 @@ def with_grids(record: AlignmentRecord, source: GridSource) -> AlignmentRecord:
     """``record`` with the grids of its volume's map and of the reference (headers read)."""
     return record.model_copy(
         update={
-            "map_grid": grid_record(source.maps["map"], source.voxel_size_A),
+            "map_grid": grid_record(source.maps[MapRole.MAP], source.voxel_size_A),
             "reference_grid": grid_record(source.reference_map, source.reference_voxel_A),
         }
     )

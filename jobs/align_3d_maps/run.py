@@ -22,6 +22,7 @@ from align3d.jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from align3d.jobs.align_3d_maps.diagnostics import progress_bars
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
+from align3d.jobs.align_3d_maps.names import volume_folder
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
 from align3d.jobs.align_3d_maps.preflight import class_problem
@@ -37,7 +38,7 @@ from align3d.jobs.align_3d_maps.slots import (
     PARTICLES_FOR_MAP_N,
     REFERENCE_VOLUME,
 )
-from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
+from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, absolute, align_one
 from align3d.schemas.documents import AlignmentDetails
 from align3d.slots.errors import ParticleFileError
 from align3d.slots.particles import Mover, ParticleFile, read_particles
@@ -80,33 +81,20 @@ def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int6
 
 
 def _tasks(params: AlignParams, job_inputs: AlignInputs, workdir: Path) -> list[VolumeTask]:
-    reference = job_inputs.reference
+    reference = absolute(job_inputs.reference)
     ref_mask = job_inputs.reference_mask
-    tasks = []
-    for item in job_inputs.volumes:
-        folder = workdir / f"volume_{item.index:03d}"
-        maps = {name: Path(path).resolve() for name, path in item.volume.maps().items()}
-        out_files = {name: folder / f"{name}.mrc" for name in [*maps, "mask"]}
-        tasks.append(
-            VolumeTask(
-                item.index,
-                Path(reference.map).resolve(),
-                reference.voxel_size_A,
-                None if ref_mask is None else Path(ref_mask.path).resolve(),
-                None if ref_mask is None else ref_mask.voxel_size_A,
-                maps,
-                out_files,
-                None if item.mask is None else Path(item.mask.path).resolve(),
-                None if item.mask is None else item.mask.voxel_size_A,
-                item.volume.voxel_size_A,
-                params.alignment(),
-                params.apply_mask_to_volumes,
-                params.log_diagnostics,
-                folder,
-                params.output_grid,
-            )
+    return [
+        VolumeTask(
+            index=item.index,
+            reference=reference,
+            reference_mask=None if ref_mask is None else absolute(ref_mask),
+            volume=absolute(item.volume),
+            mask=None if item.mask is None else absolute(item.mask),
+            params=params,
+            folder=workdir / volume_folder(item.index),
         )
-    return tasks
+        for item in job_inputs.volumes
+    ]
 
 
 def _align_all(tasks: list[VolumeTask], context: RunContext) -> dict[int, VolumeResult]:

@@ -30,6 +30,7 @@ from align3d.jobs.align_3d_maps.difference_map import Diagnostics, write_differe
 from align3d.jobs.align_3d_maps.early_reads import EarlyReads, on_grid
 from align3d.jobs.align_3d_maps.grids import content_radius_A, grid_warnings, own_grid
 from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
+from align3d.jobs.align_3d_maps.params import OutputGridChoice
 from align3d.jobs.align_3d_maps.provenance import map_labels as labels
 from align3d.jobs.align_3d_maps.reference import PreparedReference
 from align3d.jobs.align_3d_maps.slices import central_slices
@@ -57,7 +58,7 @@ def align_volume(
     progress: Callable[[str], None] | None = None,
     mask_voxel_A: float | None = None,
     fixed: AlignmentResult | None = None,
-    output_grid: str = "reference",
+    output_grid: OutputGridChoice = "reference",
     diagnostics: Diagnostics | None = None,
     index: int = 1,
     early: EarlyReads | None = None,
