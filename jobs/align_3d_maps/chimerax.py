@@ -57,14 +57,13 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import FLIP, RigidTransform
 from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps.names import CHIMERAX_SCRIPT
 from align3d.schemas.documents import AlignmentRecord, GridRecord
 from align3d.slots.atomic import atomic_write
 from align3d.slots.mrc import MapHeader, has_map_stamp, read_grid
 from align3d.slots.payloads import MapRole
 
 logger = logging.getLogger(__name__)
-
-SCRIPT_NAME = "chimerax.cxc"
 
 
 def chimerax_origin_A(
@@ -290,6 +289,6 @@ def write_chimerax_script(
     record has grids."""
     text = chimerax_script(records, aligned_maps)
     if not text:
-        logger.warning("no volume records its grids: %s not written", SCRIPT_NAME)
+        logger.warning("no volume records its grids: %s not written", CHIMERAX_SCRIPT)
         return None
-    return atomic_write(folder / SCRIPT_NAME, lambda tmp: tmp.write_text(text))
+    return atomic_write(folder / CHIMERAX_SCRIPT, lambda tmp: tmp.write_text(text))

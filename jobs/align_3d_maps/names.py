@@ -28,11 +28,12 @@ def volume_folder(index: int) -> str:
     return f"volume_{index:03d}"
 
 
+def particles_file(slot: str, source: Path) -> str:
+    """The particle file written for output ``slot`` from ``source``, in source's format:
+    ``particles_for_map_2.star``, ``all_particles.cs``."""
+    return f"{slot}{source.suffix}"
+
+
 def map_file(role: MapRole) -> str:
     """The file of a volume's map (or mask, or difference map) in its folder: ``map_sharp.mrc``."""
     return f"{role}.mrc"
-
-
-def volume_path(workdir: Path, index: int, name: str) -> Path:
-    """The file ``name`` of volume ``index``'s folder in the job folder ``workdir``."""
-    return workdir / volume_folder(index) / name

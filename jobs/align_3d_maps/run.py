@@ -22,7 +22,7 @@ from align3d.jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from align3d.jobs.align_3d_maps.diagnostics import progress_bars
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
-from align3d.jobs.align_3d_maps.names import volume_folder
+from align3d.jobs.align_3d_maps.names import particles_file, volume_folder
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
 from align3d.jobs.align_3d_maps.preflight import class_problem
@@ -148,7 +148,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             written = write_moved_particles(
                 source,
                 lambda a, o, rows, t=t: move_poses(a, o, t),
-                context.workdir / f"{slot}{source.path.suffix}",
+                context.workdir / particles_file(slot, source.path),
                 _is_identity(t),
                 slot,
                 (item.index,),
@@ -161,7 +161,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         classes = source.classes()
         assert classes is not None  # checked by _read_particle_inputs
         transforms = {index: result.transform for index, result in results.items()}
-        target = context.workdir / f"{ALL_PARTICLES.name}{source.path.suffix}"
+        target = context.workdir / particles_file(ALL_PARTICLES.name, source.path)
         identity = all(_is_identity(t) for t in transforms.values())
         written = write_moved_particles(
             source,
@@ -190,7 +190,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         particles,
     )
     write_alignments_table(context.workdir, records)
-    moved = {i: str(r.files["map"].relative_to(context.workdir)) for i, r in results.items()}
+    moved = {i: str(r.files[MapRole.MAP].relative_to(context.workdir)) for i, r in results.items()}
     write_chimerax_script(context.workdir, records, moved)
     details = AlignmentDetails(
         alignments=records,
