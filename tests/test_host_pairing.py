@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
     job_spec,
     plan_volumes,
 )
+from align3d.jobs.align_3d_maps.hosts.run_folder import SPEC_NAME, write_spec
 from align3d.schemas.documents import GroupRef, PathRef, VolumeRef
 
 
@@ -153,3 +155,22 @@ def test_one_map_takes_every_file_but_counts_are_checked() -> None:
         plan_volumes(HostInputs(REF, [one["map"]], halves=[one["half1"]]))
     with pytest.raises(PairingError, match="at most one"):
         plan_volumes(HostInputs(REF, [one["map"]], masks=[one["mask"], one["mask"]]))
+
+
+def test_a_rewritten_spec_counts_as_changed_only_when_its_content_changed(tmp_path: Path) -> None:
+    one = refinement(1)
+    inputs = HostInputs(REF, [one["map"]], halves=[one["half1"], one["half2"]])
+    plan = plan_volumes(inputs)
+    spec = job_spec(inputs, plan, {"symmetry": "C1"}, particles=False, masks=False)
+    assert write_spec(tmp_path, spec)  # the first spec
+    assert not write_spec(tmp_path, spec)
+    # the same content with its keys in another order (as an earlier release wrote it)
+    written = json.loads((tmp_path / SPEC_NAME).read_text())
+    reordered = {key: written[key] for key in reversed(list(written))}
+    (tmp_path / SPEC_NAME).write_text(json.dumps(reordered, indent=2) + "\n")
+    assert not write_spec(tmp_path, spec)
+    assert json.loads((tmp_path / SPEC_NAME).read_text()) == written
+    other = job_spec(inputs, plan, {"symmetry": "C2"}, particles=False, masks=False)
+    assert write_spec(tmp_path, other)
+    (tmp_path / SPEC_NAME).write_text('{"job": ')  # cut short
+    assert write_spec(tmp_path, other)
