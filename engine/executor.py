@@ -22,7 +22,7 @@ from align3d.engine.inputs import Done, job_inputs, literal_input_files
 from align3d.engine.issues import InvalidSpec, Issue
 from align3d.engine.jobdef import JobDefinition, JobOutcome, RunContext
 from align3d.engine.locations import file_location
-from align3d.engine.logs import RUN_LOGGER, job_logger
+from align3d.engine.logs import JOB_LOG, RUN_LOGGER, job_logger
 from align3d.engine.outputs import check_job_folder
 from align3d.engine.parallel.backend import Backend
 from align3d.engine.parallel.local import warm_workers
@@ -234,7 +234,7 @@ def run_job(
     try:
         with (
             job_folder(job_dir, replace=True) as tmp,
-            job_logger(job.name, tmp / "job.log", quiet) as log,
+            job_logger(job.name, tmp / JOB_LOG, quiet) as log,
         ):
             context = RunContext(tmp, base, log.info, quiet, backend or Backend(), tuple(command))
             outcome = job.definition.run(job.params, inputs, context)

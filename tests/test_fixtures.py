@@ -11,6 +11,7 @@ import scipy.ndimage as ndi
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
+from align3d.jobs.align_3d_maps.align_pair import align_files
 from align3d.jobs.align_3d_maps.chimerax import centre_A, grid_record
 from align3d.jobs.align_3d_maps.demo import (
     CLASS2_TRUTH,
@@ -18,7 +19,6 @@ from align3d.jobs.align_3d_maps.demo import (
     fixture_model_atoms,
     write_fixtures,
 )
-from align3d.jobs.align_3d_maps.volume import align_files
 from align3d.schemas.documents import ResultManifest
 from align3d.slots.mrc import read_map
 from align3d.slots.particles import ANGLES, read_particles

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from align3d.jobs.align_3d_maps.names import volume_folder
 from tests.host_cases import (
     PLAIN_NAMES,
     TRUTHS,
@@ -113,7 +114,7 @@ def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path)
     run = f"{name}align3d"
     # maps_to_align was given as (volume 2, volume 1): volume 1 is the second map
     for index, truth_index in ((1, 1), (2, 0)):
-        folder = f"{run}/volume_{index:03d}"
+        folder = f"{run}/{volume_folder(index)}"
         assert outputs[f"{folder}/map.mrc"] == "DensityMap.mrc.align3d.aligned"
         assert outputs[f"{folder}/map_half_A.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"
         assert outputs[f"{folder}/map_half_B.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"

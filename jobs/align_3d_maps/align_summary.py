@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from align3d.jobs.align_3d_maps.diagnostics import volume_figures
+from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
 from align3d.jobs.align_3d_maps.record import alignment_record
 from align3d.jobs.align_3d_maps.report import job_report, volume_folder
 from align3d.jobs.align_3d_maps.slots import INDIVIDUAL, REFERENCE_MAP, REFERENCE_MASK
-from align3d.jobs.align_3d_maps.volume import VolumeOutcome
 from align3d.jobs.align_3d_maps.warnings import volume_label
 from align3d.schemas.documents import AlignmentRecord
 from align3d.slots.payloads import MaskPayload, VolumePayload

@@ -115,7 +115,8 @@ class AlignCommand:
 
         from align3d.engine.store import job_folder
         from align3d.jobs.align_3d_maps import align_summary
-        from align3d.jobs.align_3d_maps.volume import Diagnostics, align_files
+        from align3d.jobs.align_3d_maps.align_pair import align_files
+        from align3d.jobs.align_3d_maps.difference_map import Diagnostics
 
         files = align_summary.AlignFiles(
             Path(args.reference),

@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from align3d.jobs.align_3d_maps.crop import content_windows
 from align3d.jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
-from align3d.jobs.align_3d_maps.volume import VolumeOutcome
+from align3d.jobs.align_3d_maps.names import DIFFERENCE_FIGURE, FSC_FIGURE, OVERLAY_FIGURE
+from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
 
 SEARCH_STAGES = 5
 
@@ -30,7 +31,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
         plot_fsc(
             outcome.fsc_after,
             outcome.fsc_before,
-            folder / "fsc.png",
+            folder / FSC_FIGURE,
             f"FSC of {label} against the reference",
         )
     ]
@@ -39,7 +40,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
         figures.append(
             plot_difference_slices(
                 outcome.difference_slices,
-                folder / "difference_slices.png",
+                folder / DIFFERENCE_FIGURE,
                 f"{label}: aligned map - reference, low-passed to {lowpass:.3g} Å",
                 windows,
             )
@@ -48,7 +49,7 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
         plot_overlay_slices(
             outcome.reference_slices,
             outcome.aligned_slices,
-            folder / "overlay_slices.png",
+            folder / OVERLAY_FIGURE,
             f"{label}: reference magenta, aligned green",
             windows,
         )

@@ -22,7 +22,7 @@ from align3d.jobs.align_3d_maps.slots import REFERENCE_MAP
 from align3d.slots.errors import MapReadError, ParticleFileError
 from align3d.slots.mrc import MapGrid, grid_problem, read_grid
 from align3d.slots.particles import ParticleFile, read_particles
-from align3d.slots.payloads import MaskPayload, VolumePayload
+from align3d.slots.payloads import MapRole, MaskPayload, VolumePayload
 
 
 def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]) -> MapGrid | None:
@@ -36,12 +36,12 @@ def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]
 
 def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) -> MapGrid | None:
     main = _read(volume.map, volume.voxel_size_A, slot, problems)
-    for name, path in volume.maps().items():
-        if name == "map":
+    for role, path in volume.maps().items():
+        if role == MapRole.MAP:
             continue
         other = _read(path, volume.voxel_size_A, slot, problems)
         if main is not None and other is not None:
-            mismatch = grid_problem(other, path, main, volume.map, name)
+            mismatch = grid_problem(other, path, main, volume.map, role)
             if mismatch is not None:
                 problems.append(
                     JobProblem(code="grid_mismatch", slot=slot, message=mismatch, file=path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps import names
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
 from align3d.jobs.align_3d_maps.report_files import (
@@ -102,7 +103,7 @@ class ReportInputs:
 
 def volume_folder(workdir: Path, index: int) -> Path:
     """The folder of volume ``index``'s files."""
-    return workdir / f"volume_{index:03d}"
+    return workdir / names.volume_folder(index)
 
 
 def _cells(row: FileRow, workdir: Path) -> list[Any]:
@@ -259,4 +260,4 @@ def job_report(
     report = ReportInputs(
         workdir, params, AlignInputs.read(inputs), records, figures, warnings, particles, facts
     )
-    return write_report(workdir / "report.html", "Align 3D Maps", report)
+    return write_report(workdir / names.REPORT, "Align 3D Maps", report)
