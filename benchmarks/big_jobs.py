@@ -71,7 +71,13 @@ def make_case(name: str) -> Path:
         turn = Rotation.random(random_state=k).as_matrix()
         truth = RigidTransform(turn, rng.uniform(-8, 8, 3), bool(k % 2))
         shape = (case["box"],) * 3
-        moving = resample_map(reference, voxel, truth.inverse(), shape, case["voxel"])
+        moving = resample_map(
+            reference,
+            in_voxel_A=voxel,
+            transform=truth.inverse(),
+            out_shape=shape,
+            out_voxel_A=case["voxel"],
+        )
         files = {"map": f"v{k}_map.mrc"}
         write_map(folder / files["map"], moving, case["voxel"])
         for half in ("A", "B"):

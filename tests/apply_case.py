@@ -95,7 +95,11 @@ def write_inputs(folder: Path) -> Path:
     )
     for index, truth in TRUTH.items():
         moving = resample_map(
-            reference, REFERENCE_VOXEL_A, truth.inverse(), SHAPES[index], VOXELS_A[index]
+            reference,
+            in_voxel_A=REFERENCE_VOXEL_A,
+            transform=truth.inverse(),
+            out_shape=SHAPES[index],
+            out_voxel_A=VOXELS_A[index],
         )
         write_map(folder / f"mov{index}.mrc", moving, VOXELS_A[index], HEADERS[index])
     z, y, x = np.indices(SHAPES[2])

@@ -34,7 +34,7 @@ def test_lowpass_response_shape() -> None:
 
 def test_fsc_of_identical_maps_is_one() -> None:
     vol = protein_like_map((40, 40, 40), 2.0, seed=3)
-    curve = fsc(vol, vol, 2.0)
+    curve = fsc(vol, vol, voxel_A=2.0)
     assert np.allclose(curve.fsc[1:], 1.0)
     assert curve.resolution_at(0.143) == pytest.approx(4.0)  # Nyquist
 
@@ -43,7 +43,7 @@ def test_fsc_of_independent_noise_is_near_zero(rng: np.random.Generator) -> None
     n = 48
     a = rng.standard_normal((n, n, n))
     b = rng.standard_normal((n, n, n))
-    curve = fsc(a, b, 1.0)
+    curve = fsc(a, b, voxel_A=1.0)
     sigma = 1.0 / np.sqrt(curve.count[2:] / 2.0)  # half the voxels are independent (Friedel)
     assert np.all(np.abs(curve.fsc[2:]) < 3.0 * sigma)  # the expected 3-sigma band
 
@@ -56,7 +56,7 @@ def test_fsc_follows_the_snr_of_added_noise(rng: np.random.Generator) -> None:
     noise = np.sqrt(1.0 / snr)
     a = signal + noise * rng.standard_normal(signal.shape)
     b = signal + noise * rng.standard_normal(signal.shape)
-    curve = fsc(a, b, 1.0)
+    curve = fsc(a, b, voxel_A=1.0)
     assert np.allclose(curve.fsc[4:], snr / (1 + snr), atol=0.08)
 
 
@@ -65,7 +65,7 @@ def test_fsc_crossing_matches_a_lowpass() -> None:
     rng = np.random.default_rng(1)
     noisy = vol + 0.05 * rng.standard_normal(vol.shape).astype(np.float32)
     blurred = lowpass(noisy, 1.0, 8.0)
-    res = fsc(vol, blurred, 1.0).resolution_at(0.143)
+    res = fsc(vol, blurred, voxel_A=1.0).resolution_at(0.143)
     assert 6.5 < res < 9.0
 
 
@@ -87,7 +87,7 @@ def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
         return (low - low.mean()) / low.std()
 
     expected = standardised(b) - standardised(a)
-    found = difference_map(a, b, 1.5, 6.0)
+    found = difference_map(a, b, voxel_A=1.5, lowpass_A=6.0)
     assert found.dtype == np.float32
     np.testing.assert_allclose(found, expected, atol=2e-5 * np.abs(expected).max())
 

@@ -24,9 +24,13 @@ def test_a_map_moved_in_slabs_is_the_map_moved_whole(tmp_path: Path, out_voxel_A
     move = RigidTransform(rotvec_matrix([0.3, -0.2, 0.5]), np.array([1.5, -2.0, 0.7]), True)
     shape = (75, 72, 80) if out_voxel_A == 1.0 else (41, 43, 40)
     header = MapHeader((1.0, 2.0, 3.0), (0, 0, 0))
-    whole = move_map(volume, 1.0, move, shape, out_voxel_A)
+    whole = move_map(
+        volume, in_voxel_A=1.0, transform=move, out_shape=shape, out_voxel_A=out_voxel_A
+    )
     write_map(tmp_path / "whole.mrc", whole, (out_voxel_A,) * 3, header, ["made whole"])
-    slabs = move_map_slabs(volume, 1.0, move, shape, out_voxel_A)
+    slabs = move_map_slabs(
+        volume, in_voxel_A=1.0, transform=move, out_shape=shape, out_voxel_A=out_voxel_A
+    )
     write_map_slabs(
         tmp_path / "slabs.mrc",
         shape,

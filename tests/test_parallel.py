@@ -458,7 +458,13 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     reference = protein_like_map((box,) * 3, 2.0, seed=3)
     truth = random_transform(np.random.default_rng(3), max_shift_A=5.0)
     write_map(tmp_path / "ref.mrc", reference, 2.0)
-    write_map(tmp_path / "mov.mrc", resample_map(reference, 2.0, truth, (box,) * 3, 2.0), 2.0)
+    write_map(
+        tmp_path / "mov.mrc",
+        resample_map(
+            reference, in_voxel_A=2.0, transform=truth, out_shape=(box,) * 3, out_voxel_A=2.0
+        ),
+        2.0,
+    )
     spec = {
         "job": "align_3d_maps",
         "params": {"max_shift_A": 10, "log_diagnostics": True},

@@ -29,10 +29,12 @@ def test_moved_volume_at_updated_poses_projects_like_the_original(flip: bool, se
     rng = np.random.default_rng(seed)
     volume = protein_like_map((BOX, BOX, BOX), VOXEL, radius_fraction=0.3, seed=seed)
     transform = random_transform(rng, 6.0, flip=flip)
-    moved = resample_map(volume, VOXEL, transform, volume.shape, VOXEL)
+    moved = resample_map(
+        volume, in_voxel_A=VOXEL, transform=transform, out_shape=volume.shape, out_voxel_A=VOXEL
+    )
     poses = Rotation.random(6, random_state=rng).as_matrix().transpose(0, 2, 1)
     origins = rng.uniform(-3.0, 3.0, size=(6, 2))
-    new_poses, new_origins = move_poses(poses, origins, transform)
+    new_poses, new_origins = move_poses(poses, origins, transform=transform)
     before = project_many(volume, VOXEL, poses, origins, order=1)
     after = project_many(moved, VOXEL, new_poses, new_origins, order=1)
     for i in range(len(poses)):

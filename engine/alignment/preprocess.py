@@ -99,7 +99,14 @@ class SourceMap:
             small_p = p * np.array(vol.shape[::-1]) / np.array(shape[::-1])
         kept_mask = mask
         if mask is not None and large:
-            kept_mask = resample_map(mask, p, RigidTransform(), shape, small_p, kind="mask")
+            kept_mask = resample_map(
+                mask,
+                in_voxel_A=p,
+                transform=RigidTransform(),
+                out_shape=shape,
+                out_voxel_A=small_p,
+                kind="mask",
+            )
         if mask is None:
             masked = vol
         elif large and consume_mask and mask.dtype == np.float32 and mask.flags.writeable:
@@ -144,7 +151,12 @@ def working_map(
     else:
         identity = RigidTransform()
         weights = resample_map(
-            source.mask, source.voxel_size_A, identity, new_shape, new_p, kind="mask"
+            source.mask,
+            in_voxel_A=source.voxel_size_A,
+            transform=identity,
+            out_shape=new_shape,
+            out_voxel_A=new_p,
+            kind="mask",
         )
     values = _standardise(values * weights if taper else values, weights, zero_outside=taper)
     return WorkingMap(values, weights, new_p)
@@ -156,9 +168,16 @@ def on_cube(
     """Resample a working map and its weights onto a cube of ``box`` voxels of ``voxel_A`` Å
     (same centre), for searches that need both maps on one grid."""
     shape = (box, box, box)
-    values = resample_map(work.values, work.voxel_size_A, RigidTransform(), shape, voxel_A)
-    weights = resample_map(
-        work.weights, work.voxel_size_A, RigidTransform(), shape, voxel_A, kind="mask"
+    values, weights = (
+        resample_map(
+            volume,
+            transform=RigidTransform(),
+            in_voxel_A=work.voxel_size_A,
+            out_shape=shape,
+            out_voxel_A=voxel_A,
+            kind=kind,
+        )
+        for volume, kind in ((work.values, "map"), (work.weights, "mask"))
     )
     return _standardise(values * weights, weights), weights
 

@@ -25,6 +25,7 @@ from align3d.engine.alignment.spline.prefilter import spline_coefficients
 
 def index_mapping(
     transform: RigidTransform,
+    *,
     in_shape: tuple[int, int, int],
     in_voxel_A: float | ArrayLike,
     out_shape: tuple[int, int, int],
@@ -47,8 +48,9 @@ def index_mapping(
 
 def resample_map(
     volume: NDArray[np.floating],
-    voxel_size_A: float | ArrayLike,
+    *,
     transform: RigidTransform,
+    in_voxel_A: float | ArrayLike,
     out_shape: tuple[int, int, int],
     out_voxel_A: float | ArrayLike,
     kind: Literal["map", "mask"] = "map",
@@ -58,9 +60,11 @@ def resample_map(
     Parameters
     ----------
     volume : array ``[z, y, x]``
-    voxel_size_A : voxel size of ``volume`` in Å (scalar or ``(x, y, z)``)
     transform : maps points of ``volume`` into the output frame (DESIGN.md convention)
-    out_shape, out_voxel_A : the output grid
+    in_voxel_A : voxel size of ``volume`` in Å (scalar or ``(x, y, z)``)
+    out_shape, out_voxel_A : the output grid (voxels ``[z, y, x]``; Å)
+
+    Everything but the volume is given by keyword.
     kind : ``"map"`` (cubic B-spline) or ``"mask"`` (trilinear, values stay in [0, 1])
 
     Points that come from outside the input box are 0. The input is used as it is: to move a
@@ -69,7 +73,13 @@ def resample_map(
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise ValueError(f"expected a 3-D volume, got shape {vol.shape}")
-    matrix, offset = index_mapping(transform, vol.shape, voxel_size_A, out_shape, out_voxel_A)
+    matrix, offset = index_mapping(
+        transform,
+        in_shape=vol.shape,
+        in_voxel_A=in_voxel_A,
+        out_shape=out_shape,
+        out_voxel_A=out_voxel_A,
+    )
     if kind == "mask":
         return affine_linear(vol, matrix, offset, tuple(out_shape))
     if kind != "map":
@@ -100,8 +110,9 @@ class Owned:
 
 def move_map(
     volume: NDArray[np.float32] | Owned,
-    voxel_size_A: float | ArrayLike,
+    *,
     transform: RigidTransform,
+    in_voxel_A: float | ArrayLike,
     out_shape: tuple[int, int, int],
     out_voxel_A: float | ArrayLike,
 ) -> NDArray[np.float32]:
@@ -115,30 +126,40 @@ def move_map(
     spectrum replaces it on the way (at most two full-size arrays at once, besides the output).
     """
     coeffs, matrix, offset = _spline_and_mapping(
-        volume, voxel_size_A, transform, out_shape, out_voxel_A
+        volume,
+        transform=transform,
+        in_voxel_A=in_voxel_A,
+        out_shape=out_shape,
+        out_voxel_A=out_voxel_A,
     )
     return affine_cubic(coeffs, matrix, offset, tuple(out_shape))
 
 
 def move_map_slabs(
     volume: NDArray[np.float32] | Owned,
-    voxel_size_A: float | ArrayLike,
+    *,
     transform: RigidTransform,
+    in_voxel_A: float | ArrayLike,
     out_shape: tuple[int, int, int],
     out_voxel_A: float | ArrayLike,
 ) -> Iterator[NDArray[np.float32]]:
     """:func:`move_map`, the output in ``z`` slabs as they are computed (to be written as they
     come: the whole output is never in memory)."""
     coeffs, matrix, offset = _spline_and_mapping(
-        volume, voxel_size_A, transform, out_shape, out_voxel_A
+        volume,
+        transform=transform,
+        in_voxel_A=in_voxel_A,
+        out_shape=out_shape,
+        out_voxel_A=out_voxel_A,
     )
     return affine_cubic_slabs(coeffs, matrix, offset, tuple(out_shape))
 
 
 def _spline_and_mapping(
     volume: NDArray[np.float32] | Owned,
-    voxel_size_A: float | ArrayLike,
+    *,
     transform: RigidTransform,
+    in_voxel_A: float | ArrayLike,
     out_shape: tuple[int, int, int],
     out_voxel_A: float | ArrayLike,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64]]:
@@ -146,7 +167,7 @@ def _spline_and_mapping(
     a coarser output) and the index mapping onto the output grid."""
     owned = isinstance(volume, Owned)
     vol = volume.take() if isinstance(volume, Owned) else np.asarray(volume)
-    p_in = voxel_size_xyz(voxel_size_A)
+    p_in = voxel_size_xyz(in_voxel_A)
     p_out = voxel_size_xyz(out_voxel_A)
     if float(np.max(p_out / p_in)) > 1.01:
         target = np.maximum(p_in, p_out / OVERSAMPLING)
@@ -160,7 +181,9 @@ def _spline_and_mapping(
         vol, p_in = resize_spectrum(spectrum, shape, p_in, crop, 1.1 * nyquist_A, overwrite=True)  # type: ignore[arg-type]
         del spectrum
         owned = True
-    matrix, offset = index_mapping(transform, vol.shape, p_in, out_shape, out_voxel_A)
+    matrix, offset = index_mapping(
+        transform, in_shape=vol.shape, in_voxel_A=p_in, out_shape=out_shape, out_voxel_A=out_voxel_A
+    )
     coeffs = spline_coefficients(vol, dtype=np.float32, in_place=owned)
     del vol
     return coeffs, matrix, offset

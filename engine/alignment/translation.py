@@ -140,7 +140,9 @@ def shift_candidates(
         for k in range(lo, hi):
             hyp = hypotheses[k]
             # trilinear is enough to rank candidates (the best are refined with cubic splines)
-            matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
+            matrix, offset = index_mapping(
+                hyp, in_shape=shape, in_voxel_A=voxel_A, out_shape=shape, out_voxel_A=voxel_A
+            )
             rotated = affine_linear(mov_cube, matrix, offset, shape)
             shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A, window)
             norm = ref_norm * float(np.linalg.norm(rotated))

@@ -113,13 +113,24 @@ def apply_map(
         )
     if kind == "mask":
         moved = resample_map(
-            data.data, data.voxel_size_A, transform, grid.shape, grid.voxel_size_A, kind="mask"
+            data.data,
+            in_voxel_A=data.voxel_size_A,
+            transform=transform,
+            out_shape=grid.shape,
+            out_voxel_A=grid.voxel_size_A,
+            kind="mask",
         )
     else:
         owned = Owned(data.data)
         voxel = data.voxel_size_A
         del data
-        moved = move_map(owned, voxel, transform, grid.shape, grid.voxel_size_A)
+        moved = move_map(
+            owned,
+            in_voxel_A=voxel,
+            transform=transform,
+            out_shape=grid.shape,
+            out_voxel_A=grid.voxel_size_A,
+        )
     labels = map_labels(index, source.name, transform, "apply")
     return write_map(out, moved, grid.voxel_size_A, grid.header, labels)
 
@@ -136,7 +147,7 @@ def apply_particles(
     particles = read_particles(source)
     if _is_identity(transform):
         return particles.write(out)
-    return particles.updated(lambda a, o, rows: move_poses(a, o, transform)).write(out)
+    return particles.updated(lambda a, o, rows: move_poses(a, o, transform=transform)).write(out)
 
 
 def _is_identity(t: RigidTransform) -> bool:

@@ -111,8 +111,29 @@ def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.flo
     (72 x 70 x 68 voxels of 1.9 Å), so the demo exercises hand, box and voxel-size handling.
     """
     reference = protein_like_map((64, 64, 64), 2.0, seed=2026)
-    moving = resample_map(reference, 2.0, DEMO_TRUTH.inverse(), (68, 70, 72), 1.9)
+    moving = _misaligned(
+        reference, DEMO_TRUTH, voxel_A=2.0, out_shape=(68, 70, 72), out_voxel_A=1.9
+    )
     return (reference, 2.0), (moving, 1.9)
+
+
+def _misaligned(
+    reference: NDArray[np.float32],
+    truth: RigidTransform,
+    *,
+    voxel_A: float,
+    out_shape: tuple[int, int, int],
+    out_voxel_A: float,
+) -> NDArray[np.float32]:
+    """``reference`` (of ``voxel_A`` Å) moved by the inverse of ``truth`` onto a grid of
+    ``out_shape`` and ``out_voxel_A`` Å: a map that ``truth`` aligns back onto it."""
+    return resample_map(
+        reference,
+        transform=truth.inverse(),
+        in_voxel_A=voxel_A,
+        out_shape=out_shape,
+        out_voxel_A=out_voxel_A,
+    )
 
 
 FIXTURE_TRUTH = RigidTransform(
@@ -183,8 +204,10 @@ def write_fixtures(folder: str | Path) -> list[Path]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     reference = protein_like_map((40, 40, 40), 3.0, seed=7)
-    moving = resample_map(reference, 3.0, FIXTURE_TRUTH.inverse(), (44, 44, 44), 2.8)
-    class2 = resample_map(reference, 3.0, CLASS2_TRUTH.inverse(), (44, 44, 44), 2.8)
+    moving, class2 = (
+        _misaligned(reference, truth, voxel_A=3.0, out_shape=(44, 44, 44), out_voxel_A=2.8)
+        for truth in (FIXTURE_TRUTH, CLASS2_TRUTH)
+    )
     rng = np.random.default_rng(12)
     noise = 0.006  # a tenth of the map's standard deviation, fixed: float32 reductions differ
     # between numpy versions in their last bits, and the fixtures must reproduce byte for byte

@@ -27,8 +27,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.jit import threads
 from align3d.engine.alignment.masks import mask_value_problem
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.resample import Owned, index_mapping, move_map, move_map_slabs
-from align3d.engine.alignment.spline.affine import affine_linear
+from align3d.engine.alignment.resample import Owned
 from align3d.engine.parallel.share import rebalance
 from align3d.jobs.align_3d_maps.early_reads import EarlyReads, on_grid
 from align3d.jobs.align_3d_maps.grids import (
@@ -90,11 +89,6 @@ def _read_alongside(
     if problem is not None:
         raise MapReadError(problem)
     return other
-
-
-def _linear(volume: NDArray, voxel: object, t: RigidTransform, grid: OutputGrid) -> NDArray:
-    matrix, offset = index_mapping(t, volume.shape, voxel, grid.shape, grid.voxel_size_A)
-    return affine_linear(volume, matrix, offset, grid.shape)
 
 
 def _balance() -> int:
@@ -166,7 +160,9 @@ def align_volume(
     # before: the map as it was, on the reference's grid (trilinear is enough to compare); on
     # the same grid its spectrum is the one the search starts from too
     before = (
-        moving.data if same_grid else _linear(moving.data, voxel_in, RigidTransform(), on_reference)
+        moving.data
+        if same_grid
+        else on_reference.moved_mask(moving.data, voxel_in, RigidTransform())
     )
     p = float(reference.voxel_size_A[0])
     if early_spectrum is not None and same_grid:
@@ -174,7 +170,9 @@ def align_volume(
     else:
         before_spectrum = sfft.rfftn(before, workers=_balance())
     del early_spectrum
-    fsc_before = fsc_of_spectra(reference.spectrum, before_spectrum, reference.shape, p)
+    fsc_before = fsc_of_spectra(
+        reference.spectrum, before_spectrum, shape=reference.shape, voxel_A=p
+    )
     del before
     timings["fsc"] = time.perf_counter() - start
     if fixed is not None:
@@ -190,10 +188,9 @@ def align_volume(
         del before_spectrum
         result = align_maps(
             reference.search,
-            reference.voxel_size_A,
             moving.data,
-            moving.voxel_size_A,
-            params,
+            moving_voxel_A=moving.voxel_size_A,
+            params=params,
             moving_mask=search_mask,
             progress=progress,
             consume_masks=True,
@@ -219,7 +216,7 @@ def align_volume(
     content = _content(data, voxel_in)
     files: dict[str, Path] = {}
     if out is not on_reference:  # the map on its own grid, and on the reference's for the FSC
-        own = move_map(data, voxel_in, t, out.shape, out.voxel_size_A)
+        own = out.moved(data, voxel_in, t)
         files["map"] = write_map(
             out_files["map"], own, out.voxel_size_A, out.header, labels(index, "map", t)
         )
@@ -227,11 +224,11 @@ def align_volume(
         del own
         owned = Owned(data)
         del data
-        aligned = move_map(owned, voxel_in, t, reference.shape, reference.voxel_size_A)
+        aligned = on_reference.moved(owned, voxel_in, t)
     else:
         owned = Owned(data)
         del data
-        aligned = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
+        aligned = out.moved(owned, voxel_in, t)
         kept = content.kept(_content(aligned, out.voxel_size_A, content.threshold))
     timings["resample_write"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -249,7 +246,7 @@ def align_volume(
                 labels(index, "map", t),
             )
         spectrum = sfft.rfftn(aligned, workers=_balance())
-        fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
+        fsc_after = fsc_of_spectra(reference.spectrum, spectrum, shape=reference.shape, voxel_A=p)
         aligned_slices = central_slices(aligned)
     if written is not None:
         files["map"] = written.result()  # the write's error, if any, is raised here
@@ -259,7 +256,12 @@ def align_volume(
         extent_A = min(reference.shape) * p
         difference_lowpass = difference_lowpass_A(diagnostics.lowpass_A, fsc_after, extent_A)
         difference = difference_from_spectra(
-            reference.spectrum, spectrum, reference.shape, p, difference_lowpass, True
+            reference.spectrum,
+            spectrum,
+            shape=reference.shape,
+            voxel_A=p,
+            lowpass_A=difference_lowpass,
+            overwrite=True,
         )
         del spectrum
         files["difference_map"] = write_map(
@@ -291,7 +293,7 @@ def align_volume(
                 out_files[name],
                 out.shape,
                 tuple(float(v) for v in out.voxel_size_A),  # type: ignore[arg-type]
-                move_map_slabs(owned, voxel_in, t, out.shape, out.voxel_size_A),
+                out.moved_slabs(owned, voxel_in, t),
                 out.header.origin_A,
                 out.header.nstart,
                 labels(index, name, t),
@@ -302,7 +304,7 @@ def align_volume(
         values = mask_value_problem(moving_mask.data)
         if problem is not None or values is not None:
             raise MapReadError(problem or f"{mask}: {values}")
-        moved_mask = _linear(moving_mask.data, moving_mask.voxel_size_A, t, out)
+        moved_mask = out.moved_mask(moving_mask.data, moving_mask.voxel_size_A, t)
         del moving_mask
         files["mask"] = write_map(
             out_files["mask"], moved_mask, out.voxel_size_A, out.header, labels(index, "mask", t)
