@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 from align3d.engine.alignment.fsc import fsc  # noqa: E402
 from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
 from align3d.engine.alignment.resample import index_mapping  # noqa: E402
-from align3d.engine.alignment.rotations import rotvec_matrix  # noqa: E402
 from align3d.engine.alignment.spline import affine  # noqa: E402
 from align3d.engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
+from align3d.slots.rotations import rotvec_matrix  # noqa: E402
 from benchmarks.machine import machine_line  # noqa: E402
 
 DEFAULT_AGAINST = "6197f56"

@@ -12,9 +12,9 @@ import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.resample import move_map, move_map_slabs
-from align3d.engine.alignment.rotations import rotvec_matrix
 from align3d.slots.mrc import MapHeader, write_map
 from align3d.slots.mrc_stream import read_ahead, write_map_slabs
+from align3d.slots.rotations import rotvec_matrix
 
 
 @pytest.mark.parametrize("out_voxel_A", [1.0, 1.7])  # the same grid's voxel, a coarser one

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from align3d.engine.alignment.fourier import lowpass
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.resample import resample_map
 from align3d.engine.parallel.backend import Backend
+from align3d.slots.rotations import euler_zyz
 
 
 def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int) -> NDArray:
@@ -96,7 +96,7 @@ def add_noise(
 
 
 DEMO_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [37.0, 71.0, -122.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([37.0, 71.0, -122.0])),
     np.array([6.5, -4.0, 3.2]),
     flip=True,
 )
@@ -137,7 +137,7 @@ def _misaligned(
 
 
 FIXTURE_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [-64.0, 118.0, 23.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([-64.0, 118.0, 23.0])),
     np.array([-3.5, 2.0, 4.25]),
     flip=True,
 )
@@ -145,7 +145,7 @@ FIXTURE_TRUTH = RigidTransform(
 
 
 CLASS2_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [40.0, 75.0, -110.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([40.0, 75.0, -110.0])),
     np.array([2.5, -3.0, 1.5]),
     flip=False,
 )

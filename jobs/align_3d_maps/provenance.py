@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.rotations import matrix_rotvec
 from align3d.engine.version import align3d_version
 from align3d.schemas.documents import AlignmentRecord
 from align3d.slots.atomic import atomic_write
+from align3d.slots.rotations import matrix_rotvec
 
 TABLE_NAME = "alignments.tsv"
 MATRIX_COLUMNS = [f"m{row}{col}" for row in (1, 2, 3) for col in (1, 2, 3, 4)]
