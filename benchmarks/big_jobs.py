@@ -52,7 +52,7 @@ def make_case(name: str) -> Path:
 
     from align3d.engine.alignment.fourier import lowpass
     from align3d.engine.alignment.geometry import RigidTransform
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
     from align3d.jobs.align_3d_maps.demo import protein_like_map
     from align3d.slots.mrc import write_map
 
@@ -73,10 +73,12 @@ def make_case(name: str) -> Path:
         shape = (case["box"],) * 3
         moving = resample_map(
             reference,
-            in_voxel_A=voxel,
-            transform=truth.inverse(),
-            out_shape=shape,
-            out_voxel_A=case["voxel"],
+            GridMove(
+                transform=truth.inverse(),
+                in_voxel_A=voxel,
+                out_shape=shape,
+                out_voxel_A=case["voxel"],
+            ),
         )
         files = {"map": f"v{k}_map.mrc"}
         write_map(folder / files["map"], moving, case["voxel"])

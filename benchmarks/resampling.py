@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from align3d.engine.alignment.fsc import fsc  # noqa: E402
 from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
-from align3d.engine.alignment.resample import index_mapping  # noqa: E402
+from align3d.engine.alignment.resample import GridMove, index_mapping  # noqa: E402
 from align3d.engine.alignment.spline import affine  # noqa: E402
 from align3d.engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
 from align3d.slots.rotations import rotvec_matrix  # noqa: E402
@@ -100,10 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     shape = volume.shape
     matrix, offset = index_mapping(
-        transform, in_shape=shape, in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel
+        GridMove(transform=transform, in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel), shape
     )
     back_matrix, back_offset = index_mapping(
-        transform.inverse(), in_shape=shape, in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel
+        GridMove(
+            transform=transform.inverse(), in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel
+        ),
+        shape,
     )
     t = time.perf_counter()
     coeffs = spline_coefficients(volume)

@@ -195,11 +195,12 @@ def test_masks_restrict_the_score(reference: np.ndarray) -> None:
 
 
 def test_resampler_matches_the_independent_convention(reference: np.ndarray) -> None:
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
 
     truth = random_transform(np.random.default_rng(1), 6.0, flip=True)
     ours = resample_map(
-        reference, in_voxel_A=P_REF, transform=truth, out_shape=(60, 62, 58), out_voxel_A=1.9
+        reference,
+        GridMove(transform=truth, in_voxel_A=P_REF, out_shape=(60, 62, 58), out_voxel_A=1.9),
     )
     theirs = move_with_scipy(reference, P_REF, truth, (60, 62, 58), 1.9)
     assert np.abs(ours - theirs).max() < 1e-4 * np.abs(theirs).max() + 0.02 * np.abs(theirs).max()
@@ -270,3 +271,20 @@ def test_a_handed_over_spectrum_gives_the_same_alignment(
             params=params,
             moving_spectrum=Owned(sfft.rfftn(moving[:-1])),
         )
+
+
+def test_voxel_sizes_are_given_by_name_and_a_prepared_reference_carries_its_own() -> None:
+    """Two voxel sizes side by side could be swapped without a sound: they are keywords."""
+    from align3d.engine.alignment.align import prepare_reference
+    from align3d.engine.alignment.resample import GridMove
+
+    reference = protein_like_map((24, 24, 24), P_REF, seed=3)
+    with pytest.raises(TypeError):
+        align_maps(reference, P_REF, reference, P_REF)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="needs reference_voxel_A"):
+        align_maps(reference, reference, moving_voxel_A=P_REF)
+    prepared = prepare_reference(reference, voxel_A=P_REF)
+    with pytest.raises(TypeError, match="carries its voxel size"):
+        align_maps(prepared, reference, reference_voxel_A=P_REF, moving_voxel_A=P_REF)
+    with pytest.raises(TypeError):
+        GridMove(RigidTransform(), P_REF, (24, 24, 24), P_REF)  # type: ignore[misc]

@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 from align3d.engine.alignment.fourier import fourier_resize
 from align3d.engine.alignment.fsc import FSCCurve, fsc
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import move_map, resample_map
+from align3d.engine.alignment.resample import GridMove, move_map, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.schemas.documents import ResultManifest
@@ -46,11 +46,11 @@ def test_a_map_moved_onto_a_coarser_grid_is_not_aliased(
     fine: np.ndarray, transform: RigidTransform
 ) -> None:
     moved_fine = resample_map(
-        fine, in_voxel_A=1.0, transform=transform, out_shape=fine.shape, out_voxel_A=1.0
+        fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=fine.shape, out_voxel_A=1.0)
     )
     ideal, _ = fourier_resize(moved_fine, 1.0, (64, 64, 64))
     moved = move_map(
-        fine, in_voxel_A=1.0, transform=transform, out_shape=(64, 64, 64), out_voxel_A=2.0
+        fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=(64, 64, 64), out_voxel_A=2.0)
     )
     curve = fsc(moved, ideal, voxel_A=2.0)
     assert _band(curve, 50.0, 6.0).min() >= 0.95
@@ -58,7 +58,8 @@ def test_a_map_moved_onto_a_coarser_grid_is_not_aliased(
     # plain cubic interpolation, as before, folds the finer detail back (the failure fixed)
     aliased = fsc(
         resample_map(
-            fine, in_voxel_A=1.0, transform=transform, out_shape=(64, 64, 64), out_voxel_A=2.0
+            fine,
+            GridMove(transform=transform, in_voxel_A=1.0, out_shape=(64, 64, 64), out_voxel_A=2.0),
         ),
         ideal,
         voxel_A=2.0,

@@ -448,7 +448,7 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     without being so generous that it would idle cores: peak <= estimate <= 1.75 x peak (the
     same run peaks at 359 MB with the dependency floors and about 400 MB with today's
     releases, whose imports are larger)."""
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
     from align3d.engine.parallel.plan import task_memory_bytes
     from align3d.jobs.align_3d_maps.demo import protein_like_map
     from align3d.slots.mrc import write_map
@@ -461,7 +461,8 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     write_map(
         tmp_path / "mov.mrc",
         resample_map(
-            reference, in_voxel_A=2.0, transform=truth, out_shape=(box,) * 3, out_voxel_A=2.0
+            reference,
+            GridMove(transform=truth, in_voxel_A=2.0, out_shape=(box,) * 3, out_voxel_A=2.0),
         ),
         2.0,
     )

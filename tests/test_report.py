@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.schemas.documents import AlignmentRecord, ResultManifest
@@ -112,7 +112,7 @@ def test_symmetric_map_is_flagged_as_ambiguous(tmp_path: Path) -> None:
     base = protein_like_map((40, 40, 40), 3.0, seed=3)
     rz180 = RigidTransform(np.diag([-1.0, -1.0, 1.0]))
     symmetric = base + resample_map(
-        base, in_voxel_A=3.0, transform=rz180, out_shape=base.shape, out_voxel_A=3.0
+        base, GridMove(transform=rz180, in_voxel_A=3.0, out_shape=base.shape, out_voxel_A=3.0)
     )
     write_map(tmp_path / "sym.mrc", symmetric, 3.0)
     spec = {

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from align3d.engine.alignment.fourier import centred_spectrum, resize_spectrum
 from align3d.engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from align3d.engine.alignment.resample import Owned, resample_map
+from align3d.engine.alignment.resample import GridMove, Owned, resample_map
 
 
 def soft_sphere(
@@ -101,10 +101,9 @@ class SourceMap:
         if mask is not None and large:
             kept_mask = resample_map(
                 mask,
-                in_voxel_A=p,
-                transform=RigidTransform(),
-                out_shape=shape,
-                out_voxel_A=small_p,
+                GridMove(
+                    transform=RigidTransform(), in_voxel_A=p, out_shape=shape, out_voxel_A=small_p
+                ),
                 kind="mask",
             )
         if mask is None:
@@ -152,10 +151,12 @@ def working_map(
         identity = RigidTransform()
         weights = resample_map(
             source.mask,
-            in_voxel_A=source.voxel_size_A,
-            transform=identity,
-            out_shape=new_shape,
-            out_voxel_A=new_p,
+            GridMove(
+                transform=identity,
+                in_voxel_A=source.voxel_size_A,
+                out_shape=new_shape,
+                out_voxel_A=new_p,
+            ),
             kind="mask",
         )
     values = _standardise(values * weights if taper else values, weights, zero_outside=taper)
@@ -168,17 +169,14 @@ def on_cube(
     """Resample a working map and its weights onto a cube of ``box`` voxels of ``voxel_A`` Å
     (same centre), for searches that need both maps on one grid."""
     shape = (box, box, box)
-    values, weights = (
-        resample_map(
-            volume,
-            transform=RigidTransform(),
-            in_voxel_A=work.voxel_size_A,
-            out_shape=shape,
-            out_voxel_A=voxel_A,
-            kind=kind,
-        )
-        for volume, kind in ((work.values, "map"), (work.weights, "mask"))
+    move = GridMove(
+        transform=RigidTransform(),
+        in_voxel_A=work.voxel_size_A,
+        out_shape=shape,
+        out_voxel_A=voxel_A,
     )
+    values = resample_map(work.values, move)
+    weights = resample_map(work.weights, move, kind="mask")
     return _standardise(values * weights, weights), weights
 
 

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from align3d.engine.alignment.fourier import lowpass
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.parallel.backend import Backend
 from align3d.slots.rotations import euler_zyz
 
@@ -129,10 +129,12 @@ def _misaligned(
     ``out_shape`` and ``out_voxel_A`` Å: a map that ``truth`` aligns back onto it."""
     return resample_map(
         reference,
-        transform=truth.inverse(),
-        in_voxel_A=voxel_A,
-        out_shape=out_shape,
-        out_voxel_A=out_voxel_A,
+        GridMove(
+            transform=truth.inverse(),
+            in_voxel_A=voxel_A,
+            out_shape=out_shape,
+            out_voxel_A=out_voxel_A,
+        ),
     )
 
 

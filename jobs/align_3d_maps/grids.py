@@ -11,19 +11,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
-from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform, box_centre
-from align3d.engine.alignment.resample import Owned, move_map, move_map_slabs, resample_map
+from align3d.engine.alignment.resample import (
+    GridMove,
+    Owned,
+    move_map,
+    move_map_slabs,
+    resample_map,
+)
 from align3d.slots.mrc import MapHeader
-
-Moved = TypeVar("Moved")
 
 CONTENT_FRACTION = 0.05
 """Density above this fraction of a map's maximum is its content (for the box that holds it,
@@ -44,30 +46,25 @@ class OutputGrid:
     voxel_size_A: tuple[float, float, float]
     header: MapHeader
 
+    def move(self, voxel_A: ArrayLike, t: RigidTransform) -> GridMove:
+        """A volume of ``voxel_A`` Å moved by ``t`` onto this grid."""
+        return GridMove(
+            transform=t, in_voxel_A=voxel_A, out_shape=self.shape, out_voxel_A=self.voxel_size_A
+        )
+
     def moved(self, volume: NDArray | Owned, voxel_A: ArrayLike, t: RigidTransform) -> NDArray:
         """``volume`` (of ``voxel_A`` Å) moved by ``t`` onto this grid (:func:`move_map`)."""
-        return self._move(move_map, volume, voxel_A, t)
+        return move_map(volume, self.move(voxel_A, t))
 
     def moved_slabs(
         self, volume: NDArray | Owned, voxel_A: ArrayLike, t: RigidTransform
     ) -> Iterator[NDArray[np.float32]]:
         """:meth:`moved` in ``z`` slabs as they are computed (:func:`move_map_slabs`)."""
-        return self._move(move_map_slabs, volume, voxel_A, t)
+        return move_map_slabs(volume, self.move(voxel_A, t))
 
     def moved_mask(self, volume: NDArray, voxel_A: ArrayLike, t: RigidTransform) -> NDArray:
         """A mask (of ``voxel_A`` Å) moved by ``t`` onto this grid, trilinear (stays in [0, 1])."""
-        return self._move(partial(resample_map, kind="mask"), volume, voxel_A, t)
-
-    def _move(
-        self, mover: Callable[..., Moved], volume: object, voxel_A: ArrayLike, t: RigidTransform
-    ) -> Moved:
-        return mover(
-            volume,
-            transform=t,
-            in_voxel_A=voxel_A,
-            out_shape=self.shape,
-            out_voxel_A=self.voxel_size_A,
-        )
+        return resample_map(volume, self.move(voxel_A, t), kind="mask")
 
 
 def voxel_zero_A(header: MapHeader, voxel_A: tuple[float, float, float]) -> NDArray[np.float64]:
