@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import starfile
@@ -165,8 +165,15 @@ def _pipeline_tables(path: Path) -> dict[str, Any]:
         ) from exc
 
 
-def _edges(tables: dict[str, Any], path: Path, table: EdgeTable) -> list[tuple[str, str]]:
-    """``(node, job)`` pairs of an edge table, by column name (none when the table is absent)."""
+class Edge(NamedTuple):
+    """A row of an edge table: a node, and the job that read or wrote it."""
+
+    node: str
+    job: str
+
+
+def _edges(tables: dict[str, Any], path: Path, table: EdgeTable) -> list[Edge]:
+    """The rows of an edge table, by column name (none when the table is absent)."""
     block, node_column, job_column = table.block, table.node, table.job
     frame = tables.get(block)
     if not isinstance(frame, pd.DataFrame):
@@ -177,7 +184,8 @@ def _edges(tables: dict[str, Any], path: Path, table: EdgeTable) -> list[tuple[s
             f"{path}: the table data_{block} has no column _{missing[0]} (it has "
             f"{', '.join('_' + str(c) for c in frame.columns)}); {PIPELINE_HINT}"
         )
-    return list(zip(frame[node_column].astype(str), frame[job_column].astype(str), strict=True))
+    nodes, jobs = frame[node_column].astype(str), frame[job_column].astype(str)
+    return [Edge(node, job) for node, job in zip(nodes, jobs, strict=True)]
 
 
 def read_project_pipeline(project: Path) -> ProjectPipeline:
@@ -188,8 +196,8 @@ def read_project_pipeline(project: Path) -> ProjectPipeline:
     if not path.is_file():
         return ProjectPipeline()
     tables = _pipeline_tables(path)
-    producer = {node: job for node, job in _edges(tables, path, OUTPUT_EDGES)}
+    producer = {edge.node: edge.job for edge in _edges(tables, path, OUTPUT_EDGES)}
     reads: dict[str, set[str]] = {}
-    for node, job in _edges(tables, path, INPUT_EDGES):
-        reads.setdefault(job, set()).add(node)
+    for edge in _edges(tables, path, INPUT_EDGES):
+        reads.setdefault(edge.job, set()).add(edge.node)
     return ProjectPipeline(producer, {k: frozenset(v) for k, v in reads.items()})
