@@ -89,11 +89,11 @@ def make_case(name: str) -> Path:
         files["map_sharp"] = f"v{k}_sharp.mrc"
         write_map(
             folder / files["map_sharp"],
-            2 * moving - lowpass(moving, case["voxel"], 8.0),
+            2 * moving - lowpass(moving, voxel_A=case["voxel"], resolution_A=8.0),
             case["voxel"],
         )
         files["mask"] = f"v{k}_mask.mrc"
-        low = lowpass(moving, case["voxel"], 15.0)
+        low = lowpass(moving, voxel_A=case["voxel"], resolution_A=15.0)
         write_map(folder / files["mask"], (low > 0.02).astype(np.float32), case["voxel"])
         volumes.append(files)
     params: dict = {}

@@ -61,7 +61,7 @@ def test_symmetric_maps_judged_by_the_aligned_map(
     result = align_maps(m.data, moving, reference_voxel_A=p, moving_voxel_A=p, params=params)
     aligned = move_with_scipy(moving, p, result.transform, m.data.shape, p)
     truth_aligned = move_with_scipy(moving, p, truth, m.data.shape, p)
-    mask = default_mask(m.data.shape, p, 4 * p)
+    mask = default_mask(m.data.shape, voxel_A=p, edge_A=4 * p)
     assert masked_correlation(aligned, truth_aligned, mask) >= 0.98
     assert result.transform.flip == truth.flip
 

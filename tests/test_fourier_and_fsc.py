@@ -15,7 +15,7 @@ def test_fourier_resize_keeps_the_origin_voxel(n: int, m: int) -> None:
     vol = np.zeros((n, n, n), np.float32)
     c = n // 2
     vol[c - 2 : c + 3, c - 2 : c + 3, c - 2 : c + 3] = 1.0  # a blob centred on voxel N // 2
-    out, voxel = fourier_resize(vol, 1.0, (m, m, m))
+    out, voxel = fourier_resize(vol, voxel_A=1.0, new_shape=(m, m, m))
     assert np.allclose(voxel, n / m)
     zz, yy, xx = np.indices(out.shape)
     w = np.clip(out, 0, None)
@@ -64,7 +64,7 @@ def test_fsc_crossing_matches_a_lowpass() -> None:
     vol = protein_like_map((64, 64, 64), 1.0, blur_A=0.8, seed=4)
     rng = np.random.default_rng(1)
     noisy = vol + 0.05 * rng.standard_normal(vol.shape).astype(np.float32)
-    blurred = lowpass(noisy, 1.0, 8.0)
+    blurred = lowpass(noisy, voxel_A=1.0, resolution_A=8.0)
     res = fsc(vol, blurred, voxel_A=1.0).resolution_at(0.143)
     assert 6.5 < res < 9.0
 
@@ -83,7 +83,7 @@ def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
     b = (0.5 * a + rng.normal(0.0, 1.0, shape)).astype(np.float32)
 
     def standardised(v: np.ndarray) -> np.ndarray:
-        low = lowpass(v, 1.5, 6.0).astype(np.float64)
+        low = lowpass(v, voxel_A=1.5, resolution_A=6.0).astype(np.float64)
         return (low - low.mean()) / low.std()
 
     expected = standardised(b) - standardised(a)
@@ -113,5 +113,5 @@ def test_fourier_crop_is_the_centre_of_the_centred_spectrum(
     lo = n // 2 - m // 2
     middle = centred[lo : lo + m, lo : lo + m, lo : lo + m]
     wanted = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(middle))).real * (m / n) ** 3
-    out, _ = fourier_resize(vol, 1.0, (m, m, m))
+    out, _ = fourier_resize(vol, voxel_A=1.0, new_shape=(m, m, m))
     assert np.allclose(out, wanted, atol=1e-5 * np.abs(wanted).max())

@@ -48,7 +48,7 @@ def test_a_map_moved_onto_a_coarser_grid_is_not_aliased(
     moved_fine = resample_map(
         fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=fine.shape, out_voxel_A=1.0)
     )
-    ideal, _ = fourier_resize(moved_fine, 1.0, (64, 64, 64))
+    ideal, _ = fourier_resize(moved_fine, voxel_A=1.0, new_shape=(64, 64, 64))
     moved = move_map(
         fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=(64, 64, 64), out_voxel_A=2.0)
     )

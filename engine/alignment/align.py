@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.fft as sfft
@@ -224,8 +225,8 @@ def _align(
 
     # --- search grid: both maps on one cube
     search_lowpass = max(lowpass_A, 2.0 * search_voxel)
-    ref_work = working_map(ref_src, search_lowpass, search_voxel, edge)
-    mov_work = working_map(mov_src, search_lowpass, search_voxel, edge)
+    ref_work = working_map(ref_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
+    mov_work = working_map(mov_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
     box = int(np.ceil(extent / search_voxel))
     ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
     mov_cube, _ = on_cube(mov_work, box, search_voxel)
@@ -244,17 +245,19 @@ def _align(
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
     progress("translation search")
 
-    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass)
+    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass);
+    # every refinement keeps to the search limits
+    bounded = partial(
+        refine, max_angle_deg=params.max_search_angle_deg, max_shift_A=params.max_shift_A
+    )
     ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w, stride=2)
     mov_spline = MovingSpline.from_map(mov_cube, np.full(3, search_voxel))
     refined: list[Candidate] = []
     for cand in scored[:COARSE_REFINED]:
-        out = refine(
+        out = bounded(
             ref_points,
             mov_spline,
             cand.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=10,
             tolerance_deg=0.05,
             tolerance_A=0.02 * search_voxel,
@@ -275,8 +278,12 @@ def _align(
     # every other voxel, then polish with all voxels
     # no taper here: the score is taken over the reference's mask, and a moving map cut by a
     # sphere that does not move with it would bias the optimum
-    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge, taper=False)
-    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge, taper=False)
+    ref_fine = working_map(
+        ref_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
+    mov_fine = working_map(
+        mov_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
     fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
     lattices = [
         ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights, stride)
@@ -284,22 +291,18 @@ def _align(
     ]
 
     def polish(start: RigidTransform, full: bool = True) -> Candidate:
-        quick = refine(
+        quick = bounded(
             lattices[0],
             fine_spline,
             start,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=40 if full else 6,
             tolerance_deg=0.005,
             tolerance_A=0.005 * refine_voxel,
         )
-        final = refine(
+        final = bounded(
             lattices[1],
             fine_spline,
             quick.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=5 if full else 0,
         )
         return Candidate(final.transform, final.score)

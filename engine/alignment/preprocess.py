@@ -19,11 +19,11 @@ from align3d.engine.alignment.resample import GridMove, Owned, resample_map
 
 
 def soft_sphere(
-    shape: tuple[int, int, int], voxel_size_A: ArrayLike, radius_A: float, edge_A: float
+    shape: tuple[int, int, int], *, voxel_A: ArrayLike, radius_A: float, edge_A: float
 ) -> NDArray[np.float32]:
-    """A sphere about the box centre: 1 inside ``radius_A``, a raised-cosine edge ``edge_A``
-    wide outside it, 0 beyond."""
-    p = voxel_size_xyz(voxel_size_A)
+    """A sphere about the centre of a ``shape`` box of ``voxel_A`` Å voxels: 1 inside
+    ``radius_A``, a raised-cosine edge ``edge_A`` wide outside it, 0 beyond (all Å)."""
+    p = voxel_size_xyz(voxel_A)
     c = box_centre(shape)
     z = (np.arange(shape[0]) - c[2]) * p[2]
     y = (np.arange(shape[1]) - c[1]) * p[1]
@@ -38,14 +38,17 @@ def soft_sphere(
 
 
 def default_mask(
-    shape: tuple[int, int, int], voxel_size_A: ArrayLike, edge_A: float
+    shape: tuple[int, int, int], *, voxel_A: ArrayLike, edge_A: float
 ) -> NDArray[np.float32]:
-    """The mask used when none is given: the sphere inscribed in the box, with a soft edge
-    inside it, which keeps the box corners (empty or noisy) out of the score."""
-    p = voxel_size_xyz(voxel_size_A)
+    """The mask used when none is given: the sphere inscribed in the box (``voxel_A`` Å
+    voxels), with a soft edge ``edge_A`` Å wide inside it, which keeps the box corners (empty
+    or noisy) out of the score."""
+    p = voxel_size_xyz(voxel_A)
     half_extent = 0.5 * float(np.min(np.array(shape[::-1]) * p))
     edge = min(edge_A, 0.25 * half_extent)
-    return soft_sphere(shape, p, half_extent - edge - float(np.max(p)), edge)
+    return soft_sphere(
+        shape, voxel_A=p, radius_A=half_extent - edge - float(np.max(p)), edge_A=edge
+    )
 
 
 SOURCE_BOX = 100
@@ -116,7 +119,9 @@ class SourceMap:
         del masked, given
         if not large:
             return cls(spectrum, vol.shape, p, kept_mask)
-        small, small_p = resize_spectrum(spectrum, vol.shape, p, shape, overwrite=True)
+        small, small_p = resize_spectrum(
+            spectrum, shape=vol.shape, voxel_A=p, new_shape=shape, overwrite=True
+        )
         del spectrum
         return cls(centred_spectrum(small), shape, small_p, kept_mask)
 
@@ -132,21 +137,25 @@ class WorkingMap:
 
 
 def working_map(
-    source: SourceMap, lowpass_A: float, target_voxel_A: float, edge_A: float, taper: bool = True
+    source: SourceMap, *, lowpass_A: float, voxel_A: float, edge_A: float, taper: bool = True
 ) -> WorkingMap:
-    """Fourier-crop a map to a voxel of about ``target_voxel_A`` (never finer than the input)
+    """Fourier-crop a map to a voxel of about ``voxel_A`` (never finer than the input)
     and low-pass it at ``lowpass_A``. ``weights`` is the map's own mask moved to that grid, or
     the inscribed sphere with an ``edge_A`` soft edge. With ``taper`` the values are multiplied
     by the weights (for searches, which need the box edges quiet); without it they are left
     whole, so that a moving map is not cut by a sphere that does not move with it."""
     shape = np.array(source.shape)
     extent_zyx = shape * source.voxel_size_A[::-1]
-    new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / target_voxel_A)))
+    new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / voxel_A)))
     values, new_p = resize_spectrum(
-        source.spectrum, source.shape, source.voxel_size_A, new_shape, lowpass_A
+        source.spectrum,
+        shape=source.shape,
+        voxel_A=source.voxel_size_A,
+        new_shape=new_shape,
+        lowpass_A=lowpass_A,
     )
     if source.mask is None:
-        weights = default_mask(new_shape, new_p, edge_A)
+        weights = default_mask(new_shape, voxel_A=new_p, edge_A=edge_A)
     else:
         identity = RigidTransform()
         weights = resample_map(

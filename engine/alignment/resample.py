@@ -138,7 +138,14 @@ def _spline_and_mapping(
         spectrum = centred_spectrum(vol)
         del vol  # freed when owned
         # the low-pass edge ends at the output's Nyquist (lowpass_response: 0 above 1.1 / res)
-        vol, p_in = resize_spectrum(spectrum, shape, p_in, crop, 1.1 * nyquist_A, overwrite=True)  # type: ignore[arg-type]
+        vol, p_in = resize_spectrum(
+            spectrum,
+            shape=shape,
+            voxel_A=p_in,
+            new_shape=crop,
+            lowpass_A=1.1 * nyquist_A,
+            overwrite=True,
+        )  # type: ignore[arg-type]
         del spectrum
         owned = True
     matrix, offset = index_mapping(replace(move, in_voxel_A=p_in), vol.shape)

@@ -90,8 +90,8 @@ def add_noise(
     rng = np.random.default_rng(seed)
     vol = np.asarray(volume, dtype=np.float32)
     noise = rng.normal(size=vol.shape).astype(np.float32)
-    signal_var = float(np.var(lowpass(vol, voxel_size_A, resolution_A)))
-    noise_var = float(np.var(lowpass(noise, voxel_size_A, resolution_A)))
+    signal_var = float(np.var(lowpass(vol, voxel_A=voxel_size_A, resolution_A=resolution_A)))
+    noise_var = float(np.var(lowpass(noise, voxel_A=voxel_size_A, resolution_A=resolution_A)))
     return (vol + noise * np.sqrt(signal_var / (snr * noise_var))).astype(np.float32)
 
 
