@@ -151,7 +151,14 @@ def main() -> None:
     for name, sure, kw in cases(args.seed):
         start = time.perf_counter()
         mask = kw.get("mask")
-        result = align_maps(kw["ref"], kw["p"], kw["mov"], kw["q"], kw["params"], moving_mask=mask)
+        result = align_maps(
+            kw["ref"],
+            kw["mov"],
+            reference_voxel_A=kw["p"],
+            moving_voxel_A=kw["q"],
+            params=kw["params"],
+            moving_mask=mask,
+        )
         codes = ",".join(c.code for c in result.concerns()) or "-"
         assert result.chance is not None
         warned = any(

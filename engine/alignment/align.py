@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.fft as sfft
@@ -38,7 +39,7 @@ from align3d.engine.alignment.confidence import (
 from align3d.engine.alignment.errors import InvalidMapError
 from align3d.engine.alignment.geometry import RigidTransform, voxel_size_xyz
 from align3d.engine.alignment.jit import threads
-from align3d.engine.alignment.masks import mask_value_problem
+from align3d.engine.alignment.masks import checked_mask
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.preprocess import SourceMap, on_cube, working_map
 from align3d.engine.alignment.refine import MovingSpline, ReferencePoints, refine
@@ -111,24 +112,11 @@ def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
     return vol
 
 
-def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray | None:
-    if mask is None:
-        return None
-    m = np.asarray(mask, dtype=np.float32)
-    if m.shape != volume.shape:
-        raise InvalidMapError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
-    problem = mask_value_problem(m)
-    if problem is not None:
-        raise InvalidMapError(f"{name}: {problem}")
-    if float(m.min()) < 0.0 or float(m.max()) > 1.0:
-        m = np.clip(m, 0.0, 1.0)  # rounding within the tolerance of the rule
-    return m
-
-
 def align_maps(
     reference: ArrayLike | SourceMap,
-    reference_voxel_A: float | ArrayLike,
     moving: ArrayLike,
+    *,
+    reference_voxel_A: float | ArrayLike | None = None,
     moving_voxel_A: float | ArrayLike,
     params: AlignmentParams | None = None,
     reference_mask: ArrayLike | None = None,
@@ -144,8 +132,9 @@ def align_maps(
     ----------
     reference, moving : 3-D arrays ``[z, y, x]``; any box (odd, even, non-cubic). The reference
         may also be given prepared (:func:`prepare_reference`), to align many maps onto it
-        without transforming it each time; its mask is then part of it
-    reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
+        without transforming it each time; its mask and voxel size are then part of it
+    reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``), by keyword
+        like every option; ``reference_voxel_A`` is required unless the reference is prepared
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
     workers : threads for the FFTs (default: the process's thread count, which the compiled
@@ -177,18 +166,19 @@ def align_maps(
 
 
 def prepare_reference(
-    reference: ArrayLike, voxel_A: float | ArrayLike, mask: ArrayLike | None = None
+    reference: ArrayLike, *, voxel_A: float | ArrayLike, mask: ArrayLike | None = None
 ) -> SourceMap:
-    """The reference (masked, transformed) once, for :func:`align_maps` of many maps."""
+    """The reference (masked, transformed) once, for :func:`align_maps` of many maps;
+    ``voxel_A`` its voxel size in Å (scalar or ``(x, y, z)``), ``mask`` a soft mask in [0, 1]."""
     ref = _check_volume("reference map", reference)
     return SourceMap.from_map(
-        ref, voxel_size_xyz(voxel_A), _checked_mask("reference mask", mask, ref)
+        ref, voxel_size_xyz(voxel_A), checked_mask("reference mask", mask, ref.shape)
     )
 
 
 def _align(
     reference: ArrayLike | SourceMap,
-    reference_voxel_A: float | ArrayLike,
+    reference_voxel_A: float | ArrayLike | None,
     moving: ArrayLike,
     moving_voxel_A: float | ArrayLike,
     params: AlignmentParams | None,
@@ -202,9 +192,13 @@ def _align(
     clock = time.perf_counter()
     timings: dict[str, float] = {}
     if isinstance(reference, SourceMap):
+        if reference_voxel_A is not None:
+            raise TypeError("a prepared reference carries its voxel size: no reference_voxel_A")
         ref_src = reference
+    elif reference_voxel_A is None:
+        raise TypeError("align_maps needs reference_voxel_A (Å) unless the reference is prepared")
     else:
-        ref_src = prepare_reference(reference, reference_voxel_A, reference_mask)
+        ref_src = prepare_reference(reference, voxel_A=reference_voxel_A, mask=reference_mask)
     mov = _check_volume("moving map", moving)
     p_ref = ref_src.voxel_size_A
     p_mov = voxel_size_xyz(moving_voxel_A)
@@ -224,15 +218,15 @@ def _align(
     )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
-    moving_mask = _checked_mask("moving mask", moving_mask, mov)
+    moving_mask = checked_mask("moving mask", moving_mask, mov.shape)
     mov_src = SourceMap.from_map(
         mov, p_mov, moving_mask, consume_mask=consume_masks, spectrum=moving_spectrum
     )
 
     # --- search grid: both maps on one cube
     search_lowpass = max(lowpass_A, 2.0 * search_voxel)
-    ref_work = working_map(ref_src, search_lowpass, search_voxel, edge)
-    mov_work = working_map(mov_src, search_lowpass, search_voxel, edge)
+    ref_work = working_map(ref_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
+    mov_work = working_map(mov_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
     box = int(np.ceil(extent / search_voxel))
     ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
     mov_cube, _ = on_cube(mov_work, box, search_voxel)
@@ -251,17 +245,19 @@ def _align(
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
     progress("translation search")
 
-    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass)
+    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass);
+    # every refinement keeps to the search limits
+    bounded = partial(
+        refine, max_angle_deg=params.max_search_angle_deg, max_shift_A=params.max_shift_A
+    )
     ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w, stride=2)
     mov_spline = MovingSpline.from_map(mov_cube, np.full(3, search_voxel))
     refined: list[Candidate] = []
     for cand in scored[:COARSE_REFINED]:
-        out = refine(
+        out = bounded(
             ref_points,
             mov_spline,
             cand.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=10,
             tolerance_deg=0.05,
             tolerance_A=0.02 * search_voxel,
@@ -282,8 +278,12 @@ def _align(
     # every other voxel, then polish with all voxels
     # no taper here: the score is taken over the reference's mask, and a moving map cut by a
     # sphere that does not move with it would bias the optimum
-    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge, taper=False)
-    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge, taper=False)
+    ref_fine = working_map(
+        ref_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
+    mov_fine = working_map(
+        mov_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
     fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
     lattices = [
         ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights, stride)
@@ -291,22 +291,18 @@ def _align(
     ]
 
     def polish(start: RigidTransform, full: bool = True) -> Candidate:
-        quick = refine(
+        quick = bounded(
             lattices[0],
             fine_spline,
             start,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=40 if full else 6,
             tolerance_deg=0.005,
             tolerance_A=0.005 * refine_voxel,
         )
-        final = refine(
+        final = bounded(
             lattices[1],
             fine_spline,
             quick.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=5 if full else 0,
         )
         return Candidate(final.transform, final.score)

@@ -24,9 +24,9 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.rotations import seeded_random_rotations
 from align3d.engine.alignment.symmetry import PointGroup, mates
 from align3d.engine.alignment.translation import shift_candidates
+from align3d.slots.rotations import seeded_random_rotations
 
 AMBIGUITY_MARGIN = 0.01
 """An alignment is ambiguous when the best clearly different alternative scores within this

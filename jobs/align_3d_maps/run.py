@@ -74,7 +74,7 @@ def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int6
         for index, transform in transforms.items():
             sel = classes[rows] == index
             if sel.any():
-                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform)
+                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform=transform)
         return new_a, new_o
 
     return mover
@@ -147,7 +147,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             slot = PARTICLES_FOR_MAP_N.at(item.index)
             written = write_moved_particles(
                 source,
-                lambda a, o, rows, t=t: move_poses(a, o, t),
+                lambda a, o, rows, t=t: move_poses(a, o, transform=t),
                 context.workdir / particles_file(slot, source.path),
                 _is_identity(t),
                 slot,
