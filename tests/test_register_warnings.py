@@ -6,7 +6,9 @@ up apart (on different symmetry mates, or one aligned wrongly): a warning."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,3 +95,30 @@ def test_the_readme_examples_raise_no_register_warning(tmp_path: Path, spec: str
     assert proc.returncode == Exit.OK, proc.stderr
     manifest = json.loads((tmp_path / "out" / "result.json").read_text())
     assert manifest["warnings"] == []  # two frames, 163° apart, each aligned correctly
+
+
+def test_the_job_words_the_warning_and_leaves_unsure_volumes_out(
+    fixture_alignments: list[AlignmentResult],
+) -> None:
+    """run.py's check over the volumes' results: a warning naming both volumes for the pair
+    turned apart, none for the pair that came in different frames, and none where one of the
+    alignments is not sure (its transform may be anything)."""
+    from types import SimpleNamespace
+
+    from align3d.engine.alignment.confidence import ChanceLevel
+    from align3d.jobs.align_3d_maps.run import _out_of_register
+
+    first, second = fixture_alignments
+    turn = RigidTransform(Rotation.from_rotvec([0.0, 0.0, np.radians(60.0)]).as_matrix())
+    wrong = turn.compose(first.transform)
+    results: dict[int, Any] = {
+        1: SimpleNamespace(alignment=first, transform=first.transform),
+        2: SimpleNamespace(alignment=second, transform=second.transform),
+        3: SimpleNamespace(alignment=first, transform=wrong),
+    }
+    (warning,) = _out_of_register(results, None)
+    assert warning.startswith("volumes 1 and 3 end up out of register with each other")
+    assert "differ by 60.0°" in warning and "name its symmetry" in warning
+    unsure = replace(first, chance=ChanceLevel(score=0.5, decoy_median=0.5, decoy_spread=0.05))
+    results[3] = SimpleNamespace(alignment=unsure, transform=wrong)
+    assert _out_of_register(results, None) == []

@@ -244,10 +244,11 @@ def _in_register(
             results[result.index] = result
     largest = round(choice.largest_rotation_deg, 4)
     context.log(
-        f"largest rotation between two aligned volumes: {largest:.2f}° "
-        f"(volumes {choice.largest_pair[0]} and {choice.largest_pair[1]})"
+        f"largest rotation between the transforms of two volumes: {largest:.2f}° "
+        f"(volumes {choice.largest_pair[0]} and {choice.largest_pair[1]}; how differently they "
+        "came oriented)"
         if choice.largest_pair
-        else "largest rotation between two aligned volumes: 0°"
+        else "largest rotation between the transforms of two volumes: 0°"
     )
     warnings = _out_of_register(results, group.name if group.order > 1 else None)
     for w in warnings:
