@@ -340,10 +340,13 @@ def _align(
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("fine refinement")
     chance = chance_level(ref_cube, mov_cube, search_voxel, final.transform, params)
-    beyond_limit = max(
-        shift_candidates(ref_cube, mov_cube, search_voxel, beyond, params.max_shift_A),
-        key=lambda c: c.score,
-        default=None,
+    beyond_limit = (  # none to score for a search of every rotation
+        max(
+            shift_candidates(ref_cube, mov_cube, search_voxel, beyond, params.max_shift_A),
+            key=lambda c: c.score,
+        )
+        if beyond
+        else None
     )
     symmetry = (
         symmetry_check(ref_cube, mov_cube, search_voxel, final.transform, group, params, chance)
