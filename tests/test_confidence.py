@@ -84,7 +84,9 @@ def test_a_rotation_beyond_max_search_angle_is_reported(reference: np.ndarray) -
     assert codes & {"angle_at_limit", "not_above_chance"}, codes
     if "angle_at_limit" in codes:
         angle = next(c for c in result.concerns() if c.code == "angle_at_limit")
-        assert angle.param == "max_search_angle_deg" and "= 50" in angle.message
+        # held by the limit: twice it; and not sure either: the whole of it (issue 26)
+        wider = "= 180" if "not_above_chance" in codes else "= 50"
+        assert angle.param == "max_search_angle_deg" and wider in angle.message
 
 
 def test_unrelated_maps_and_pure_noise_are_not_above_chance(reference: np.ndarray) -> None:

@@ -38,13 +38,13 @@ from align3d.engine.alignment.confidence import (
 )
 from align3d.engine.alignment.errors import InvalidMapError
 from align3d.engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from align3d.engine.alignment.hypotheses import rotation_hypotheses
 from align3d.engine.alignment.jit import threads
 from align3d.engine.alignment.masks import checked_mask
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.preprocess import SourceMap, on_cube, working_map
 from align3d.engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from align3d.engine.alignment.resample import Owned
-from align3d.engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
 from align3d.engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
 from align3d.engine.alignment.translation import Candidate, shift_candidates
 
@@ -81,6 +81,14 @@ class AlignmentResult:
     """The larger of the two maps' box extents (Å)."""
     params: AlignmentParams = field(default_factory=AlignmentParams)
     timings_s: dict[str, float] = field(default_factory=dict)
+    beyond_limit: Candidate | None = None
+    """With a ``max_search_angle_deg`` below 180: the best of the rotation function's peaks
+    beyond the limit, its best shift and score on the search grid (compared with the solution's
+    ``chance.score``); ``None`` for a search of every rotation."""
+    moving_search_map: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+    """The moving map as the search saw it (masked, low-passed, standardised; a cube of
+    ``search_voxel_A`` Å voxels about the moving map's own box centre, at most 64 across): a
+    small print of the volume, to compare volumes with each other after the job."""
 
     def concerns(self) -> list[Concern]:
         """What may be wrong with this alignment (:mod:`align3d.engine.alignment.confidence`)."""
@@ -234,7 +242,9 @@ def _align(
     progress("prepare")
 
     group = point_group(params.symmetry)
-    hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params, group)
+    hypotheses, beyond = rotation_hypotheses(
+        ref_cube, mov_cube, search_voxel, lowpass_A, params, group
+    )
     timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
     progress("rotation search")
 
@@ -326,6 +336,14 @@ def _align(
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("fine refinement")
     chance = chance_level(ref_cube, mov_cube, search_voxel, final.transform, params)
+    beyond_limit = (  # none to score for a search of every rotation
+        max(
+            shift_candidates(ref_cube, mov_cube, search_voxel, beyond, params.max_shift_A),
+            key=lambda c: c.score,
+        )
+        if beyond
+        else None
+    )
     symmetry = (
         symmetry_check(ref_cube, mov_cube, search_voxel, final.transform, group, params, chance)
         if group.order > 1
@@ -346,51 +364,6 @@ def _align(
         box_extent_A=extent,
         params=params,
         timings_s=timings,
+        moving_search_map=mov_cube,
+        beyond_limit=beyond_limit,
     )
-
-
-def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``|rfftn|`` of a cube zero-padded to twice its size (finer Fourier sampling), as it
-    comes: a shift of the map changes phases only, so neither centring matters."""
-    n = cube.shape[0]
-    return np.abs(sfft.rfftn(cube, s=(2 * n,) * 3)).astype(np.float64)
-
-
-def _rotation_hypotheses(
-    ref_cube: NDArray,
-    mov_cube: NDArray,
-    voxel_A: float,
-    lowpass_A: float,
-    params: AlignmentParams,
-    group: PointGroup,
-) -> list[RigidTransform]:
-    """Candidate (rotation, hand) pairs from the amplitude rotation function. With symmetry,
-    each peak stands for its mate closest to the identity, and the maximum search angle applies
-    to that mate (the search is modulo the group)."""
-    n = ref_cube.shape[0]
-    pad = 2 * n
-    max_radius = min(pad * voxel_A / lowpass_A, pad // 2 - 2)
-    radii = np.arange(2.0, max_radius + 1e-9, 1.0)
-    rf = amplitude_rotation_function(
-        _amplitudes(ref_cube), _amplitudes(mov_cube), radii, half_spectrum=True
-    )
-    limit = params.max_search_angle_deg
-    hands = [False, True] if params.check_both_chiralities else [False]
-    symmetric = group.order > 1
-    out: list[RigidTransform] = []
-    for flip in hands:
-        post = ROT_Z_PI if flip else np.eye(3)
-        allowed = None
-        if limit < 180.0 and not symmetric:
-            allowed = rf.angle_within(limit, post if flip else None)
-        for q, _ in rf.peaks(params.rotation_candidates, 10.0, allowed):
-            hypothesis = RigidTransform(q @ post, np.zeros(3), flip)
-            if symmetric:
-                hypothesis = closest_mate(hypothesis, group).transform
-                if hypothesis.angle_deg > limit + 1e-9:
-                    continue
-            out.append(hypothesis)
-        # the unrotated map is always a candidate: it is the only one when the search angle
-        # is smaller than the grid spacing
-        out.append(RigidTransform(np.eye(3), np.zeros(3), flip))
-    return out
