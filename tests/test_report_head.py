@@ -15,7 +15,7 @@ import pytest
 
 from align3d.engine.alignment.fsc import FSCCurve, fsc, last_shell_A
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.engine.version import align3d_version
 from align3d.jobs.align_3d_maps.crop import Window, content_windows
@@ -34,7 +34,15 @@ def c2_job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("c2")
     base = protein_like_map((40, 40, 40), 3.0, seed=3)
     rz180 = RigidTransform(np.diag([-1.0, -1.0, 1.0]))
-    write_map(tmp / "sym.mrc", base + resample_map(base, 3.0, rz180, base.shape, 3.0), 3.0)
+    write_map(
+        tmp / "sym.mrc",
+        base
+        + resample_map(
+            base,
+            GridMove(transform=rz180, in_voxel_A=3.0, out_shape=base.shape, out_voxel_A=3.0),
+        ),
+        3.0,
+    )
     spec = {
         "job": "align_3d_maps",
         "params": {"max_shift_A": 9, "symmetry": "C2", "lowpass_resolution_A": 12},
@@ -93,7 +101,7 @@ def test_last_shell_is_the_curves_last_shell() -> None:
     rng = np.random.default_rng(0)
     for shape in [(32, 32, 32), (33, 33, 33), (30, 36, 41)]:
         a = rng.normal(size=shape).astype(np.float32)
-        assert last_shell_A(shape, 1.7) == pytest.approx(fsc(a, a, 1.7).nyquist_A)
+        assert last_shell_A(shape, 1.7) == pytest.approx(fsc(a, a, voxel_A=1.7).nyquist_A)
 
 
 def _boxes_overlap(a, b) -> bool:  # type: ignore[no-untyped-def]
