@@ -202,9 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
             description=command.help,
         )
         command.add_arguments(parser_of)
-        parser_of.set_defaults(
-            func=command.run, needs_kernels=getattr(command, "needs_kernels", False)
-        )
+        parser_of.set_defaults(func=command.run, needs_kernels=command.needs_kernels)
     return parser
 
 

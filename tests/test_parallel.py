@@ -18,7 +18,7 @@ from align3d.engine.jobdef import discover_jobs
 from align3d.engine.parallel.backend import Backend, TaskFailed
 from align3d.engine.parallel.plan import plan_workers
 from align3d.engine.parallel.run import run_tasks
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -41,7 +41,9 @@ def six_volumes() -> dict:
 
 
 def numbers(manifest: ResultManifest) -> list[dict]:
-    return [r.model_dump(exclude={"seconds"}) for r in manifest.alignments]
+    return [
+        r.model_dump(exclude={"seconds"}) for r in manifest.details_as(AlignmentDetails).alignments
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_process_pool_gives_the_serial_numbers(serial: ResultManifest, tmp_path:
         six_volumes(), FIXTURES, out, REGISTRY, quiet=True, backend=Backend("processes", workers=2)
     )["J1"]
     assert numbers(parallel) == numbers(serial)
-    assert [r.index for r in parallel.alignments] == [1, 2, 3, 4, 5, 6]
+    assert [r.index for r in parallel.details_as(AlignmentDetails).alignments] == [1, 2, 3, 4, 5, 6]
 
 
 def test_dask_local_cluster_gives_the_serial_numbers(
@@ -93,8 +95,8 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     proc = cli(*args, "--quiet")
     assert proc.returncode == 0, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "out" / "result.json").read_text())
-    assert [r.index for r in manifest.alignments] == list(range(1, 17))
-    for record in manifest.alignments:
+    assert [r.index for r in manifest.details_as(AlignmentDetails).alignments] == list(range(1, 17))
+    for record in manifest.details_as(AlignmentDetails).alignments:
         found = RigidTransform.from_matrix(record.matrix)
         assert found.flip == FIXTURE_TRUTH.flip
         assert found.rotation_error_deg(FIXTURE_TRUTH) <= 0.25

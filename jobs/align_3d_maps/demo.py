@@ -22,6 +22,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.resample import resample_map
 from align3d.engine.parallel.backend import Backend
+from align3d.schemas.documents import AlignmentDetails
 
 
 def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int) -> NDArray:
@@ -250,7 +251,7 @@ def run_demo(
     manifests = run_document(
         workflow, out, out / "run", discover_jobs(), force, quiet, backend, ["align3d", "demo"]
     )
-    record = manifests["align"].alignments[0]
+    record = manifests["align"].details_as(AlignmentDetails).alignments[0]
     found = RigidTransform.from_matrix(record.matrix)
     summary = {
         "workflow": str(spec),

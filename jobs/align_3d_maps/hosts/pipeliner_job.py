@@ -59,6 +59,7 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
 from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
 from align3d.jobs.align_3d_maps.job import JOB
 from align3d.jobs.align_3d_maps.params import AlignParams
+from align3d.schemas.documents import AlignmentDetails
 
 MAP_FILES = FileDescription("MRC map", [".mrc", ".map"])
 KEYWORDS = ["align3d", "aligned"]
@@ -248,6 +249,7 @@ class Align3DMapsJob(PipelinerJob):
     def create_results_display(self) -> Sequence[ResultsDisplayObject]:
         run_dir = Path(self.output_dir) / RUN_FOLDER
         manifest = read_result(run_dir)
+        alignments = manifest.details_as(AlignmentDetails).alignments
         rows = [
             [
                 str(r.index),
@@ -259,7 +261,7 @@ class Align3DMapsJob(PipelinerJob):
                 "" if r.fsc_0143_A is None else f"{r.fsc_0143_A:.2f}",
                 "; ".join(r.warnings),
             ]
-            for r in manifest.alignments
+            for r in alignments
         ]
         displays: list[ResultsDisplayObject] = [
             create_results_display_object(
@@ -288,7 +290,7 @@ class Align3DMapsJob(PipelinerJob):
                     associated_data=[str(run_dir / "result.json")],
                 )
             )
-        for record in manifest.alignments:
+        for record in alignments:
             folder = run_dir / f"volume_{record.index:03d}"
             for figure, title in (
                 ("fsc.png", "FSC against the reference"),
