@@ -140,8 +140,9 @@ class JobInputError(Exception):
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job returns: its output payloads by slot name, its warnings, and ``details``: a
-    document of the job's own (a pydantic model) whose fields join the result manifest."""
+    """What a job returns: its output payloads by slot name, its warnings, and ``details``:
+    what it found, an instance of its ``details_model`` (None when it declares none), which the
+    runtime writes under ``details`` in ``result.json``."""
 
     outputs: dict[str, BaseModel]
     warnings: list[str] = field(default_factory=list)

@@ -110,10 +110,9 @@ def test_every_class_lands_on_one_subunit_with_the_smallest_rotation(
     c = _classes(tmp_path, shared_data, case)
     group = CASES[case][1]
     manifest = _run(tmp_path, group, len(NUDGES))
+    details = manifest.details_as(AlignmentDetails)
     sites = []
-    for record, truth in zip(
-        manifest.details_as(AlignmentDetails).alignments, c.truths, strict=True
-    ):
+    for record, truth in zip(details.alignments, c.truths, strict=True):
         found = RigidTransform.from_matrix(record.matrix)
         smallest = closest_mate(truth, point_group(group))
         assert found.rotation_error_deg(smallest.transform) < 1.0, record.index
@@ -122,9 +121,9 @@ def test_every_class_lands_on_one_subunit_with_the_smallest_rotation(
         aligned = read_map(tmp_path / f"out_{group}" / f"volume_{record.index:03d}" / "map.mrc")
         sites.append(int(np.argmax(_site_strengths(aligned.data, c, group))))
     assert len(set(sites)) == 1, sites  # every ligand on the same subunit
-    assert manifest.symmetry == group
-    assert manifest.details_as(AlignmentDetails).largest_rotation_between_volumes_deg is not None
-    assert manifest.details_as(AlignmentDetails).largest_rotation_between_volumes_deg < 6.0
+    assert details.symmetry == group
+    assert details.largest_rotation_between_volumes_deg is not None
+    assert details.largest_rotation_between_volumes_deg < 6.0
     assert manifest.warnings == []
 
 
