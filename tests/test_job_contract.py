@@ -227,3 +227,22 @@ def test_apply_and_the_hosts_read_a_version_2_result(demo: Path, tmp_path: Path)
         assert proc.returncode == Exit.OK, proc.stderr
         moved[name] = read_map(out).data
     assert np.allclose(moved["v2"], moved["v3"], atol=1e-5 * float(np.abs(moved["v3"]).max()))
+
+
+def test_the_pipeliners_results_display_reads_a_version_2_result(
+    demo: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("pipeliner")
+    from align3d.jobs.align_3d_maps.hosts.pipeliner_job import Align3DMapsJob
+    from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER
+
+    _as_version_2(demo, tmp_path / "old" / RUN_FOLDER)
+    shutil.copytree(demo / "run" / "align", tmp_path / "new" / RUN_FOLDER)
+    shown = {}
+    for name in ("old", "new"):
+        job = Align3DMapsJob()
+        job.output_dir = f"{tmp_path / name}/"
+        displays = job.create_results_display()
+        shown[name] = [type(d).__name__ for d in displays], displays[0].table_data
+    assert shown["old"] == shown["new"]
+    assert shown["new"][1][0][:4] == ["1", "106.23", "6.50 -4.00 3.20", "yes"]
