@@ -203,13 +203,26 @@ def test_a_version_2_result_reads_as_version_3(demo: Path) -> None:
     assert imported.details is None and imported.job_type == "import_volume"
 
 
-def test_a_version_2_folder_is_recomputed_not_reused(tmp_path: Path) -> None:
-    folder = tmp_path / "reference"
-    folder.mkdir()
+def test_a_version_2_folder_is_recomputed_not_reused(demo: Path, tmp_path: Path) -> None:
+    # the same request as the committed import job's (job name, type and parameters), in a
+    # folder holding that job's version-2 result.json: recomputed, in the new layout
+    shutil.copytree(demo / "inputs", tmp_path / "inputs")
+    workflow = {
+        "jobs": {"reference": {"job": "import_volume", "params": {"map": "inputs/reference.mrc"}}}
+    }
+    (tmp_path / "workflow.json").write_text(json.dumps(workflow))
+    folder = tmp_path / "run" / "reference"
+    folder.mkdir(parents=True)
     shutil.copy(GOLDEN_V2 / "import_volume.result.json", folder / "result.json")
     assert read_manifest(folder) is not None
     assert read_manifest(folder, earlier_versions=False) is None
     assert old_job_of(folder) == ("reference", "import_volume")
+    proc = cli("run", str(tmp_path / "workflow.json"), "--out", str(tmp_path / "run"))
+    assert proc.returncode == Exit.OK, proc.stderr
+    assert f"{folder} was made by an earlier align3d; recomputing" in proc.stdout
+    result = json.loads((folder / "result.json").read_text())
+    assert result["schema_version"] == 3 and result["details"] is None
+    assert "alignments" not in result
 
 
 def test_apply_and_the_hosts_read_a_version_2_result(demo: Path, tmp_path: Path) -> None:
