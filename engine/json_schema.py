@@ -3,10 +3,11 @@ job declarations.
 
 ``document`` accepts any valid job spec or workflow and rejects ill-typed ones: each job type
 has its own parameters (types, defaults, limits and help, from the job's parameter model) and
-its own input slots (templates, ``NAME_N``, as patterns), so that an editor can
-complete and check a spec. ``job_spec``, ``workflow`` and ``result_manifest`` are the single
-documents; in ``result_manifest``, ``details`` follows the job type's ``details_model``. The committed ``schemas/*.schema.json`` are written by ``align3d schema --out
-schemas`` (a test fails when they are stale).
+its own input slots (templates, ``NAME_N``, as patterns), so that an editor can complete and
+check a spec. ``job_spec``, ``workflow`` and ``result_manifest`` are the single documents; in
+``result_manifest``, ``details`` follows the job type's ``details_model``. The committed
+``schemas/*.schema.json`` are written by ``align3d schema --out schemas`` (a test fails when
+they are stale).
 """
 
 from __future__ import annotations

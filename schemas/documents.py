@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 SCHEMA_VERSION = 3
-"""The layout of ``result.json``: 3 holds the job's own findings under ``details``; 2 (align3d
-up to 0.1.0 of 2026-12-07) had them beside the runtime's fields (read as 3 by
+"""The layout of ``result.json``: 3 holds the job's own findings under ``details``; 2 (earlier
+align3d) had them beside the runtime's fields (still read, as 3, by
 :func:`align3d.engine.store.parse_manifest`)."""
 JOB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
@@ -278,8 +278,9 @@ class ResultManifest(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     details: dict[str, Any] | None = Field(
         None,
-        description="What the job found, in the job's own document (its model: the job's "
-        "details_model; for align_3d_maps, AlignmentDetails); null for a job that records none.",
+        description="What the job found, in a document of the job's own (its model: the job "
+        "type's details_model, as this schema gives it per job_type); null for a job that "
+        "records none.",
     )
 
     def details_as(self, model: type[DetailsT]) -> DetailsT:
