@@ -176,11 +176,10 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
     """Two independent jobs run at the same time (their spans overlap); the job reading both
     starts after both have finished."""
     import time
-    from dataclasses import dataclass
 
     from pydantic import BaseModel, ConfigDict
 
-    from align3d.engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
+    from align3d.engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext, SlotSpec
     from align3d.slots.payloads import MaskPayload, SlotKind
 
     spans: dict[str, tuple[float, float]] = {}
@@ -189,12 +188,7 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
         model_config = ConfigDict(extra="forbid")
         seconds: float = 0.5
 
-    @dataclass(frozen=True)
-    class Wait:
-        name: str = "wait"
-        description: str = "waits, then emits a mask"
-        params_model: type[BaseModel] = Params
-
+    class Wait(DeclaredJob):
         def input_slots(self, params: Params, connected: Connected) -> list[SlotSpec]:
             return [SlotSpec("after", SlotKind.MASK, multiple=True)]
 
@@ -218,7 +212,13 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
             },
         }
     }
-    manifests = run_document(doc, tmp_path, tmp_path / "out", {"wait": Wait()}, quiet=True)
+    manifests = run_document(
+        doc,
+        tmp_path,
+        tmp_path / "out",
+        {"wait": Wait("wait", "waits, then emits a mask", Params, (), ())},
+        quiet=True,
+    )
     assert list(manifests) == ["a", "b", "c"]
     assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])  # overlap
     assert spans["c"][0] >= max(spans["a"][1], spans["b"][1])
