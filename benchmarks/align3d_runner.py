@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         from align3d.engine.alignment.params import AlignmentParams
-        from align3d.jobs.align_3d_maps.volume import align_files
+        from align3d.jobs.align_3d_maps.align_pair import align_files
     except ImportError as exc:
         print(f"align3d engine not available yet: {exc}", file=sys.stderr)
         return 3

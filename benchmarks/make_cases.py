@@ -13,7 +13,8 @@ For case ``i`` and box size ``N`` it writes ``benchmarks/results/cases/<map>_<N>
 * ``mov.mrc``   the moving map ``M(x) = V_ref(R F^flip x + t)``, sampled on the source's own
   (coarse) grid with ``scipy.ndimage.map_coordinates`` (quintic spline), then Fourier-upsampled
   like the reference, so it is not made with align3d's own interpolator; the reference equals
-  ``M`` moved by the true transform ``T = (R, t, flip)`` (align3d's convention, DESIGN.md).
+  ``M`` moved by the true transform ``T = (R, t, flip)`` (align3d's convention:
+  docs/conventions.md#the-transform).
 * ``truth.json`` ``rotation``, ``shift_A``, ``flip``, the 4x4 ``matrix``, the map's point group
   (the symmetry operators, checked numerically on the reference, so that errors can be taken
   modulo symmetry), ``max_shift_A`` (the bound to pass to the aligners) and how the case was made.
@@ -21,7 +22,7 @@ For case ``i`` and box size ``N`` it writes ``benchmarks/results/cases/<map>_<N>
 The case ``i`` uses map ``MAPS[i % len(MAPS)]`` and the random generator seeded with
 ``(seed, i)``: the same case index has the same map and the same transform at every box size, so
 that the sizes differ only in sampling. Transforms come from
-``align3d.engine.alignment.geometry.random_transform`` (rotation uniform on SO(3), shift uniform in the
+``tests.oracles.transforms.random_transform`` (rotation uniform on SO(3), shift uniform in the
 ball of radius ``max_shift_A``, random hand).
 """
 

@@ -62,10 +62,12 @@ PYTHONDONTWRITEBYTECODE would recompile every module of an editable install on e
 def align3d_command(
     ref: Path, mov: Path, out_dir: Path, lowpass: float, max_shift: float
 ) -> list[str]:
-    """The command a user types to align two maps."""
+    """The command a user types to align two maps (``--force``: each repeat replaces the last
+    one's outputs)."""
     return [
         str(ALIGN3D),
         "align",
+        "--force",
         str(ref),
         str(mov),
         "--out",

@@ -29,6 +29,7 @@ from align3d.engine.exit_codes import MEANING, Exit
 from align3d.engine.interrupts import lost_interrupts_resent
 from align3d.engine.issues import InvalidSpec, Issue
 from align3d.engine.jobdef import JobDefinition, JobInputError, discover_jobs
+from align3d.engine.locations import as_written
 from align3d.engine.logs import configure_cli_logging
 from align3d.engine.parallel.backend import SchedulerUnreachable, TaskFailed
 from align3d.engine.store import OutputBusy, OutputExists, OutputWriteError, storage_error
@@ -57,6 +58,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         issues = list(resolution.issues)
         if not args.no_files:
             issues += preflight_document(resolution, spec.absolute().parent)[0]
+    issues = as_written(issues, data)
     if args.json:
         print(json.dumps([i.model_dump() for i in issues], indent=2))
     else:
@@ -75,18 +77,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = Path(args.spec)
     data = load_document(spec)
-    manifests = run_document(
-        data,
-        spec.absolute().parent,
-        Path(args.out),
-        discover_jobs(),
-        args.force,
-        args.quiet,
-        backend_of(args),
-        command=sys.argv,
-    )
+    try:
+        manifests = run_document(
+            data,
+            spec.absolute().parent,
+            Path(args.out),
+            discover_jobs(),
+            args.force,
+            args.quiet,
+            backend_of(args),
+            command=sys.argv,
+        )
+    except InvalidSpec as exc:  # reported at the paths of the file the user wrote
+        raise InvalidSpec(as_written(exc.issues, data)) from exc
     for name, manifest in manifests.items():
         print(f"{name}: {manifest.job_type} complete", file=sys.stderr)
+    return Exit.OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    """Print align3d's version, the Python running it and the versions of the libraries it
+    uses (for a bug report)."""
+    from align3d.engine.version import versions_text
+
+    print(versions_text())
     return Exit.OK
 
 
@@ -113,7 +127,7 @@ def _job(registry: dict[str, JobDefinition], name: str) -> JobDefinition:
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print a job's parameters (name, type, default, limits, help) and its input and output
     slots (per-volume templates too, with when each appears); --json for programs."""
-    from align3d.engine.describe import describe
+    from align3d.engine.describe import bounds_text, describe
 
     registry = discover_jobs()
     names = [args.job] if args.job else sorted(registry)
@@ -125,14 +139,10 @@ def cmd_describe(args: argparse.Namespace) -> int:
     for description in descriptions:
         print(f"{description.job}: {description.description}\n\nparameters:")
         for p in description.params:
-            limits = (
-                ""
-                if p.minimum is None and p.maximum is None
-                else (
-                    f", {p.minimum if p.minimum is not None else ''}..{p.maximum if p.maximum is not None else ''}"
-                )
-            )
-            default = "required" if p.required else f"default {p.default!r}"
+            bounds = bounds_text(p)
+            choices = " or ".join(p.choices or ())
+            limits = "".join(f", {x}" for x in (bounds, choices) if x)
+            default = "required" if p.required else f"default {json.dumps(p.default)}"
             print(f"  {p.name} ({p.type}, {default}{limits}): {p.help}")
         for title, slots in (("inputs", description.inputs), ("outputs", description.outputs)):
             print(f"\n{title}:")
@@ -161,12 +171,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Align 3D maps: rotation, shift and hand of maps onto a reference.",
         epilog=f"Exit codes: {codes}.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--version", action="store_true", help="print the versions (as align3d version) and exit"
+    )
+    sub = parser.add_subparsers(dest="command")
+
+    version_cmd = sub.add_parser("version", help=cmd_version.__doc__)
+    version_cmd.set_defaults(func=cmd_version)
 
     run = sub.add_parser("run", help=cmd_run.__doc__)
     run.add_argument("spec", help="job spec or workflow (JSON)")
     run.add_argument("--out", required=True, help="output folder")
-    run.add_argument("--force", action="store_true", help="replace completed job folders")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="replace completed job folders that hold other results (by default they are "
+        "refused, before any work; one of the same request with unchanged inputs is reused)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines")
     add_parallel_options(run)
     run.set_defaults(func=cmd_run, needs_kernels=True)
@@ -202,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
             description=command.help,
         )
         command.add_arguments(parser_of)
-        parser_of.set_defaults(func=command.run, needs_kernels=command.needs_kernels)
+        parser_of.set_defaults(
+            func=command.run, needs_kernels=command.needs_kernels, precheck=command.precheck
+        )
     return parser
 
 
@@ -225,10 +248,17 @@ def _silence_standard_streams() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        args.func = cmd_version
+    elif args.command is None:  # a bare ``align3d``: what it can do
+        args.func = lambda _: parser.print_help() or Exit.OK
     configure_cli_logging(getattr(args, "quiet", False))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with lost_interrupts_resent():  # an interrupt is never lost in a finaliser or callback
+            precheck = getattr(args, "precheck", None)
+            if precheck is not None:  # e.g. the output paths, before any work
+                precheck(args)
             if getattr(args, "needs_kernels", False):
                 from align3d.engine.alignment.warmup import ensure_compiled
 
@@ -257,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
     except OutputWriteError as exc:
         print(f"align3d: cannot write the outputs: {exc}", file=sys.stderr)
         return Exit.CANNOT_WRITE
+    except OutputExists as exc:
+        print(Issue(code="output_exists", message=str(exc)).cli_line(), file=sys.stderr)
+        return Exit.INVALID_INPUT
     except InvalidSpec as exc:
         _print_issues(exc.issues)
         print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)
@@ -266,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
         MapReadError,
         InvalidMapError,
         JobInputError,
-        OutputExists,
         ParticleFileError,
     ) as exc:
         print(f"align3d: error: {exc}", file=sys.stderr)

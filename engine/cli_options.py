@@ -4,11 +4,12 @@ options generated from a parameter model (one declaration: name, default, limits
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from align3d.engine.describe import describe_param
+from align3d.engine.describe import bounds_text, describe_param
 from align3d.engine.parallel.backend import SCHEDULER_ENV, Backend
 
 DEFAULT_SCHEDULER_TIMEOUT_S = 10.0
@@ -19,7 +20,9 @@ class InvalidInput(Exception):
 
 
 class Command(Protocol):
-    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``)."""
+    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``):
+    every member the command line uses (:class:`CommandDefaults` gives the optional ones their
+    defaults)."""
 
     name: str
     help: str
@@ -28,7 +31,21 @@ class Command(Protocol):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
+    def precheck(self, args: argparse.Namespace) -> None:
+        """Checks (such as of its output paths) that run before anything else, the kernels'
+        compilation included."""
+
     def run(self, args: argparse.Namespace) -> int: ...
+
+
+class CommandDefaults:
+    """The defaults of a :class:`Command`'s optional members: no compiled kernels, no
+    precheck. A command derives from it and overrides what it has."""
+
+    needs_kernels: bool = False
+
+    def precheck(self, args: argparse.Namespace) -> None:
+        """Checks before anything else (default: none)."""
 
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +77,11 @@ def backend_of(args: argparse.Namespace) -> Backend:
     return Backend.from_options(args.workers, args.scheduler, args.scheduler_timeout)
 
 
+def _negated(info: Any) -> str:
+    """What a negating flag does, in words (its declaration's ``negated``), or ''."""
+    return next((str(getattr(m, "negated", "")) for m in info.metadata if hasattr(m, "flag")), "")
+
+
 def _flag(name: str, info: Any) -> tuple[str, bool]:
     for item in info.metadata:
         if hasattr(item, "flag"):
@@ -67,22 +89,30 @@ def _flag(name: str, info: Any) -> tuple[str, bool]:
     return "--" + name.replace("_", "-"), False
 
 
-def add_model_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
-    """One option per field of ``model``: its flag, type and choices, and a help text made of
-    the field's description, its default (``(default: X)``, from the declaration, never
-    retyped) and its limits."""
+def add_model_options(
+    parser: argparse.ArgumentParser,
+    model: type[BaseModel],
+    include: Collection[str] | None = None,
+) -> None:
+    """One option per field of ``model`` (or of those named in ``include``): its flag, type and
+    choices, and a help text made of the field's description, its default (``(default: X)``,
+    from the declaration, never retyped) and its limits."""
     for name, info in model.model_fields.items():
+        if include is not None and name not in include:
+            continue
         flag, negate = _flag(name, info)
         described = describe_param(name, info)
-        limits = ""
-        if described.minimum is not None or described.maximum is not None:
-            low = "" if described.minimum is None else f"{described.minimum:g}"
-            high = "" if described.maximum is None else f"{described.maximum:g}"
-            limits = f"; {'>' if described.exclusive_minimum else ''}{low}..{high}"
+        bounds = bounds_text(described)
+        limits = f"; {bounds}" if bounds else ""
         if described.type == "boolean":
             action = "store_false" if negate else "store_true"
             state = "on" if info.default else "off"
             text = f"{info.description} (default: {state}; {flag} turns it {'off' if negate else 'on'})"
+            said = _negated(info)
+            if negate and said:
+                text = (
+                    f"{said}: turns {name} off. Without the flag (default: on): {info.description}"
+                )
             parser.add_argument(flag, dest=name, action=action, default=info.default, help=text)
             continue
         kind = {"number": float, "integer": int}.get(described.type, str)

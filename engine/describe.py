@@ -31,6 +31,18 @@ class ParamDescription(BaseModel):
     help: str = ""
 
 
+def bounds_text(param: ParamDescription) -> str:
+    """A parameter's limits as people read them: ``> 0, ≤ 1000`` (an exclusive bound with
+    ``>``), ``≥ 1, ≤ 200`` (integer limits as integers); empty when it has none."""
+    low = (
+        ""
+        if param.minimum is None
+        else f"{'>' if param.exclusive_minimum else '≥'} {param.minimum:g}"
+    )
+    high = "" if param.maximum is None else f"≤ {param.maximum:g}"
+    return ", ".join(x for x in (low, high) if x)
+
+
 class SlotDescription(BaseModel):
     model_config = _FROZEN
     name: str

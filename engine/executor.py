@@ -21,7 +21,9 @@ from typing import Any
 from align3d.engine.inputs import Done, job_inputs, literal_input_files
 from align3d.engine.issues import InvalidSpec, Issue
 from align3d.engine.jobdef import JobDefinition, JobOutcome, RunContext
-from align3d.engine.logs import RUN_LOGGER, job_logger
+from align3d.engine.locations import file_location
+from align3d.engine.logs import JOB_LOG, RUN_LOGGER, job_logger
+from align3d.engine.outputs import check_job_folder
 from align3d.engine.parallel.backend import Backend
 from align3d.engine.parallel.local import warm_workers
 from align3d.engine.resolver import Resolution, ResolvedJob, as_list, document_issues, resolve
@@ -96,7 +98,8 @@ def preflight(job: ResolvedJob, inputs: Mapping[str, Any], base: Path) -> list[I
     """The job's own check of its input files (every problem at once)."""
     assert job.definition is not None and job.params is not None
     return [
-        problem.issue(job.name) for problem in job.definition.preflight(job.params, inputs, base)
+        problem.issue(job.name, file_location(job.spec, base, problem.file, problem.slot))
+        for problem in job.definition.preflight(job.params, inputs, base)
     ]
 
 
@@ -228,9 +231,9 @@ def run_job(
     try:
         with (
             job_folder(job_dir, replace=True) as tmp,
-            job_logger(job.name, tmp / "job.log", quiet) as log,
+            job_logger(job.name, tmp / JOB_LOG, quiet) as log,
         ):
-            context = RunContext(tmp, base, log.info, quiet, backend or Backend())
+            context = RunContext(tmp, base, log.info, quiet, backend or Backend(), tuple(command))
             outcome = job.definition.run(job.params, inputs, context)
             declared = {s.name for s in job.outputs}
             if set(outcome.outputs) != declared:
@@ -306,6 +309,11 @@ def run_document(
     def folder(name: str) -> Path:
         return (out_dir if single else out_dir / name).absolute()
 
+    for name in order:  # every output folder is checked before any work (engine/outputs.py)
+        check_job_folder(folder(name))
+        _decide_reuse(
+            resolution.jobs[name], folder(name), spec_fingerprint(resolution.jobs[name]), force
+        )
     # every input file that can be checked now is checked before anything is written (but
     # those of jobs that will be reused as they are)
     skip = set() if force else likely_reused(resolution, folder)

@@ -19,7 +19,8 @@ class Exit(IntEnum):
 MEANING = {
     Exit.OK: "success (completed job folders whose inputs are unchanged are reused)",
     Exit.INVALID_INPUT: "invalid input, every problem listed with its file, slot or parameter "
-    "and what to do (see the error codes); nothing is written",
+    "and what to do (see the error codes), or an output that is there already (output_exists: "
+    "checked before any work; --force replaces it); nothing is written",
     Exit.BUSY: "the output folder is being written by another align3d run (a lock beside it)",
     Exit.TASK_FAILED: "a task failed on its worker (a worker died and the retries ran out); "
     "nothing partial is kept",

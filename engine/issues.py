@@ -8,6 +8,7 @@ raises a code that is not declared.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +36,9 @@ ERROR_CODES: dict[str, str] = {
     "with NaN or infinite values, constant, or without a voxel size; or a mask outside [0, 1]",
     "invalid_particles": "a particle file that cannot be read, has no poses, or whose format its "
     "name does not say",
+    "output_exists": "an output is there already (a file, or a job folder of another request): "
+    "nothing is replaced without --force; an input file, a folder where a file goes (or a file "
+    "where a folder goes), and a folder that is not align3d's are never replaced",
 }
 
 
@@ -50,9 +54,15 @@ class Issue(BaseModel):
     param: str | None = None
     path: str = "$"
 
+    def cli_line(self) -> str:
+        """The issue as the command line prints a problem that has no place in a document:
+        ``align3d: error: [code] message``."""
+        return f"align3d: {self.level}: [{self.code}] {self.message}"
+
     def __str__(self) -> str:
-        where = ".".join(x for x in (self.job, self.slot or self.param) if x)
-        return f"{self.level}: {self.path}: [{self.code}] {where + ': ' if where else ''}{self.message}"
+        """``error: PATH: [code] message``: the JSON path says where (job, slot or parameter),
+        once."""
+        return f"{self.level}: {self.path}: [{self.code}] {self.message}"
 
 
 def errors(issues: list[Issue]) -> list[Issue]:
@@ -70,10 +80,15 @@ class JobProblem(BaseModel):
     slot: str | None = None
     param: str | None = None
     level: Literal["error", "warning"] = "error"
+    file: Path | None = None
+    """The input file the problem is about (the runtime finds the element of the document
+    that names it: :func:`align3d.engine.locations.file_location`)."""
 
-    def issue(self, job: str) -> Issue:
-        """This problem as an issue of ``job``, with its JSON path in the workflow document."""
-        where = (
+    def issue(self, job: str, element: str | None = None) -> Issue:
+        """This problem as an issue of ``job``, with its JSON path in the workflow document:
+        at ``element`` (below the job, e.g. ``.inputs.SLOT[1].map``) when given,
+        else at its slot or parameter."""
+        where = element or (
             f".inputs.{self.slot}" if self.slot else (f".params.{self.param}" if self.param else "")
         )
         return Issue(

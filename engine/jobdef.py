@@ -124,13 +124,16 @@ class RunContext:
     """Where a job writes (``workdir``, a temporary folder renamed into place when the job is
     complete), where relative paths of its spec start (``base_dir``), how it reports (``log``:
     one line at a time, to the job's log file and, unless ``quiet``, the screen) and where its
-    tasks run (``backend``: local processes by default, or a Dask cluster)."""
+    tasks run (``backend``: local processes by default, or a Dask cluster) and the command line
+    that ran it (``command``)."""
 
     workdir: Path
     base_dir: Path
     log: Callable[[str], None]
     quiet: bool = False
     backend: Backend = field(default_factory=Backend)
+    command: tuple[str, ...] = ()
+    """The command line that ran the job (argv), when known (as result.json records it)."""
 
 
 class JobInputError(Exception):

@@ -10,6 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+JOB_LOG = "job.log"
+"""The file, in each job's folder, that the job's lines go to."""
+
 
 @contextmanager
 def job_logger(name: str, log_file: Path, quiet: bool) -> Iterator[logging.Logger]:

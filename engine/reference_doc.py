@@ -9,7 +9,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from align3d.engine.describe import JobDescription, ParamDescription, SlotDescription, describe
+from align3d.engine.describe import (
+    JobDescription,
+    ParamDescription,
+    SlotDescription,
+    bounds_text,
+    describe,
+)
 from align3d.engine.exit_codes import MEANING, Exit
 from align3d.engine.issues import ERROR_CODES
 from align3d.engine.jobdef import discover_jobs
@@ -32,13 +38,7 @@ def _cell(text: str) -> str:
 def _limits(param: ParamDescription) -> str:
     if param.choices:
         return " or ".join(f"`{c}`" for c in param.choices)
-    low = (
-        ""
-        if param.minimum is None
-        else f"{'>' if param.exclusive_minimum else '≥'} {param.minimum:g}"
-    )
-    high = "" if param.maximum is None else f"≤ {param.maximum:g}"
-    return ", ".join(x for x in (low, high) if x)
+    return bounds_text(param)
 
 
 def _default(param: ParamDescription) -> str:

@@ -104,10 +104,10 @@ def _param_issues(name: str, exc: ValidationError, model: type[BaseModel]) -> li
         param = ".".join(str(x) for x in err["loc"])
         if err["type"] == "extra_forbidden":
             code, message = "unknown_param", unknown_name("parameter", param, model.model_fields)
-        elif err["type"] in _RANGE_ERRORS:
-            code, message = "param_out_of_range", f"{param}: {err['msg']} (got {err['input']!r})"
+        elif err["type"] in _RANGE_ERRORS:  # the path names the parameter: the message does not
+            code, message = "param_out_of_range", f"{err['msg']} (got {err['input']!r})"
         else:
-            code, message = "invalid_param", f"{param}: {err['msg']} (got {err['input']!r})"
+            code, message = "invalid_param", f"{err['msg']} (got {err['input']!r})"
         issues.append(
             Issue(
                 code=code,

@@ -159,7 +159,7 @@ class GridRecord(BaseModel):
 
 
 class AlignmentRecord(BaseModel):
-    """One volume's alignment (DESIGN.md convention: ``y = R F^flip x + t``)."""
+    """One volume's alignment: ``y = R F^flip x + t`` (docs/conventions.md#the-transform)."""
 
     model_config = _STRICT
     index: int = Field(ge=1, description="Stable index of the volume.")

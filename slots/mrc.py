@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from align3d.slots.atomic import atomic_write
 from align3d.slots.errors import MapReadError
+from align3d.slots.file_kinds import not_a_map
 from align3d.slots.mrc_stream import RunningStatistics
 
 
@@ -67,6 +68,9 @@ class MapData:
 
 
 SUPPORTED_MODES = {0: "int8", 1: "int16", 2: "float32", 6: "uint16", 12: "float16"}
+STACK_DEPTH = 2
+"""A file whose header says "images" (space group 0) and that holds more than this many times
+as many sections as its widest side is an image stack, not a volume."""
 
 
 def read_grid(path: str | os.PathLike, voxel_size_A: float | None = None) -> MapGrid:
@@ -80,6 +84,9 @@ def read_grid(path: str | os.PathLike, voxel_size_A: float | None = None) -> Map
         raise MapReadError(
             f"{p}: an image stack (.mrcs) is not a volume; give the map (.mrc) instead"
         )
+    unusable = not_a_map(p)
+    if unusable is not None:
+        raise MapReadError(unusable)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -93,6 +100,7 @@ def read_grid(path: str | os.PathLike, voxel_size_A: float | None = None) -> Map
                 origin = (float(h.origin.x), float(h.origin.y), float(h.origin.z))
                 nstart = (int(h.nxstart), int(h.nystart), int(h.nzstart))
                 extended = int(h.nsymbt)
+                space_group = int(h.ispg)
                 dtype = mrcfile.utils.data_dtype_from_header(h) if mode in SUPPORTED_MODES else None
     except (ValueError, OSError, EOFError) as exc:
         raise MapReadError(f"{p}: not a valid MRC map ({exc})") from exc
@@ -103,6 +111,11 @@ def read_grid(path: str | os.PathLike, voxel_size_A: float | None = None) -> Map
             "float32 mode 2"
         )
     nx, ny, nz = counts
+    if space_group == 0 and nz > STACK_DEPTH * max(nx, ny):
+        raise MapReadError(
+            f"{p}: an image stack ({nz} images of {nx} x {ny} pixels), not a volume: give the "
+            "3-D map (.mrc); particle images are read through their STAR file"
+        )
     if min(counts) < 4:
         raise MapReadError(
             f"{p}: expected a 3-D volume at least 4 voxels on each side, got {nx} x {ny} x {nz} "

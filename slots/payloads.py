@@ -27,6 +27,41 @@ class SlotKind(StrEnum):
     PARTICLES = "particles"
 
 
+class MapRole(StrEnum):
+    """What a file is to its volume. The values are the field names of :class:`VolumePayload`
+    (and of the job spec's volumes) and the stems of the files the align job writes for a
+    volume (``map_half_A.mrc``), so that documents and files read the same; :attr:`label` is
+    how messages and the report name it."""
+
+    MAP = "map"
+    MAP_SHARP = "map_sharp"
+    MAP_HALF_A = "map_half_A"
+    MAP_HALF_B = "map_half_B"
+    MASK = "mask"
+    DIFFERENCE_MAP = "difference_map"
+    PARTICLES = "particles"
+
+    @property
+    def label(self) -> str:
+        """The role in words: ``sharpened map``, ``half map A``, ..."""
+        return _LABELS[self]
+
+
+_LABELS = {
+    MapRole.MAP: "map",
+    MapRole.MAP_SHARP: "sharpened map",
+    MapRole.MAP_HALF_A: "half map A",
+    MapRole.MAP_HALF_B: "half map B",
+    MapRole.MASK: "mask",
+    MapRole.DIFFERENCE_MAP: "difference map",
+    MapRole.PARTICLES: "particles",
+}
+HALF_MAPS = (MapRole.MAP_HALF_A, MapRole.MAP_HALF_B)
+VOLUME_MAPS = (MapRole.MAP, MapRole.MAP_SHARP, *HALF_MAPS)
+"""The maps of a volume, which move together (in the order of :class:`VolumePayload`)."""
+VOLUME_FILES = (*VOLUME_MAPS, MapRole.MASK)
+"""Every file a :class:`VolumePayload` names: its maps and its mask."""
+
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 VoxelSize = Annotated[
@@ -52,10 +87,10 @@ class VolumePayload(BaseModel):
     mask: Path | None = Field(None, description="The volume's mask (MRC, values in [0, 1]).")
     voxel_size_A: VoxelSize = None
 
-    def maps(self) -> dict[str, Path]:
-        """The maps of this volume that are present, by field name (mask excluded)."""
-        fields = ("map", "map_sharp", "map_half_A", "map_half_B")
-        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
+    def maps(self) -> dict[MapRole, Path]:
+        """The maps of this volume that are present, by role (mask excluded)."""
+        present = {role: getattr(self, role) for role in VOLUME_MAPS}
+        return {role: path for role, path in present.items() if path is not None}
 
 
 class VolumesGroupPayload(BaseModel):

@@ -36,7 +36,7 @@ TRUTH = {
         [-3.0, 2.5, 1.0],
     ),
 }
-"""What puts each moving map onto the reference (DESIGN.md convention)."""
+"""What puts each moving map onto the reference (docs/conventions.md#the-transform)."""
 SHAPES = {1: (44, 46, 42), 2: (45, 43, 44)}  # [z, y, x]: even z for 1, odd z for 2
 VOXELS_A = {1: 2.8, 2: 3.2}
 HEADERS = {

@@ -20,7 +20,7 @@ def move_with_scipy(
     out_shape: tuple[int, int, int],
     out_voxel_A: float,
 ) -> np.ndarray:
-    """``V_out(y) = M(F^flip R^T (y - t))`` by scipy's quintic spline (DESIGN.md convention),
+    """``V_out(y) = M(F^flip R^T (y - t))`` by scipy's quintic spline (docs/conventions.md#maps),
     written from the convention itself rather than from align3d.engine.alignment.resample."""
     oz, oy, ox = np.indices(out_shape, dtype=np.float64)
     centre_out = np.array([n // 2 for n in out_shape], dtype=float)  # z, y, x

@@ -136,8 +136,8 @@ def check_poses(
 ) -> None:
     """Each updated pose is the pose formula's for the true transform: a particle seen at
     ``A`` in the moving map is seen at ``A R^T`` (RELION's A maps the map into the image
-    frame, DESIGN.md), within ``tolerance_deg``, and its origin moves by ``(A' t)_xy``;
-    ``rows``: only these particles (those of one class)."""
+    frame, docs/conventions.md#relion), within ``tolerance_deg``, and its origin moves by
+    ``(A' t)_xy``; ``rows``: only these particles (those of one class)."""
     old_table, new_table = read_particles(before).table, read_particles(after).table
     assert list(new_table["rlnImageName"]) == list(old_table["rlnImageName"])
     if rows is not None:

@@ -50,7 +50,10 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def align(case: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[dict, str]:
     """Run ``align3d align ref.mrc mov.mrc`` in this process: (summary, stderr)."""
     out = case / "out" / "aligned.mrc"
-    code = main(["align", str(case / "ref.mrc"), str(case / "mov.mrc"), "--out", str(out), *extra])
+    code = main(
+        ["align", str(case / "ref.mrc"), str(case / "mov.mrc"), "--out", str(out), "--force",
+         "--json", "-", *extra]
+    )  # fmt: skip
     captured = capsys.readouterr()
     assert code == Exit.OK, captured.err
     return json.loads(captured.out), captured.err
@@ -72,16 +75,24 @@ def test_help_shows_every_default_from_the_declaration() -> None:
     text = " ".join(proc.stdout.split())  # argparse wraps lines
     for name, info in AlignmentParams.model_fields.items():
         if isinstance(info.default, bool):
-            expected = f"(default: {'on' if info.default else 'off'};"
+            expected = f"(default: {'on' if info.default else 'off'})"
         else:
             expected = f"(default: {info.default}"
         assert expected in text, (name, expected)
     assert re.search(
         r"--max-shift MAX_SHIFT_A Largest translation searched.*\(default: 40\.0; ", text
     )
-    for flag in ("--mask MASK", "--ref-mask REF_MASK", "--mask-out MASK_OUT"):
+    for flag in ("--mask MASK", "--ref-mask REF_MASK", "--mask-out MASK_OUT", "--report DIR"):
         assert flag in text
-    assert "--no-hand-check" in text and "turns it off" in text
+    assert "--output-grid {reference,own}" in text and "(default: reference)" in text
+    # limits as people read them: an exclusive bound with '>', integer limits as integers
+    assert re.search(r"--lowpass LOWPASS_RESOLUTION_A .*\(default: 10\.0; > 0, ≤ 1000\)", text)
+    assert "(default: 12; ≥ 1, ≤ 200)" in text
+    # the negating flag says what it does, not what the parameter does
+    assert (
+        "--no-hand-check Keep each map's hand as it is: do not try the mirrored hand" in text
+        and "turns check_both_chiralities off" in text
+    )
 
 
 def test_a_mask_is_applied_and_moved_with_the_map(

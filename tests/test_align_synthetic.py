@@ -1,9 +1,9 @@
 """Known-answer tests of the alignment on synthetic protein-like maps (seeded).
 
-The moving maps are made with scipy.ndimage from the DESIGN.md convention (tests/helpers.py),
-not with the code under test. Targets from the issue: noise-free, rotation error <= 0.25°,
-translation error <= 0.25 of a reference voxel, hand right every time; at SNR 0.5 after the
-low-pass, rotation error <= 1°; the maximum angle and shift are honoured.
+The moving maps are made with scipy.ndimage from the convention (docs/conventions.md#maps;
+tests/helpers.py), not with the code under test. Targets from the issue: noise-free, rotation
+error <= 0.25°, translation error <= 0.25 of a reference voxel, hand right every time; at SNR 0.5
+after the low-pass, rotation error <= 1°; the maximum angle and shift are honoured.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import scipy.ndimage as ndi
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.chimerax import grid_record, placement, transform_of
+from align3d.jobs.align_3d_maps.names import volume_folder
 from align3d.slots.mrc import read_labels, read_map
 from align3d.slots.particles import read_particles
 from tests.apply_case import TRUTH, Case, case  # noqa: F401 - the session fixture
@@ -99,7 +100,7 @@ def test_a_moved_model_sits_on_the_aligned_map(
     record = case.record(index)
     matrix = placement(transform_of(record), record.map_grid, record.reference_grid).model_matrix
     assert np.allclose(moved, positions @ matrix[:, :3].T + matrix[:, 3], atol=2e-3)
-    aligned_path = case.folder / f"volume_{index:03d}" / "map.mrc"
+    aligned_path = case.folder / volume_folder(index) / "map.mrc"
     aligned = read_map(aligned_path).data
     grid = grid_record(aligned_path)  # the aligned map as ChimeraX reads it
     j = (moved - np.asarray(grid.origin_A)) / np.asarray(grid.voxel_size_A)
@@ -118,7 +119,7 @@ def test_apply_map_reproduces_the_aligned_map(case: Case, tmp_path: Path, index:
         "--out", str(out),
     )  # fmt: skip
     assert proc.returncode == Exit.OK, proc.stderr
-    job = read_map(case.folder / f"volume_{index:03d}" / "map.mrc")
+    job = read_map(case.folder / volume_folder(index) / "map.mrc")
     mine = read_map(out)
     assert mine.shape == job.shape and mine.voxel_size_A == job.voxel_size_A
     assert mine.header == job.header  # the reference's origin, as the job's
@@ -167,6 +168,7 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
     garbage_cif.write_text("data_x\n_this is not: mmcif ][\n")
     broken = folder / "broken.json"
     broken.write_text("{")
+    (folder / "taken.mrc").write_text("an earlier output, kept")
     mov = str(case.moving(1))
     star = str(case.inputs / "particles1.star")
     return {
@@ -182,7 +184,8 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
         "particles-out-suffix": ([result, "--volume", "1", "--particles", star, "--out", "o.cs"], "--out o.cs"),
         "model-suffix": ([result, "--volume", "1", "--model", star, "--out", "o.cif"], "--model"),
         "unreadable-model": ([result, "--volume", "1", "--model", str(garbage_cif), "--out", "o.cif"], "garbage.cif"),
-        "out-is-input": ([result, "--volume", "1", "--map", mov, "--out", mov], "the same file"),
+        "out-is-input": ([result, "--volume", "1", "--map", mov, "--out", mov, "--force"], "is also an input file"),
+        "out-exists": ([result, "--volume", "1", "--map", mov, "--out", "taken.mrc"], "--out taken.mrc exists; use --force"),
         "voxel-for-particles": ([result, "--volume", "1", "--particles", star, "--out", "o.star", "--voxel", "2"], "--voxel"),
     }  # fmt: skip
 
@@ -200,6 +203,7 @@ def _bad(folder: Path, case: Case) -> dict[str, tuple[list[str], str]]:  # noqa:
         "model-suffix",
         "unreadable-model",
         "out-is-input",
+        "out-exists",
         "voxel-for-particles",
     ],
 )
@@ -209,3 +213,4 @@ def test_bad_inputs_get_one_clear_line(case: Case, tmp_path: Path, name: str) ->
     assert proc.returncode == Exit.INVALID_INPUT, proc.stderr
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert not any(tmp_path.glob("o.*"))
+    assert (tmp_path / "taken.mrc").read_text() == "an earlier output, kept"

@@ -3,6 +3,7 @@ nothing written, and the inputs unchanged."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import struct
@@ -65,6 +66,12 @@ def _write_raw(path: Path, data: np.ndarray, voxel: float | None = 2.8) -> None:
             m.set_data(np.asarray(data, dtype=np.float32))
             if voxel is not None:
                 m.voxel_size = voxel
+
+
+def _set_image_stack(path: Path) -> None:
+    """Mark an MRC file as a stack of images (space group 0), as particle stacks are."""
+    with mrcfile.mmap(path, mode="r+", permissive=True) as m:
+        m.header.ispg = 0
 
 
 def _mov(folder: Path) -> np.ndarray:
@@ -308,6 +315,97 @@ CASES: list[tuple[str, Setup, str]] = [
             align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "stack.mrcs"}]}),
         )[1],
         "image stack",
+    ),
+    # --- a file of another kind given as a map: what it is, at the element that names it
+    (
+        "star-file-as-map",
+        lambda d: (
+            (d / "run_data.star").write_text(
+                "\ndata_particles\n\nloop_\n_rlnImageName #1\n_rlnAngleRot #2\n1@s.mrcs 10.0\n"
+            ),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "run_data.star"}]}),
+        )[1],
+        "$.inputs.maps_to_align[0].map: [unreadable_map] ",
+    ),
+    (
+        "star-file-as-map-says-what",
+        lambda d: (
+            (d / "run_data.star").write_text("data_optics\nloop_\n_rlnOpticsGroup #1\n1\n"),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "run_data.star"}]}),
+        )[1],
+        "run_data.star: a STAR file (RELION metadata), not a map: give the map itself",
+    ),
+    (
+        "cs-file-as-map",
+        lambda d: (
+            np.save(d / "p.npy", np.zeros(3, dtype=[("uid", "<u8")])),
+            (d / "p.npy").rename(d / "P1_J5_particles.cs"),
+            align(
+                {"reference_map": {"map": "P1_J5_particles.cs"}, "maps_to_align": [{"map": MOV}]}
+            ),
+        )[2],
+        "P1_J5_particles.cs: a NumPy array file (.npy format, as CryoSPARC's .cs",
+    ),
+    (
+        "gzip-map",
+        lambda d: (
+            (d / "mov.mrc.gz").write_bytes(gzip.compress(_mrc_bytes(d))),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "mov.mrc.gz"}]}),
+        )[1],
+        "mov.mrc.gz: a gzip-compressed file; uncompress it first (gunzip -k mov.mrc.gz)",
+    ),
+    (
+        "model-as-map",
+        lambda d: (
+            (d / "model.pdb").write_text(
+                "ATOM      1  N   MET A   1      11.104   6.134  -6.504  1.00  0.00           N\n"
+            ),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "model.pdb"}]}),
+        )[1],
+        "model.pdb: an atomic model (PDB or mmCIF), not a map",
+    ),
+    (
+        "job-spec-as-map",
+        lambda d: (
+            (d / "other_spec.json").write_text(json.dumps(basic())),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "other_spec.json"}]}),
+        )[1],
+        "other_spec.json: a JSON file, not a map: give the map itself",
+    ),
+    (
+        "empty-file-as-map",
+        lambda d: (
+            (d / "empty.mrc").write_bytes(b""),
+            align({"reference_map": {"map": "empty.mrc"}, "maps_to_align": [{"map": MOV}]}),
+        )[1],
+        "error: $.inputs.reference_map.map: [unreadable_map] ",
+    ),
+    (
+        "header-cut-off",
+        lambda d: (
+            (d / "head.mrc").write_bytes(_mrc_bytes(d)[:600]),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "head.mrc"}]}),
+        )[1],
+        "head.mrc: only 600 bytes, shorter than an MRC header (1024 bytes)",
+    ),
+    (
+        "image-stack-named-mrc",
+        lambda d: (
+            _write_raw(d / "particles.mrc", np.random.default_rng(0).random((90, 20, 20))),
+            _set_image_stack(d / "particles.mrc"),
+            align({"reference_map": {"map": REF}, "maps_to_align": [{"map": "particles.mrc"}]}),
+        )[2],
+        "particles.mrc: an image stack (90 images of 20 x 20 pixels), not a volume",
+    ),
+    (
+        "second-volume-bad-half-map",
+        lambda d: align(
+            {
+                "reference_map": {"map": REF},
+                "maps_to_align": [{"map": MOV}, {"map": MOV, "map_half_A": "missing_half.mrc"}],
+            }
+        ),
+        "error: $.inputs.maps_to_align[1].map_half_A: [unreadable_map] ",
     ),
     (
         "tiny-map",

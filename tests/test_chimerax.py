@@ -27,6 +27,7 @@ from align3d.jobs.align_3d_maps.chimerax import (
     transform_of,
 )
 from align3d.jobs.align_3d_maps.demo import protein_like_map
+from align3d.jobs.align_3d_maps.names import volume_folder
 from align3d.schemas.documents import AlignmentRecord, GridRecord
 from align3d.slots.mrc import MapHeader, read_map, write_map
 from tests.apply_case import Case, case  # noqa: F401 - the session fixture
@@ -228,7 +229,7 @@ def test_job_script_places_the_original_maps_on_the_aligned_maps(case: Case) -> 
             atol=1e-8,
         )
         moving = read_map(case.moving(index)).data
-        aligned_path = case.folder / f"volume_{index:03d}" / "map.mrc"
+        aligned_path = case.folder / volume_folder(index) / "map.mrc"
         shown = moving[::-1] if record.hand_flipped else moving
         worst = _worst_mismatch(
             shown,

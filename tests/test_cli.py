@@ -81,7 +81,7 @@ def test_align_two_files_keeps_reference_grid_and_header(tmp_path: Path, capsys)
     ("setup", "message"),
     [
         ("missing", "file not found"),
-        ("not_mrc", "not a valid MRC"),
+        ("not_mrc", "a text file, not a map"),
         ("zero_voxel", "--ref-voxel"),
         ("image", "not a volume"),
         ("nan", "NaN"),

@@ -137,7 +137,15 @@ def test_align_summary_prints_the_ambiguity_of_a_symmetric_self_alignment(
 ) -> None:
     betagal = shared_data / "maps" / "betagal_D2_100px.mrc"
     proc = cli(
-        "align", str(betagal), str(betagal), "--out", str(tmp_path / "a.mrc"), "--max-shift", "5"
+        "align",
+        str(betagal),
+        str(betagal),
+        "--out",
+        str(tmp_path / "a.mrc"),
+        "--max-shift",
+        "5",
+        "--json",
+        "-",
     )
     assert proc.returncode == Exit.OK, proc.stderr
     summary = json.loads(proc.stdout)

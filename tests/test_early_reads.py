@@ -19,8 +19,8 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.rotations import rotvec_matrix
 from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.align_pair import align_files
 from align3d.jobs.align_3d_maps.early_reads import EarlyReads
-from align3d.jobs.align_3d_maps.volume import align_files
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import REPO, cli, move_with_scipy
 
@@ -105,7 +105,7 @@ def test_a_map_that_cannot_be_read_is_named_as_before(
     reference, moving = (broken, same_grid) if which == "reference" else (REFERENCE, broken)
     done = cli("align", str(reference), str(moving), "--out", str(tmp_path / "out.mrc"))
     assert done.returncode == Exit.INVALID_INPUT, done.stderr
-    assert f"align3d: error: {broken}: not a valid MRC map" in done.stderr
+    assert f"align3d: error: {broken}: a text file, not a map" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.mrc").exists()
 

@@ -169,7 +169,9 @@ def test_a_changed_inline_helper_recompiles_the_kernels_built_from_it(tmp_path: 
     tree = tmp_path / "tree"
     for package in ("engine", "slots", "schemas", "jobs"):
         shutil.copytree(
-            REPO / package, tree / package, ignore=shutil.ignore_patterns("__pycache__")
+            REPO / package,
+            tree / "align3d" / package,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHONDONTWRITEBYTECODE="1")
@@ -187,7 +189,7 @@ def test_a_changed_inline_helper_recompiles_the_kernels_built_from_it(tmp_path: 
     assert any(NOTICE in line for line in first)
     assert float(first[-1]) == 63.5  # 30 z + 6 y + x at (1.5, 2.5, 3.5), blended linearly
     assert not any(NOTICE in line for line in probe())  # compiled once
-    basis = tree / "engine" / "alignment" / "spline" / "basis.py"
+    basis = tree / "align3d" / "engine" / "alignment" / "spline" / "basis.py"
     blend = "    return c0 * (1.0 - tz) + c1 * tz\n"
     assert blend in basis.read_text()
     basis.write_text(

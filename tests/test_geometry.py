@@ -1,4 +1,5 @@
-"""The geometry conventions of DESIGN.md: transforms, their matrices, inverses and compositions."""
+"""The geometry conventions of docs/conventions.md: transforms, their matrices, inverses and
+compositions."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def test_a_misspelt_parameter_gets_the_closest_name_and_every_valid_one(
     tmp_path: Path, typo: str, meant: str
 ) -> None:
     issue = only(validate(tmp_path, spec({typo: 1})), "unknown_param")
-    assert issue["param"] == typo and issue["path"] == f"$.jobs.J1.params.{typo}"
+    assert issue["param"] == typo and issue["path"] == f"$.params.{typo}"
     assert f"did you mean {meant!r}?" in issue["message"]
     listed = issue["message"].split("(valid: ")[1].rstrip(")").split(", ")
     assert listed == sorted(AlignParams.model_fields)  # the declaration's names, all of them
@@ -116,3 +116,56 @@ def test_the_text_output_says_it_too(tmp_path: Path) -> None:
     proc = cli("validate", str(path), "--no-files")
     assert proc.returncode == Exit.INVALID_INPUT
     assert "unknown parameter 'max_shif_A'; did you mean 'max_shift_A'?" in proc.stderr
+
+
+def _run(tmp_path: Path, document: dict[str, Any]) -> str:
+    """What ``align3d validate`` (files checked) prints for ``document`` (it must exit 2)."""
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(document))
+    proc = cli("validate", str(path))
+    assert proc.returncode == Exit.INVALID_INPUT, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stderr
+
+
+def test_a_single_job_spec_is_reported_at_its_own_paths_each_name_once(tmp_path: Path) -> None:
+    """Issue 26: not ``$.jobs.J1.params.max_shift_A`` (a path the file does not have), and the
+    parameter's name once (it read ``J1.max_shift_A: max_shift_A: ...``)."""
+    err = _run(tmp_path, spec({"max_shift_A": 2000, "max_shif_A": 3}))
+    lines = err.splitlines()
+    (out_of_range,) = [x for x in lines if "[param_out_of_range]" in x]
+    assert out_of_range == (
+        "error: $.params.max_shift_A: [param_out_of_range] Input should be less than or equal "
+        "to 1000 (got 2000)"
+    )
+    (unknown,) = [x for x in lines if "[unknown_param]" in x]
+    assert unknown.startswith("error: $.params.max_shif_A: [unknown_param] unknown parameter")
+    assert "J1" not in err
+    issues = validate(tmp_path, spec({"max_shift_A": 2000}))
+    assert issues[0]["path"] == "$.params.max_shift_A" and issues[0]["job"] is None
+
+
+def test_a_file_problem_is_reported_at_the_element_that_names_it(tmp_path: Path) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    ref, mov = str(fixtures / "small_reference.mrc"), str(fixtures / "small_moving.mrc")
+    err = _run(
+        tmp_path,
+        {
+            "job": "align_3d_maps",
+            "inputs": {
+                "reference_map": {"map": ref},
+                "maps_to_align": [{"map": mov}, {"map": mov, "map_sharp": "gone.mrc"}],
+            },
+        },
+    )
+    assert (
+        f"error: $.inputs.maps_to_align[1].map_sharp: [unreadable_map] {tmp_path}/gone.mrc" in err
+    )
+    group = {"volumes": [{"map": mov}, {"map": "lost.mrc"}]}
+    err = _run(
+        tmp_path,
+        {"jobs": {"align": {"job": "align_3d_maps", "inputs": {
+            "reference_map": {"map": ref}, "maps_to_align_group": group}}}},
+    )  # fmt: skip
+    # in a workflow, the job's name is part of the path the file has
+    assert "error: $.jobs.align.inputs.maps_to_align_group.volumes[1].map: [unreadable_map]" in err

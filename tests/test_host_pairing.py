@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
     job_spec,
     plan_volumes,
 )
+from align3d.jobs.align_3d_maps.hosts.run_folder import SPEC_NAME, write_spec
+from align3d.schemas.documents import GroupRef, PathRef, VolumeRef
 
 
 def made_by(path: str, job: str, *upstream: str, known: bool = True) -> HostFile:
@@ -53,12 +56,20 @@ def test_files_follow_their_refinement_whatever_the_order() -> None:
         assert volume.halves == [files["half1"], files["half2"]]
         assert volume.sharpened == [files["sharp"]] and volume.masks == [files["mask"]]
         assert volume.particles == [files["particles"]]
-    spec = job_spec(inputs, plan, {"update_particle_alignments": True, "create_mask_inputs": True})
-    first = spec["inputs"]["maps_to_align"][0]
-    assert first["map_half_A"].endswith("job010/run_half1_class001_unfil.mrc")
-    assert first["map_sharp"].endswith("job011/postprocess.mrc")
-    assert spec["inputs"]["mask_2"] == {"path": str(two["mask"].path)}
-    assert spec["inputs"]["particles_1"] == {"path": str(one["particles"].path)}
+    switches = {"update_particle_alignments": True, "create_mask_inputs": True}
+    spec = job_spec(inputs, plan, switches, particles=True, masks=True)
+    assert spec.job == "align_3d_maps" and spec.params == switches
+    first = spec.inputs["maps_to_align"][0]
+    assert isinstance(first, VolumeRef) and first.index == 1
+    assert first.map_half_A is not None and first.map_sharp is not None
+    assert first.map_half_A.endswith("job010/run_half1_class001_unfil.mrc")
+    assert first.map_half_B.endswith("job010/run_half2_class001_unfil.mrc")
+    assert first.map_sharp.endswith("job011/postprocess.mrc")
+    assert spec.inputs["mask_2"] == PathRef(path=str(two["mask"].path))
+    assert spec.inputs["particles_1"] == PathRef(path=str(one["particles"].path))
+    # without the switches, the paired masks and particles are left unconnected
+    bare = job_spec(inputs, plan, {}, particles=False, masks=False)
+    assert set(bare.inputs) == {"reference_map", "maps_to_align"}
 
 
 def test_particles_upstream_of_two_refinements_are_refused() -> None:
@@ -83,14 +94,16 @@ def test_the_classes_of_one_job_with_their_particles_are_a_group() -> None:
     assert plan.group and plan.particles_all == particles
     assert [v.index for v in plan.volumes] == [1, 2, 3]
     assert [v.map.class_number for v in plan.volumes] == [1, 2, 3]
-    spec = job_spec(HostInputs(REF, classes), plan, {"update_particle_alignments": True})
-    volumes = spec["inputs"]["maps_to_align_group"]["volumes"]
-    assert [Path(v["map"]).name[-12:] for v in volumes] == [
+    switches = {"update_particle_alignments": True}
+    spec = job_spec(HostInputs(REF, classes), plan, switches, particles=True, masks=False)
+    group = spec.inputs["maps_to_align_group"]
+    assert isinstance(group, GroupRef)
+    assert [Path(v.map).name[-12:] for v in group.volumes] == [
         "class001.mrc",
         "class002.mrc",
         "class003.mrc",
     ]
-    assert spec["inputs"]["particles_all"] == {"path": str(particles.path)}
+    assert spec.inputs["particles_all"] == PathRef(path=str(particles.path))
 
 
 def test_a_subset_of_classes_sharing_particles_is_refused() -> None:
@@ -142,3 +155,22 @@ def test_one_map_takes_every_file_but_counts_are_checked() -> None:
         plan_volumes(HostInputs(REF, [one["map"]], halves=[one["half1"]]))
     with pytest.raises(PairingError, match="at most one"):
         plan_volumes(HostInputs(REF, [one["map"]], masks=[one["mask"], one["mask"]]))
+
+
+def test_a_rewritten_spec_counts_as_changed_only_when_its_content_changed(tmp_path: Path) -> None:
+    one = refinement(1)
+    inputs = HostInputs(REF, [one["map"]], halves=[one["half1"], one["half2"]])
+    plan = plan_volumes(inputs)
+    spec = job_spec(inputs, plan, {"symmetry": "C1"}, particles=False, masks=False)
+    assert write_spec(tmp_path, spec)  # the first spec
+    assert not write_spec(tmp_path, spec)
+    # the same content with its keys in another order (as an earlier release wrote it)
+    written = json.loads((tmp_path / SPEC_NAME).read_text())
+    reordered = {key: written[key] for key in reversed(list(written))}
+    (tmp_path / SPEC_NAME).write_text(json.dumps(reordered, indent=2) + "\n")
+    assert not write_spec(tmp_path, spec)
+    assert json.loads((tmp_path / SPEC_NAME).read_text()) == written
+    other = job_spec(inputs, plan, {"symmetry": "C2"}, particles=False, masks=False)
+    assert write_spec(tmp_path, other)
+    (tmp_path / SPEC_NAME).write_text('{"job": ')  # cut short
+    assert write_spec(tmp_path, other)

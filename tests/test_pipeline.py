@@ -153,9 +153,9 @@ def test_validate_lists_every_problem_with_its_path(tmp_path: Path) -> None:
     assert proc.returncode == Exit.INVALID_INPUT
     issues = json.loads(proc.stdout)
     assert {(i["code"], i["path"]) for i in issues} == {
-        ("param_out_of_range", "$.jobs.J1.params.max_shift_A"),
-        ("unknown_param", "$.jobs.J1.params.lowpas"),
-        ("missing_required_input", "$.jobs.J1.inputs.reference_map"),
+        ("param_out_of_range", "$.params.max_shift_A"),
+        ("unknown_param", "$.params.lowpas"),
+        ("missing_required_input", "$.inputs.reference_map"),
     }
     out = tmp_path / "never"
     assert cli("run", str(path), "--out", str(out)).returncode == Exit.INVALID_INPUT

@@ -1,5 +1,6 @@
-"""The projection oracle (DESIGN.md): projections of the moved volume at the updated poses equal
-projections of the original volume at the original poses, with and without a hand flip."""
+"""The projection oracle (docs/conventions.md#following-a-moved-volume): projections of the moved
+volume at the updated poses equal projections of the original volume at the original poses, with
+and without a hand flip."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def test_pose_formats_round_trip_including_gimbal_lock() -> None:
     a = relion_matrices(*angles.T)
     assert np.allclose(relion_matrices(*relion_angles(a).T), a, atol=1e-10)
     assert np.allclose(cryosparc_matrices(cryosparc_rotvecs(a)), a, atol=1e-10)
-    # DESIGN.md: RELION's A is the transpose of the ZYZ matrix, CryoSPARC's pose that of A^T
+    # docs/conventions.md#particle-poses: RELION's A is the transpose of the ZYZ matrix,
+    # CryoSPARC's pose that of A^T
     ref = Rotation.from_euler("ZYZ", angles[12], degrees=True).as_matrix().T
     assert np.allclose(a[12], ref)
     assert np.allclose(Rotation.from_rotvec(cryosparc_rotvecs(a)[12]).as_matrix(), a[12].T)

@@ -73,7 +73,8 @@ def mats(angles: np.ndarray) -> np.ndarray:
 
 
 def test_point_lands_at_A_r_minus_origin() -> None:
-    """A blob at r (Å) appears at (A r)_xy - o (DESIGN.md), for several poses and origins."""
+    """A blob at r (Å) appears at (A r)_xy - o (docs/conventions.md#particle-poses), for several
+    poses and origins."""
     n, voxel = 32, 2.0
     r = np.array([6.0, -4.0, 3.0])  # Å, xyz
     z, y, x = (np.indices((n, n, n)) - n // 2) * voxel
@@ -104,7 +105,7 @@ def test_rejects_non_cubic_volume() -> None:
 
 @pytest.mark.realdata
 def test_projector_matches_stored_relion_projections_even_box(shared_data: Path) -> None:
-    """RELION 3.1.3 projections of the 70S ribosome cropped to 64^3 at 1 Å (README)."""
+    """RELION 3.1.3 projections of the 70S ribosome cropped to 64^3 at 1 Å (the data's README)."""
     vol = mrcfile.read(shared_data / "maps" / "ribosome70S_65px.mrc")[:64, :64, :64]
     particles, images = read_particles(shared_data / "particles" / "relion313_proj_64.star")
     angles, origins = _poses_of(particles)
@@ -117,7 +118,8 @@ def test_projector_matches_stored_relion_projections_even_box(shared_data: Path)
 @pytest.mark.realdata
 def test_projector_matches_stored_relion_projections_odd_box(shared_data: Path) -> None:
     """Odd box (65^3): RELION 3.1 output sits +1 px in x and y from N // 2, a RELION quirk
-    (README); our centred projection moved by (+1, +1) px matches it, and does not without."""
+    (docs/conventions.md#relion); our centred projection moved by (+1, +1) px matches it, and
+    does not without."""
     vol = mrcfile.read(shared_data / "maps" / "ribosome70S_65px.mrc")
     particles, images = read_particles(shared_data / "particles" / "rln_proj_65_centered.star")
     angles, origins = _poses_of(particles)

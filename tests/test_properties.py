@@ -70,7 +70,8 @@ def test_euler_matrix_rotvec_round_trips(poses: list[tuple[float, float, float]]
     a = relion_matrices(*np.array(poses).T)
     assert np.allclose(relion_matrices(*relion_angles(a).T), a, atol=1e-9)
     assert np.allclose(cryosparc_matrices(cryosparc_rotvecs(a)), a, atol=1e-9)
-    # RELION's Euler convention (DESIGN.md): A = Rz(psi) Ry(tilt) Rz(rot), built here by hand
+    # RELION's Euler convention (docs/conventions.md#relion): A = Rz(psi) Ry(tilt) Rz(rot),
+    # built here by hand
     rot, tilt, psi = np.radians(np.array(poses, dtype=np.float64).T)
 
     def rz(angle: np.ndarray) -> np.ndarray:

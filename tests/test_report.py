@@ -131,8 +131,9 @@ def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path
     # missing domain (the change), not the noise (readable slices)
     from align3d.engine.alignment.difference import difference_map
     from align3d.engine.alignment.params import AlignmentParams
+    from align3d.jobs.align_3d_maps.difference_map import Diagnostics
     from align3d.jobs.align_3d_maps.reference import reference_for
-    from align3d.jobs.align_3d_maps.volume import Diagnostics, align_volume
+    from align3d.jobs.align_3d_maps.volume import align_volume
 
     p, box = 2.0, (64, 64, 64)
     reference = protein_like_map(box, p, seed=8)

@@ -38,7 +38,8 @@ def test_rotation_direction_and_flip() -> None:
 
 
 def _centroid_A(volume: np.ndarray, voxel_A: float) -> np.ndarray:
-    """Centre of mass (x, y, z) in Å from the box centre (index N // 2), DESIGN.md."""
+    """Centre of mass (x, y, z) in Å from the box centre (index N // 2,
+    docs/conventions.md#the-box-centre)."""
     weights = np.clip(volume, 0, None)
     grids = np.indices(volume.shape, dtype=np.float64)
     centre = [n // 2 for n in volume.shape]
@@ -67,7 +68,8 @@ def test_a_map_moved_onto_another_grid_matches_an_independent_resampling(
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_move_and_move_back_keeps_fsc(rng: np.random.Generator, flip: bool) -> None:
-    # DESIGN/issue: FSC >= 0.9 with the original up to 0.8 of Nyquist after a move and a move back
+    # docs/conventions.md#maps: FSC >= 0.9 with the original up to 0.8 of Nyquist after a move
+    # and a move back
     p = 1.0
     vol = protein_like_map((80, 80, 80), p, blur_A=1.0, seed=8)
     t = random_transform(rng, 6.0, flip=flip)

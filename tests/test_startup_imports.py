@@ -26,6 +26,9 @@ print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))
     "command",
     [
         ["--help"],
+        [],
+        ["version"],
+        ["--version"],
         ["describe"],
         ["describe", "align_3d_maps", "--json"],
         ["schema"],
@@ -42,5 +45,5 @@ def test_commands_without_numerical_work_load_no_numerical_stack(command: list[s
         check=True,
     )
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert "engine" in loaded  # the probe ran align3d
+    assert "align3d" in loaded  # the probe ran align3d
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))

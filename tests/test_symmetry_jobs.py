@@ -23,6 +23,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.poses import move_poses
 from align3d.engine.alignment.symmetry import closest_mate, point_group
 from align3d.engine.exit_codes import Exit
+from align3d.jobs.align_3d_maps.names import volume_folder
 from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from align3d.slots.particles import read_particles
@@ -118,7 +119,7 @@ def test_every_class_lands_on_one_subunit_with_the_smallest_rotation(
         assert found.rotation_error_deg(smallest.transform) < 1.0, record.index
         assert record.rotation_angle_deg == pytest.approx(smallest.angle_deg, abs=1.0)
         assert not any("ambiguous" in w or "symmetric" in w for w in record.warnings)
-        aligned = read_map(tmp_path / f"out_{group}" / f"volume_{record.index:03d}" / "map.mrc")
+        aligned = read_map(tmp_path / f"out_{group}" / volume_folder(record.index) / "map.mrc")
         sites.append(int(np.argmax(_site_strengths(aligned.data, c, group))))
     assert len(set(sites)) == 1, sites  # every ligand on the same subunit
     assert details.symmetry == group

@@ -59,9 +59,9 @@ COARSE_REFINED = 3
 class AlignmentResult:
     """Outcome of :func:`align_maps`.
 
-    ``transform`` maps the moving map onto the reference (DESIGN.md convention); ``score`` is
-    its NCC; ``alternative`` is the best clearly different transform found (other hand, or a
-    rotation more than 5° or a shift more than two search voxels away) and ``alternative_score``
+    ``transform`` maps the moving map onto the reference (docs/conventions.md#the-transform);
+    ``score`` is its NCC; ``alternative`` the best clearly different transform found (other hand,
+    or a rotation more than 5° or a shift more than two search voxels away), ``alternative_score``
     its NCC on the same grid, or ``None`` when the search produced no other candidate.
     """
 

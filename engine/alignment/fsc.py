@@ -25,13 +25,24 @@ class FSCCurve:
     fsc: NDArray[np.float64]
     count: NDArray[np.int64]
 
+    @property
+    def nyquist_A(self) -> float:
+        """The resolution of the last shell (Å): the Nyquist of the shortest axis."""
+        return float(1.0 / self.frequency[-1])
+
+    def holds_to_nyquist(self, threshold: float = 0.143) -> bool:
+        """Whether the curve never falls below ``threshold`` (after the origin): its
+        :meth:`resolution_at` is then the Nyquist, a bound set by the grid (the true
+        resolution is that or better)."""
+        return not bool(np.any(self.fsc[1:] < threshold))
+
     def resolution_at(self, threshold: float = 0.143) -> float:
         """Resolution in Å where the curve first falls below ``threshold``, linearly interpolated
         between shells. Returns the Nyquist resolution when the curve never falls below it, and
         ``inf`` when it is below at the first shell after the origin."""
+        if self.holds_to_nyquist(threshold):
+            return self.nyquist_A
         below = np.nonzero(self.fsc[1:] < threshold)[0]
-        if below.size == 0:
-            return float(1.0 / self.frequency[-1])
         i = int(below[0]) + 1
         if i == 1 and self.fsc[0] < threshold:
             return float("inf")
@@ -39,6 +50,18 @@ class FSCCurve:
         c0, c1 = self.fsc[i - 1], self.fsc[i]
         f = f0 + (c0 - threshold) / (c0 - c1) * (f1 - f0) if c0 != c1 else f1
         return float(1.0 / f)
+
+
+def last_shell_A(shape: tuple[int, ...], voxel_size: float) -> float:
+    """The resolution (Å) of the last shell of an FSC of maps of ``shape`` (voxels) and
+    ``voxel_size`` (Å): the Nyquist of the shortest axis (:attr:`FSCCurve.nyquist_A` of their
+    curve; 2 voxels for an even axis, a little more for an odd one).
+
+    >>> last_shell_A((64, 64, 64), 2.0), round(last_shell_A((65, 70, 80), 2.0), 4)
+    (4.0, 4.0625)
+    """
+    box = min(shape)
+    return float(box * voxel_size / (box // 2))
 
 
 def fsc(map1: NDArray[np.floating], map2: NDArray[np.floating], voxel_size: float) -> FSCCurve:

@@ -1,6 +1,6 @@
 """Geometry conventions of align3d, in one place.
 
-Conventions (see DESIGN.md, "Geometry conventions"):
+Conventions (docs/conventions.md, their source of truth, which names the tests that prove them):
 
 * Arrays are indexed ``[z, y, x]``. Physical coordinates are in Å, in ``(x, y, z)`` order.
 * Voxel ``(ix, iy, iz)`` of an axis of length ``N`` and voxel size ``p`` sits at

@@ -40,10 +40,11 @@ def symmetry_name(value: object) -> str:
 class CliFlag:
     """How a parameter is spelled on the ``align3d align`` command line (a short, established
     flag where the parameter's own name would be long); ``negate``: a boolean whose default is
-    on, switched off by the flag."""
+    on, switched off by the flag, which ``negated`` says in words (the flag's help)."""
 
     flag: str
     negate: bool = False
+    negated: str = ""
 
 
 class AlignmentParams(BaseModel):
@@ -72,7 +73,15 @@ class AlignmentParams(BaseModel):
         title="Low-pass resolution (Å)",
         description="Both maps are low-pass filtered to this resolution (Å) before aligning.",
     )
-    check_both_chiralities: Annotated[StrictBool, CliFlag("--no-hand-check", negate=True)] = Field(
+    check_both_chiralities: Annotated[
+        StrictBool,
+        CliFlag(
+            "--no-hand-check",
+            negate=True,
+            negated="Keep each map's hand as it is: do not try the mirrored hand (for maps whose "
+            "hand is known to be right)",
+        ),
+    ] = Field(
         True,
         title="Check both hands",
         description="Also try the mirrored hand of each map to align (the better hand wins).",

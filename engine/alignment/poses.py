@@ -2,12 +2,12 @@
 
 Poses are RELION pose matrices ``A`` (``n x 3 x 3``; a map point ``r`` appears in the image at
 ``(A r)_xy - o``, ``o`` the origin in Å, ``n x 2``). When the volume moves by
-``y = R F^flip x + t`` (DESIGN.md), the pose that shows the moved volume the same way is
+``y = R F^flip x + t``, the pose that shows the moved volume the same way is
 
     A' = (F^flip A F^flip) R^T,    o' = o + (A' t)_xy,
 
 because ``(A' y)_xy - o'`` must equal ``(A x)_xy - o`` for every point ``x`` (``F`` flips z
-only, so ``(F A x)_xy = (A x)_xy``). File formats are converted to and from ``A`` in
+only, so ``(F A x)_xy = (A x)_xy``; docs/conventions.md#following-a-moved-volume). File formats are converted to and from ``A`` in
 ``slots/pose_formats.py``.
 """
 

@@ -2,10 +2,10 @@
 
 The score is the weighted normalised cross-correlation (NCC) between reference values ``r_i`` at
 points ``y_i`` (Å, reference frame) and the moving map sampled at ``x_i = F^f R^T (y_i - t)``
-(DESIGN.md convention). Maximising the NCC equals minimising ``Σ w (r - a m - b)²`` over the
-transform and a greyscale scale ``a`` and offset ``b``; Gauss-Newton with Levenberg damping solves
-it with the exact gradient of the cubic B-spline, so it converges in a few iterations to the
-optimum of the interpolated maps (sub-degree and sub-voxel).
+(docs/conventions.md#the-transform). Maximising the NCC equals minimising ``Σ w (r - a m - b)²``
+over the transform and a greyscale scale ``a`` and offset ``b``; Gauss-Newton with Levenberg
+damping solves it with the exact gradient of the cubic B-spline, so it converges in a few
+iterations to the optimum of the interpolated maps (sub-degree and sub-voxel).
 
 Perturbations are applied on the left: ``R <- exp([ω]_x) R`` and ``t <- t + δt``. With
 ``u = y - t``, ``A = F^f R^T`` and ``h = A^T ∇m(x)`` the Jacobian rows are ``∂m/∂ω = h × u`` and

@@ -1,8 +1,8 @@
 """Move a map (or mask) onto another grid with a rigid transform.
 
 The aligned map on the output (reference) grid is ``V_out(y) = M(F^flip R^T (y - t))``
-(DESIGN.md). Input and output grids may differ in shape (odd, even, non-cubic) and voxel size;
-coordinates are matched in Å about each box's centre voxel ``N // 2``.
+(docs/conventions.md#maps). Input and output grids may differ in shape (odd, even, non-cubic)
+and voxel size; coordinates are matched in Å about each box's centre voxel ``N // 2``.
 
 Maps use a cubic B-spline with exact interpolation (prefiltered), which keeps FSC against the
 original above 0.9 to 0.8 of Nyquist after a move and a move back (see tests). Masks use trilinear
@@ -59,7 +59,8 @@ def resample_map(
     ----------
     volume : array ``[z, y, x]``
     voxel_size_A : voxel size of ``volume`` in Å (scalar or ``(x, y, z)``)
-    transform : maps points of ``volume`` into the output frame (DESIGN.md convention)
+    transform : maps points of ``volume`` into the output frame
+        (docs/conventions.md#the-transform)
     out_shape, out_voxel_A : the output grid
     kind : ``"map"`` (cubic B-spline) or ``"mask"`` (trilinear, values stay in [0, 1])
 

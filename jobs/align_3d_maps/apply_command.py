@@ -21,8 +21,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from align3d.engine.cli_options import InvalidInput
+from align3d.engine.cli_options import CommandDefaults, InvalidInput
 from align3d.engine.exit_codes import Exit
+from align3d.engine.outputs import check_output_file
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ MODEL_SUFFIXES = (".cif", ".mmcif", ".pdb", ".ent")
 
 
 @dataclass(frozen=True)
-class ApplyCommand:
+class ApplyCommand(CommandDefaults):
     name: str = "apply"
     help: str = (
         "Move one more map, mask, particle file or atomic model by the transform a finished "
@@ -72,6 +73,9 @@ class ApplyCommand:
         )
         parser.add_argument("--out", required=True, help="file to write (same kind as the input)")
         parser.add_argument(
+            "--force", action="store_true", help="replace --out if it exists (default: refuse)"
+        )
+        parser.add_argument(
             "--voxel",
             type=float,
             metavar="A",
@@ -91,8 +95,8 @@ class ApplyCommand:
         inputs = [(o, getattr(args, o)) for o in ("map", "mask", "particles", "model")]
         option, source = next((o, v) for o, v in inputs if v is not None)
         source_path, out = Path(source), Path(args.out)
-        if out.absolute() == source_path.absolute():
-            raise InvalidInput(f"--out {out}: the same file as --{option}; give another name")
+        # the overwrite rule of align and run (an input never, an existing file with --force)
+        check_output_file(out, "--out", args.force, [source_path, Path(args.result)])
         if args.voxel is not None and option not in ("map", "mask"):
             raise InvalidInput("--voxel applies to --map and --mask only")
         if args.voxel is not None and not args.voxel > 0:

@@ -12,9 +12,9 @@ Derivation (vectors ``(x, y, z)`` in Å, ``*`` elementwise):
   finite, else nstart (permuted by MAPC/MAPR/MAPS) times ``p`` (``mrc_format.py`` of ChimeraX;
   never the sum of both). ``open ... format mrc`` makes ChimeraX read the header as MRC
   whatever the suffix (with ``.map`` it would read CCP4 and ignore the origin).
-* align3d puts the same voxel at ``x = (i - N // 2) * p`` (DESIGN.md), so ``x = X - C`` with the
-  box centre ``C = o + (N // 2) * p``; likewise ``y = Y - C_r`` on the reference, which
-  ChimeraX leaves at the identity (scene = its model coordinates).
+* align3d puts the same voxel at ``x = (i - N // 2) * p`` (docs/conventions.md#the-box-centre),
+  so ``x = X - C`` with the box centre ``C = o + (N // 2) * p``; likewise ``y = Y - C_r`` on the
+  reference, which ChimeraX leaves at the identity (scene = its model coordinates).
 * A volume's transform maps ``x`` to ``y = R F^f x + t`` (``F = diag(1, 1, -1)``, ``f`` the hand
   flip). ``Y - C_r = R F^f (X - C_m) + t`` for every ``X`` gives the placement of the original
   map and of atoms fitted into it (their coordinates are in the same frame ``X``)::
@@ -57,13 +57,13 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import FLIP, RigidTransform
 from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps.names import CHIMERAX_SCRIPT
 from align3d.schemas.documents import AlignmentRecord, GridRecord
 from align3d.slots.atomic import atomic_write
 from align3d.slots.mrc import MapHeader, has_map_stamp, read_grid
+from align3d.slots.payloads import MapRole
 
 logger = logging.getLogger(__name__)
-
-SCRIPT_NAME = "chimerax.cxc"
 
 
 def chimerax_origin_A(
@@ -115,7 +115,7 @@ class GridSource(Protocol):
     (``map`` at least), the reference map, and the voxel sizes (Å) given in place of headers."""
 
     @property
-    def maps(self) -> Mapping[str, Path]: ...
+    def maps(self) -> Mapping[MapRole, Path]: ...
     @property
     def reference_map(self) -> Path: ...
     @property
@@ -128,7 +128,7 @@ def with_grids(record: AlignmentRecord, source: GridSource) -> AlignmentRecord:
     """``record`` with the grids of its volume's map and of the reference (headers read)."""
     return record.model_copy(
         update={
-            "map_grid": grid_record(source.maps["map"], source.voxel_size_A),
+            "map_grid": grid_record(source.maps[MapRole.MAP], source.voxel_size_A),
             "reference_grid": grid_record(source.reference_map, source.reference_voxel_A),
         }
     )
@@ -289,6 +289,6 @@ def write_chimerax_script(
     record has grids."""
     text = chimerax_script(records, aligned_maps)
     if not text:
-        logger.warning("no volume records its grids: %s not written", SCRIPT_NAME)
+        logger.warning("no volume records its grids: %s not written", CHIMERAX_SCRIPT)
         return None
-    return atomic_write(folder / SCRIPT_NAME, lambda tmp: tmp.write_text(text))
+    return atomic_write(folder / CHIMERAX_SCRIPT, lambda tmp: tmp.write_text(text))

@@ -60,6 +60,23 @@ def protein_like_map(
     seed : seed of the random generator
     """
     rng = np.random.default_rng(seed)
+    atoms = _pseudo_atoms(rng, shape, voxel_size_A, radius_fraction)
+    weights = rng.uniform(0.6, 1.4, size=len(atoms))  # residues of different mass
+    idx = atoms / voxel_size_A + np.array([n // 2 for n in shape[::-1]])
+    edges = [np.arange(n + 1) - 0.5 for n in shape]
+    grid, _ = np.histogramdd(idx[:, ::-1], bins=edges, weights=weights)
+    vol = ndi.gaussian_filter(grid, blur_A / voxel_size_A, mode="constant")
+    return (vol / vol.max()).astype(np.float32)
+
+
+def _pseudo_atoms(
+    rng: np.random.Generator,
+    shape: tuple[int, int, int],
+    voxel_size_A: float,
+    radius_fraction: float,
+) -> NDArray[np.float64]:
+    """The pseudo-atoms of :func:`protein_like_map` (Å, ``x, y, z``, about the box-centre voxel
+    ``N // 2``: align3d's origin), drawn from ``rng``."""
     extent = np.array(shape[::-1], dtype=float) * voxel_size_A  # xyz extent in Å
     radius = radius_fraction * extent.min()
     domains = []
@@ -70,13 +87,7 @@ def protein_like_map(
         centre = direction * (radius - r_dom) * rng.uniform(0.3, 1.0)
         count = max(8, int((4 / 3) * np.pi * r_dom**3 / 110.0))
         domains.append(_chain(rng, centre, r_dom, count))
-    atoms = np.concatenate(domains)
-    weights = rng.uniform(0.6, 1.4, size=len(atoms))  # residues of different mass
-    idx = atoms / voxel_size_A + np.array([n // 2 for n in shape[::-1]])
-    edges = [np.arange(n + 1) - 0.5 for n in shape]
-    grid, _ = np.histogramdd(idx[:, ::-1], bins=edges, weights=weights)
-    vol = ndi.gaussian_filter(grid, blur_A / voxel_size_A, mode="constant")
-    return (vol / vol.max()).astype(np.float32)
+    return np.concatenate(domains)
 
 
 def add_noise(
@@ -101,7 +112,8 @@ DEMO_TRUTH = RigidTransform(
     np.array([6.5, -4.0, 3.2]),
     flip=True,
 )
-"""The transform that puts the demo's moving map onto its reference (DESIGN.md convention)."""
+"""The transform that puts the demo's moving map onto its reference
+(docs/conventions.md#the-transform)."""
 
 
 def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.float32], float]]:
@@ -173,6 +185,34 @@ def _particles_star(classes: list[int]) -> str:
     return "\n".join([*lines, "", ""])
 
 
+FIXTURE_REFERENCE = ((40, 40, 40), 3.0, 7)
+"""Box (voxels), voxel size (Å) and seed of ``fixtures/small_reference.mrc``."""
+MODEL_STRIDE = 8
+"""The fixture model keeps every 8th pseudo-atom of the reference (a few hundred atoms)."""
+
+
+def fixture_model_atoms() -> NDArray[np.float64]:
+    """Atoms on the density of ``fixtures/small_reference.mrc``: every :data:`MODEL_STRIDE`-th of
+    the pseudo-atoms it was drawn from (Å, ``x, y, z``, in align3d's reference frame, about
+    the box-centre voxel)."""
+    shape, voxel_A, seed = FIXTURE_REFERENCE
+    return _pseudo_atoms(np.random.default_rng(seed), shape, voxel_A, 0.38)[::MODEL_STRIDE]
+
+
+def _model_cif(name: str, positions: NDArray[np.float64]) -> str:
+    """A one-chain C-alpha model as mmCIF text (written here, so the bytes reproduce; gemmi
+    and ChimeraX read it): one alanine per position (Å, model coordinates)."""
+    columns = (
+        "group_PDB id type_symbol label_atom_id label_alt_id label_comp_id label_asym_id "
+        "label_entity_id label_seq_id pdbx_PDB_ins_code Cartn_x Cartn_y Cartn_z occupancy "
+        "B_iso_or_equiv auth_seq_id auth_asym_id pdbx_PDB_model_num"
+    ).split()
+    lines = [f"data_{name}", "#", "loop_", *(f"_atom_site.{c}" for c in columns)]
+    for i, (x, y, z) in enumerate(positions, start=1):
+        lines.append(f"ATOM {i} C CA . ALA A 1 {i} ? {x:.3f} {y:.3f} {z:.3f} 1.00 30.00 {i} A 1")
+    return "\n".join([*lines, "#", ""])
+
+
 def write_fixtures(folder: str | Path) -> list[Path]:
     """Write the small deterministic fixtures into ``folder``: a 40^3 protein-like reference at
     3.0 Å; a mirrored, rotated, shifted copy on a 44^3 grid of 2.8 Å (with two noisy half maps
@@ -183,7 +223,8 @@ def write_fixtures(folder: str | Path) -> list[Path]:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    reference = protein_like_map((40, 40, 40), 3.0, seed=7)
+    shape, voxel_A, seed = FIXTURE_REFERENCE
+    reference = protein_like_map(shape, voxel_A, seed=seed)
     moving = resample_map(reference, 3.0, FIXTURE_TRUTH.inverse(), (44, 44, 44), 2.8)
     class2 = resample_map(reference, 3.0, CLASS2_TRUTH.inverse(), (44, 44, 44), 2.8)
     rng = np.random.default_rng(12)
@@ -200,6 +241,14 @@ def write_fixtures(folder: str | Path) -> list[Path]:
         write_map(out / "small_mask.mrc", mask, 2.8),
         write_map(out / "small_class2.mrc", class2, 2.8),
     ]
+    # a model fitted into small_moving.mrc: the reference's atoms where the truth's inverse
+    # puts them, in the model coordinates in which ChimeraX shows the map
+    from align3d.jobs.align_3d_maps.chimerax import centre_A, grid_record
+
+    atoms = FIXTURE_TRUTH.inverse().apply(fixture_model_atoms())
+    model = out / "small_moving_model.cif"
+    model.write_text(_model_cif("small_moving_model", atoms + centre_A(grid_record(paths[1]))))
+    paths.append(model)
     particles = out / "small_particles.star"
     particles.write_text(_particles_star([1, 2] * (FIXTURE_PARTICLES // 2)))
     paths.append(particles)

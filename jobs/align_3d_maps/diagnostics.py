@@ -10,8 +10,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from align3d.jobs.align_3d_maps.crop import content_windows
 from align3d.jobs.align_3d_maps.figures import plot_difference_slices, plot_fsc, plot_overlay_slices
-from align3d.jobs.align_3d_maps.volume import VolumeOutcome
+from align3d.jobs.align_3d_maps.names import DIFFERENCE_FIGURE, FSC_FIGURE, OVERLAY_FIGURE
+from align3d.jobs.align_3d_maps.outcome import VolumeOutcome
 
 SEARCH_STAGES = 5
 
@@ -20,13 +22,16 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
     """FSC plot, difference-map slices, overlay slices: from what the volume's work kept in
     memory (nothing is read back). The difference slices are of the volume's map (not of its
     half maps), low-passed to where it agrees with the reference
-    (:func:`align3d.engine.alignment.difference.difference_lowpass_A`), and say to what."""
+    (:func:`align3d.engine.alignment.difference.difference_lowpass_A`), and say to what. The
+    slices of both figures are cropped to one window per plane, the density of the reference
+    and the aligned map with a margin (:func:`.crop.content_windows`)."""
     label = f"volume {index}"
+    windows = content_windows(outcome.reference_slices, outcome.aligned_slices)
     figures = [
         plot_fsc(
             outcome.fsc_after,
             outcome.fsc_before,
-            folder / "fsc.png",
+            folder / FSC_FIGURE,
             f"FSC of {label} against the reference",
         )
     ]
@@ -35,16 +40,18 @@ def volume_figures(outcome: VolumeOutcome, folder: Path, index: int) -> list[Pat
         figures.append(
             plot_difference_slices(
                 outcome.difference_slices,
-                folder / "difference_slices.png",
+                folder / DIFFERENCE_FIGURE,
                 f"{label}: aligned map - reference, low-passed to {lowpass:.3g} Å",
+                windows,
             )
         )
     figures.append(
         plot_overlay_slices(
             outcome.reference_slices,
             outcome.aligned_slices,
-            folder / "overlay_slices.png",
+            folder / OVERLAY_FIGURE,
             f"{label}: reference magenta, aligned green",
+            windows,
         )
     )
     return figures

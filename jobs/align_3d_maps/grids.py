@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform, box_centre
+from align3d.jobs.align_3d_maps.params import OutputGridChoice
 from align3d.slots.mrc import MapHeader
 
 CONTENT_FRACTION = 0.05
@@ -86,7 +87,7 @@ def grid_warnings(
     moving_voxel_A: tuple[float, float, float],
     out: OutputGrid,
     kept: float,
-    output_grid: str,
+    output_grid: OutputGridChoice,
 ) -> list[str]:
     """What the output grid costs volume ``index``'s maps, in words."""
     warnings = []

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
+from align3d.jobs.align_3d_maps.report_header import at_nyquist
 from align3d.schemas.documents import AlignmentRecord
 
 
@@ -40,6 +41,11 @@ def log_alignment(log: Callable[[str], None], record: AlignmentRecord) -> None:
     lines.append(
         f"  FSC 0.143 against the reference: before {record.fsc_0143_before_A} Å, "
         f"after {record.fsc_0143_A} Å"
+        + (
+            " (the grid's Nyquist: the curve never falls below 0.143)"
+            if at_nyquist(record.fsc_0143_A, record.reference_grid)
+            else ""
+        )
     )
     if record.symmetry != "C1":
         lines.append(

@@ -9,6 +9,9 @@ from pydantic import Field, StrictBool
 
 from align3d.engine.alignment.params import AlignmentParams
 
+OutputGridChoice = Literal["reference", "own"]
+"""Where the moved maps go (:mod:`align3d.jobs.align_3d_maps.grids`)."""
+
 
 class AlignParams(AlignmentParams):
     """Parameters of Align 3D Maps (hard limits in the field constraints)."""
@@ -39,7 +42,7 @@ class AlignParams(AlignmentParams):
         "difference map, and draw them in report.html.",
     )
 
-    output_grid: Literal["reference", "own"] = Field(
+    output_grid: OutputGridChoice = Field(
         "reference",
         title="Output grid",
         description="Where the moved maps go: 'reference', the reference's box and voxel size "

@@ -22,7 +22,7 @@ from align3d.jobs.align_3d_maps.slots import REFERENCE_MAP
 from align3d.slots.errors import MapReadError, ParticleFileError
 from align3d.slots.mrc import MapGrid, grid_problem, read_grid
 from align3d.slots.particles import ParticleFile, read_particles
-from align3d.slots.payloads import MaskPayload, VolumePayload
+from align3d.slots.payloads import MapRole, MaskPayload, VolumePayload
 
 
 def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]) -> MapGrid | None:
@@ -30,20 +30,22 @@ def _read(path: Path, voxel: float | None, slot: str, problems: list[JobProblem]
     try:
         return read_grid(path, voxel)
     except MapReadError as exc:
-        problems.append(JobProblem(code="unreadable_map", slot=slot, message=str(exc)))
+        problems.append(JobProblem(code="unreadable_map", slot=slot, message=str(exc), file=path))
         return None
 
 
 def _check_volume(slot: str, volume: VolumePayload, problems: list[JobProblem]) -> MapGrid | None:
     main = _read(volume.map, volume.voxel_size_A, slot, problems)
-    for name, path in volume.maps().items():
-        if name == "map":
+    for role, path in volume.maps().items():
+        if role == MapRole.MAP:
             continue
         other = _read(path, volume.voxel_size_A, slot, problems)
         if main is not None and other is not None:
-            mismatch = grid_problem(other, path, main, volume.map, name)
+            mismatch = grid_problem(other, path, main, volume.map, role)
             if mismatch is not None:
-                problems.append(JobProblem(code="grid_mismatch", slot=slot, message=mismatch))
+                problems.append(
+                    JobProblem(code="grid_mismatch", slot=slot, message=mismatch, file=path)
+                )
     return main
 
 
@@ -58,7 +60,9 @@ def _check_mask(
     if grid is not None and owner is not None and owner_path is not None:
         mismatch = grid_problem(grid, mask.path, owner, owner_path, "mask")
         if mismatch is not None:
-            problems.append(JobProblem(code="grid_mismatch", slot=slot, message=mismatch))
+            problems.append(
+                JobProblem(code="grid_mismatch", slot=slot, message=mismatch, file=mask.path)
+            )
 
 
 def preflight(params: Any, inputs: Mapping[str, Any]) -> list[JobProblem]:
@@ -111,12 +115,14 @@ def _check_particles(job_inputs: AlignInputs, problems: list[JobProblem]) -> Non
         try:
             particles = read_particles(payload.path)
         except ParticleFileError as exc:
-            problems.append(JobProblem(code="invalid_particles", slot=slot, message=str(exc)))
+            problems.append(
+                JobProblem(code="invalid_particles", slot=slot, message=str(exc), file=payload.path)
+            )
             continue
         if payload is job_inputs.particles_all:
             problem = class_problem(particles, payload.path, set(job_inputs.indices))
             if problem is not None:
-                problems.append(problem.model_copy(update={"slot": slot}))
+                problems.append(problem.model_copy(update={"slot": slot, "file": payload.path}))
 
 
 FIGURES_BYTES = 2 * 2**20

@@ -17,10 +17,10 @@ import numpy as np
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.rotations import matrix_rotvec
 from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps.names import ALIGNMENTS_TABLE
 from align3d.schemas.documents import AlignmentRecord
 from align3d.slots.atomic import atomic_write
 
-TABLE_NAME = "alignments.tsv"
 MATRIX_COLUMNS = [f"m{row}{col}" for row in (1, 2, 3) for col in (1, 2, 3, 4)]
 """The 3x4 matrix ``[R F^flip | t]`` row by row (``m14, m24, m34``: the shift in Å)."""
 TABLE_COLUMNS = [
@@ -111,4 +111,4 @@ def alignments_table(records: Sequence[AlignmentRecord]) -> str:
 def write_alignments_table(folder: Path, records: Sequence[AlignmentRecord]) -> Path:
     """Write ``folder/alignments.tsv`` atomically."""
     text = alignments_table(records)
-    return atomic_write(folder / TABLE_NAME, lambda tmp: tmp.write_text(text))
+    return atomic_write(folder / ALIGNMENTS_TABLE, lambda tmp: tmp.write_text(text))

@@ -4,7 +4,7 @@ summary all show, made in one place."""
 
 from __future__ import annotations
 
-from align3d.jobs.align_3d_maps.volume import VolumeOutcome, finite_or_none
+from align3d.jobs.align_3d_maps.outcome import VolumeOutcome, finite_or_none
 from align3d.jobs.align_3d_maps.warnings import volume_warnings
 from align3d.schemas.documents import AlignmentRecord
 

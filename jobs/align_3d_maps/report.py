@@ -1,6 +1,8 @@
 """``report.html``: one self-contained page per job (figures inlined, no network, no server).
 
-From the top: the reference, the warnings, a table of the alignments (the map of each volume,
+From the top: the align3d version, date and command, the parameters that decide the answer and
+the symmetry mate chosen for each volume (:mod:`.report_header`); the reference, the warnings, a
+table of the alignments (the map of each volume,
 rotation angle, shift, hand, score, alternative score, score against chance, FSC, warnings) and
 the particle files written (how many particles, how many poses changed); then each volume in
 index order: its warnings, every input file (map, sharpened map, half maps, mask, particles)
@@ -14,9 +16,12 @@ import base64
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from align3d.engine.version import align3d_version
+from align3d.jobs.align_3d_maps import names
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
 from align3d.jobs.align_3d_maps.report_files import (
@@ -26,6 +31,7 @@ from align3d.jobs.align_3d_maps.report_files import (
     volume_input_rows,
     volume_output_rows,
 )
+from align3d.jobs.align_3d_maps.report_header import RunFacts, fsc_words, header_parts
 from align3d.schemas.documents import AlignmentRecord
 
 _STYLE = """
@@ -39,6 +45,8 @@ th { background: #f0f3f7; } td.num { text-align: right; font-variant-numeric: ta
 .ok { color: #2a7a2a; } figure { margin: 0.6em 0; } img { max-width: 100%; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 td.path { font-size: 0.85em; color: #555; word-break: break-all; }
+table.facts td:first-child { background: #f0f3f7; font-weight: 600; }
+table.facts code { word-break: break-all; }
 """
 
 
@@ -81,7 +89,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 class ReportInputs:
     """What the page shows: the job folder (output paths are shown relative to it), the
     parameters, the job's inputs, one record per volume, each volume's figures, the warnings
-    and the particle files written."""
+    and the particle files written; ``facts``: what made the page (version, date, command)."""
 
     workdir: Path
     params: Mapping[str, Any]
@@ -90,11 +98,12 @@ class ReportInputs:
     figures: Mapping[int, Sequence[Path]]
     warnings: Sequence[str]
     particles: Sequence[ParticlesWritten] = ()
+    facts: RunFacts | None = None
 
 
 def volume_folder(workdir: Path, index: int) -> Path:
     """The folder of volume ``index``'s files."""
-    return workdir / f"volume_{index:03d}"
+    return workdir / names.volume_folder(index)
 
 
 def _cells(row: FileRow, workdir: Path) -> list[Any]:
@@ -131,8 +140,8 @@ def _summary(report: ReportInputs, records: Sequence[AlignmentRecord]) -> list[s
             _fmt(rec.score, 4),
             _fmt(rec.alternative_score, 4),
             _fmt(rec.chance_z, 1),
-            _fmt(rec.fsc_0143_before_A, 1),
-            _fmt(rec.fsc_0143_A, 1),
+            fsc_words(rec.fsc_0143_before_A, rec.reference_grid),
+            fsc_words(rec.fsc_0143_A, rec.reference_grid),
             len(rec.warnings),
             f"{rec.seconds:.1f}",
         ]
@@ -216,6 +225,8 @@ def write_report(path: Path, title: str, report: ReportInputs) -> Path:
         "<p>Transforms map a point <code>x</code> of each volume to <code>y = R F<sup>flip</sup>"
         " x + t</code> in the reference frame (<code>F = diag(1, 1, -1)</code>, t in Å).</p>",
     ]
+    if report.facts is not None:
+        parts += header_parts(report.facts, report.params, records)
     if report.warnings:
         items = "".join(f"<li>{_esc(w)}</li>" for w in report.warnings)
         parts.append(f'<h2>Warnings</h2><div class="warn"><ul>{items}</ul></div>')
@@ -240,10 +251,13 @@ def job_report(
     figures: Mapping[int, Sequence[Path]],
     warnings: Sequence[str],
     particles: Sequence[ParticlesWritten] = (),
+    command: Sequence[str] = (),
 ) -> Path:
     """Write ``report.html`` into the job folder ``workdir`` from the job's inputs (payloads by
-    slot, as the job gets them), records, figures, warnings and the particle files written."""
+    slot, as the job gets them), records, figures, warnings, the particle files written and the
+    command line that ran the job (dated now, UTC)."""
+    facts = RunFacts(align3d_version(), datetime.now(UTC), tuple(command))
     report = ReportInputs(
-        workdir, params, AlignInputs.read(inputs), records, figures, warnings, particles
+        workdir, params, AlignInputs.read(inputs), records, figures, warnings, particles, facts
     )
-    return write_report(workdir / "report.html", "Align 3D Maps", report)
+    return write_report(workdir / names.REPORT, "Align 3D Maps", report)

@@ -15,28 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from align3d.jobs.align_3d_maps.inputs import AlignInputs, VolumeInput
+from align3d.jobs.align_3d_maps.names import (
+    DIFFERENCE_FIGURE,
+    FSC_FIGURE,
+    OVERLAY_FIGURE,
+    map_file,
+)
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten
 from align3d.jobs.align_3d_maps.slots import PARTICLES_ALL, REFERENCE_MAP, REFERENCE_MASK
-from align3d.slots.payloads import VolumePayload
-
-MAP_ROLES = {
-    "map": "map",
-    "map_sharp": "sharpened map",
-    "map_half_A": "half map A",
-    "map_half_B": "half map B",
-}
-"""Names of a volume's maps, by payload field."""
+from align3d.slots.payloads import VOLUME_MAPS, MapRole, VolumePayload
 
 OUTPUT_ROLES = {
-    "map.mrc": "aligned map",
-    "map_sharp.mrc": "aligned sharpened map",
-    "map_half_A.mrc": "aligned half map A",
-    "map_half_B.mrc": "aligned half map B",
-    "mask.mrc": "moved mask",
-    "difference_map.mrc": "difference map (aligned - reference)",
-    "fsc.png": "figure: FSC",
-    "difference_slices.png": "figure: difference slices",
-    "overlay_slices.png": "figure: overlay slices",
+    **{map_file(role): f"aligned {role.label}" for role in VOLUME_MAPS},
+    map_file(MapRole.MASK): "moved mask",
+    map_file(MapRole.DIFFERENCE_MAP): "difference map (aligned - reference)",
+    FSC_FIGURE: "figure: FSC",
+    DIFFERENCE_FIGURE: "figure: difference slices",
+    OVERLAY_FIGURE: "figure: overlay slices",
 }
 """What each file of a volume's folder is (other files are listed by name)."""
 
@@ -68,7 +63,7 @@ def shown(path: Path, workdir: Path) -> str:
 
 
 def _volume_files(volume: VolumePayload, slot: str) -> list[FileRow]:
-    return [FileRow(MAP_ROLES[name], Path(path), slot) for name, path in volume.maps().items()]
+    return [FileRow(role.label, Path(path), slot) for role, path in volume.maps().items()]
 
 
 def reference_rows(inputs: AlignInputs) -> list[FileRow]:

@@ -22,6 +22,7 @@ from align3d.jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
 from align3d.jobs.align_3d_maps.diagnostics import progress_bars
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
+from align3d.jobs.align_3d_maps.names import particles_file, volume_folder
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.jobs.align_3d_maps.particle_outputs import ParticlesWritten, write_moved_particles
 from align3d.jobs.align_3d_maps.preflight import class_problem
@@ -37,11 +38,18 @@ from align3d.jobs.align_3d_maps.slots import (
     PARTICLES_FOR_MAP_N,
     REFERENCE_VOLUME,
 )
-from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, align_one
+from align3d.jobs.align_3d_maps.task import VolumeResult, VolumeTask, absolute, align_one
 from align3d.schemas.documents import AlignmentDetails
 from align3d.slots.errors import ParticleFileError
 from align3d.slots.particles import Mover, ParticleFile, read_particles
-from align3d.slots.payloads import MaskPayload, ParticlesPayload, VolumePayload, VolumesGroupPayload
+from align3d.slots.payloads import (
+    VOLUME_FILES,
+    MapRole,
+    MaskPayload,
+    ParticlesPayload,
+    VolumePayload,
+    VolumesGroupPayload,
+)
 
 
 def _read_particle_inputs(job_inputs: AlignInputs) -> dict[str, ParticleFile]:
@@ -73,33 +81,20 @@ def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int6
 
 
 def _tasks(params: AlignParams, job_inputs: AlignInputs, workdir: Path) -> list[VolumeTask]:
-    reference = job_inputs.reference
+    reference = absolute(job_inputs.reference)
     ref_mask = job_inputs.reference_mask
-    tasks = []
-    for item in job_inputs.volumes:
-        folder = workdir / f"volume_{item.index:03d}"
-        maps = {name: Path(path).resolve() for name, path in item.volume.maps().items()}
-        out_files = {name: folder / f"{name}.mrc" for name in [*maps, "mask"]}
-        tasks.append(
-            VolumeTask(
-                item.index,
-                Path(reference.map).resolve(),
-                reference.voxel_size_A,
-                None if ref_mask is None else Path(ref_mask.path).resolve(),
-                None if ref_mask is None else ref_mask.voxel_size_A,
-                maps,
-                out_files,
-                None if item.mask is None else Path(item.mask.path).resolve(),
-                None if item.mask is None else item.mask.voxel_size_A,
-                item.volume.voxel_size_A,
-                params.alignment(),
-                params.apply_mask_to_volumes,
-                params.log_diagnostics,
-                folder,
-                params.output_grid,
-            )
+    return [
+        VolumeTask(
+            index=item.index,
+            reference=reference,
+            reference_mask=None if ref_mask is None else absolute(ref_mask),
+            volume=absolute(item.volume),
+            mask=None if item.mask is None else absolute(item.mask),
+            params=params,
+            folder=workdir / volume_folder(item.index),
         )
-    return tasks
+        for item in job_inputs.volumes
+    ]
 
 
 def _align_all(tasks: list[VolumeTask], context: RunContext) -> dict[int, VolumeResult]:
@@ -138,22 +133,22 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         rel = {
             name: path.relative_to(context.workdir)
             for name, path in result.files.items()
-            if name in VolumePayload.model_fields  # not the difference map
+            if name in VOLUME_FILES  # not the difference map
         }
         payload = VolumePayload(**rel)
         aligned.append(payload)
         t = result.transform
         if not job_inputs.group:
             outputs[ALIGNED_VOLUME_N.at(item.index)] = payload
-            if item.mask_slot == MASK_N.at(item.index) and "mask" in rel:
-                outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel["mask"])
+            if item.mask_slot == MASK_N.at(item.index) and MapRole.MASK in rel:
+                outputs[MASK_ALIGNED_N.at(item.index)] = MaskPayload(path=rel[MapRole.MASK])
         if item.particles_slot in particle_files:
             source = particle_files[item.particles_slot]
             slot = PARTICLES_FOR_MAP_N.at(item.index)
             written = write_moved_particles(
                 source,
                 lambda a, o, rows, t=t: move_poses(a, o, t),
-                context.workdir / f"{slot}{source.path.suffix}",
+                context.workdir / particles_file(slot, source.path),
                 _is_identity(t),
                 slot,
                 (item.index,),
@@ -166,7 +161,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         classes = source.classes()
         assert classes is not None  # checked by _read_particle_inputs
         transforms = {index: result.transform for index, result in results.items()}
-        target = context.workdir / f"{ALL_PARTICLES.name}{source.path.suffix}"
+        target = context.workdir / particles_file(ALL_PARTICLES.name, source.path)
         identity = all(_is_identity(t) for t in transforms.values())
         written = write_moved_particles(
             source,
@@ -193,9 +188,10 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         figures,
         warnings,
         particles,
+        context.command,
     )
     write_alignments_table(context.workdir, records)
-    moved = {i: str(r.files["map"].relative_to(context.workdir)) for i, r in results.items()}
+    moved = {i: str(r.files[MapRole.MAP].relative_to(context.workdir)) for i, r in results.items()}
     write_chimerax_script(context.workdir, records, moved)
     details = AlignmentDetails(
         alignments=records,

@@ -1,6 +1,7 @@
 """2-D projections of a 3-D map at RELION particle poses (the oracle for pose updates).
 
-Conventions (DESIGN.md, "Geometry conventions"; verified against RELION 3.1.3 ``relion_project``):
+Conventions (docs/conventions.md#particle-poses; verified against RELION 3.1.3
+``relion_project``):
 
 * The map ``V`` is indexed ``[z, y, x]``; voxel ``(ix, iy, iz)`` sits at ``(i - N // 2) * p`` Å.
 * A RELION pose ``(rot, tilt, psi)`` in degrees gives the matrix

@@ -1,25 +1,22 @@
 """The files an Align 3D Maps run wrote, read back from its ``result.json``, each with what it
-is (map, sharpened map, half map, mask, particles), for a host to declare as typed outputs."""
+is (map, sharpened map, half map, mask, particles: a :class:`MapRole`), for a host to declare
+as typed outputs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from align3d.engine.store import read_manifest
 from align3d.jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
 from align3d.schemas.documents import AlignmentDetails, ResultManifest
-from align3d.slots.payloads import ParticlesPayload, VolumePayload, VolumesGroupPayload
-
-
-class OutputRole(StrEnum):
-    MAP = "map"
-    SHARPENED = "sharpened map"
-    HALF = "half map"
-    MASK = "mask"
-    PARTICLES = "particles"
-    LOG = "log"
+from align3d.slots.payloads import (
+    VOLUME_FILES,
+    MapRole,
+    ParticlesPayload,
+    VolumePayload,
+    VolumesGroupPayload,
+)
 
 
 @dataclass(frozen=True)
@@ -27,17 +24,8 @@ class OutputFile:
     """One output: ``path`` relative to the run folder; ``volume``: its volume's index."""
 
     path: Path
-    role: OutputRole
+    role: MapRole
     volume: int | None = None
-
-
-_ROLE_OF_FIELD = {
-    "map": OutputRole.MAP,
-    "map_sharp": OutputRole.SHARPENED,
-    "map_half_A": OutputRole.HALF,
-    "map_half_B": OutputRole.HALF,
-    "mask": OutputRole.MASK,
-}
 
 
 def read_result(run_dir: Path) -> ResultManifest:
@@ -52,20 +40,19 @@ def read_result(run_dir: Path) -> ResultManifest:
 
 
 def output_files(manifest: ResultManifest) -> list[OutputFile]:
-    """Every moved map and mask (volume order) and every particle file the run wrote, then
-    its log."""
+    """Every moved map and mask (volume order) and every particle file the run wrote (the run's
+    log is the host's to declare: :data:`align3d.engine.logs.JOB_LOG`)."""
     files: list[OutputFile] = []
     for index, volume in moved_volumes(manifest):
-        for name in ("map", "map_sharp", "map_half_A", "map_half_B", "mask"):
-            path = getattr(volume, name)
+        for role in VOLUME_FILES:
+            path = getattr(volume, role)
             if path is not None:
-                files.append(OutputFile(Path(path), _ROLE_OF_FIELD[name], index))
+                files.append(OutputFile(Path(path), role, index))
     for slot, payload in manifest.outputs.items():
         volume_index = PARTICLES_FOR_MAP_N.index_of(slot)
         if slot == ALL_PARTICLES.name or volume_index is not None:
             particles = ParticlesPayload.model_validate(payload)
-            files.append(OutputFile(particles.path, OutputRole.PARTICLES, volume_index))
-    files.append(OutputFile(Path("job.log"), OutputRole.LOG))
+            files.append(OutputFile(particles.path, MapRole.PARTICLES, volume_index))
     return files
 
 

@@ -1,6 +1,7 @@
 """Which half maps, sharpened map, mask and particles go with which map to align, from the job
-that produced each file, never from its position in a list (DESIGN.md: the CryoSPARC quirk
-of pairing by position is what we refuse).
+that produced each file, never from its position in a list: pairing by position, CryoSPARC's
+quirk (removing a volume renumbers the other volumes but not their particle inputs), is what we
+refuse.
 
 A host describes every file as a :class:`HostFile`: its path, the job (or, for a file imported
 from outside the project, the folder) it came from, and the jobs upstream of that one. A file
@@ -18,13 +19,12 @@ volume K, and each particle follows its class's volume.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
+from align3d.jobs.align_3d_maps.job import JOB
 from align3d.jobs.align_3d_maps.slots import (
     GROUP,
     INDIVIDUAL,
@@ -35,19 +35,14 @@ from align3d.jobs.align_3d_maps.slots import (
     REFERENCE_MAP,
     REFERENCE_MASK,
 )
+from align3d.schemas.documents import JobSpec
+from align3d.slots.payloads import HALF_MAPS, MapRole
 
 CLASS_NUMBER = re.compile(r"_class(\d+)", re.IGNORECASE)
 
 
 class PairingError(ValueError):
     """The host's inputs cannot be paired without guessing; the message says what to do."""
-
-
-class Role(StrEnum):
-    HALF = "half map"
-    SHARPENED = "sharpened map"
-    MASK = "mask"
-    PARTICLES = "particles"
 
 
 @dataclass(frozen=True)
@@ -97,13 +92,22 @@ class VolumePlan:
     masks: list[HostFile] = field(default_factory=list)
     particles: list[HostFile] = field(default_factory=list)
 
-    def of(self, role: Role) -> list[HostFile]:
+    def of(self, role: MapRole) -> list[HostFile]:
+        """The files paired with this volume as ``role`` (either half map role: both halves,
+        which is A and which B being settled by their names once paired)."""
+        if role in HALF_MAPS:
+            return self.halves
         return {
-            Role.HALF: self.halves,
-            Role.SHARPENED: self.sharpened,
-            Role.MASK: self.masks,
-            Role.PARTICLES: self.particles,
+            MapRole.MAP_SHARP: self.sharpened,
+            MapRole.MASK: self.masks,
+            MapRole.PARTICLES: self.particles,
         }[role]
+
+
+def _what(role: MapRole) -> str:
+    """How messages name a file of ``role`` while it is being paired (a half map, before the
+    two halves are told apart)."""
+    return "half map" if role in HALF_MAPS else role.label
 
 
 @dataclass(frozen=True)
@@ -193,13 +197,13 @@ def plan_volumes(inputs: HostInputs) -> SpecPlan:
     if group is not None:
         return _group_plan(inputs, volumes, group)
     for role, files in (
-        (Role.HALF, inputs.halves),
-        (Role.SHARPENED, inputs.sharpened),
-        (Role.MASK, inputs.masks),
-        (Role.PARTICLES, inputs.particles),
+        (MapRole.MAP_HALF_A, inputs.halves),
+        (MapRole.MAP_SHARP, inputs.sharpened),
+        (MapRole.MASK, inputs.masks),
+        (MapRole.PARTICLES, inputs.particles),
     ):
         for file in files:
-            for position in _owners(file, role, maps, siblings_share=role is Role.MASK):
+            for position in _owners(file, role, maps, siblings_share=role is MapRole.MASK):
                 volumes[position].of(role).append(file)
     for volume in volumes:
         _check_counts(volume)
@@ -207,7 +211,7 @@ def plan_volumes(inputs: HostInputs) -> SpecPlan:
 
 
 def _owners(
-    file: HostFile, role: Role, maps: Sequence[HostFile], siblings_share: bool
+    file: HostFile, role: MapRole, maps: Sequence[HostFile], siblings_share: bool
 ) -> list[int]:
     """The maps ``file`` belongs to: exactly one, or (``siblings_share``: a mask) every class
     of one job that it fits equally well."""
@@ -216,7 +220,7 @@ def _owners(
     found, closeness = _matches(file, maps)
     if not found:
         raise PairingError(
-            f"{role} {file.shown} comes from {file.source}, which made none of the maps to "
+            f"{_what(role)} {file.shown} comes from {file.source}, which made none of the maps to "
             f"align ({_names(maps, range(len(maps)))}) and is neither upstream nor downstream "
             "of one; align3d pairs each file with its map by the job that produced them. "
             "Connect the file made with its map, or align that map in a job of its own"
@@ -228,7 +232,7 @@ def _owners(
         found = _by_name(file, maps, found)
     if len(found) > 1:
         raise PairingError(
-            f"{role} {file.shown} fits several maps to align equally well "
+            f"{_what(role)} {file.shown} fits several maps to align equally well "
             f"({_names(maps, found)}), and its name does not say which: align3d pairs files "
             "with their map by the job that made them (or, for imported files, by a shared "
             "name such as v1_map.mrc and v1_half1.mrc), never by position. Rename the files, "
@@ -245,11 +249,11 @@ def _check_counts(volume: VolumePlan) -> None:
             f"{where} has {len(volume.halves)} half maps ({listed}); give both half maps or none"
         )
     volume.halves.sort(key=lambda h: h.path.name)
-    for role in (Role.SHARPENED, Role.MASK, Role.PARTICLES):
+    for role in (MapRole.MAP_SHARP, MapRole.MASK, MapRole.PARTICLES):
         files = volume.of(role)
         if len(files) > 1:
             raise PairingError(
-                f"{where} has {len(files)} {role} files ({', '.join(f.shown for f in files)}); "
+                f"{where} has {len(files)} {_what(role)} files ({', '.join(f.shown for f in files)}); "
                 "give at most one"
             )
 
@@ -296,37 +300,44 @@ def _group_plan(inputs: HostInputs, volumes: list[VolumePlan], particles: HostFi
     )
 
 
-def _volume_ref(volume: VolumePlan, with_index: bool) -> dict[str, Any]:
-    ref: dict[str, Any] = {"map": str(volume.map.path)}
+def _volume_ref(volume: VolumePlan, with_index: bool) -> dict[str, object]:
+    ref: dict[str, object] = {MapRole.MAP: str(volume.map.path)}
     if volume.halves:
-        ref["map_half_A"], ref["map_half_B"] = (str(h.path) for h in volume.halves)
+        for role, half in zip(HALF_MAPS, volume.halves, strict=True):
+            ref[role] = str(half.path)
     if volume.sharpened:
-        ref["map_sharp"] = str(volume.sharpened[0].path)
+        ref[MapRole.MAP_SHARP] = str(volume.sharpened[0].path)
     if with_index:
         ref["index"] = volume.index
     return ref
 
 
-def job_spec(inputs: HostInputs, plan: SpecPlan, params: dict[str, Any]) -> dict[str, Any]:
-    """An ``align_3d_maps`` job spec (absolute paths) for the paired inputs. Particles and
-    masks are connected only when ``update_particle_alignments`` and ``create_mask_inputs``
-    are on in ``params`` (the host sets them, from its options or from what is connected)."""
-    particles_on = bool(params.get("update_particle_alignments"))
-    masks_on = bool(params.get("create_mask_inputs"))
-    spec: dict[str, Any] = {REFERENCE_MAP.name: {"map": str(inputs.reference.path)}}
+def job_spec(
+    inputs: HostInputs,
+    plan: SpecPlan,
+    params: Mapping[str, object],
+    *,
+    particles: bool,
+    masks: bool,
+) -> JobSpec:
+    """An ``align_3d_maps`` job spec (absolute paths) for the paired inputs, with the job
+    parameters ``params`` (by name, as the host gives them). The paired particles and masks are
+    connected only with ``particles`` and ``masks`` (the host's ``update_particle_alignments``
+    and ``create_mask_inputs``, from its options or from what is connected)."""
+    spec: dict[str, object] = {REFERENCE_MAP.name: {MapRole.MAP: str(inputs.reference.path)}}
     if inputs.reference_mask is not None:
         spec[REFERENCE_MASK.name] = {"path": str(inputs.reference_mask.path)}
     if plan.group:
         spec[GROUP] = {"volumes": [_volume_ref(v, with_index=False) for v in plan.volumes]}
-        if particles_on and plan.particles_all is not None:
+        if particles and plan.particles_all is not None:
             spec[PARTICLES_ALL.name] = {"path": str(plan.particles_all.path)}
-        if masks_on and plan.masks_all is not None:
+        if masks and plan.masks_all is not None:
             spec[MASKS_ALL_CLASSES.name] = [{"path": str(plan.masks_all.path)}]
     else:
         spec[INDIVIDUAL] = [_volume_ref(v, with_index=True) for v in plan.volumes]
         for volume in plan.volumes:
-            if particles_on and volume.particles:
+            if particles and volume.particles:
                 spec[PARTICLES_N.at(volume.index)] = {"path": str(volume.particles[0].path)}
-            if masks_on and volume.masks:
+            if masks and volume.masks:
                 spec[MASK_N.at(volume.index)] = {"path": str(volume.masks[0].path)}
-    return {"job": "align_3d_maps", "params": dict(params), "inputs": spec}
+    return JobSpec.model_validate({"job": JOB.name, "params": dict(params), "inputs": spec})

@@ -46,8 +46,9 @@ from pydantic import ValidationError
 
 from align3d.engine.describe import describe
 from align3d.engine.hosts.pipeliner_options import job_option, option_value
+from align3d.engine.logs import JOB_LOG
 from align3d.engine.version import align3d_version
-from align3d.jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
+from align3d.jobs.align_3d_maps.hosts.outputs import output_files, read_result
 from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
@@ -58,17 +59,24 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
 )
 from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
 from align3d.jobs.align_3d_maps.job import JOB
+from align3d.jobs.align_3d_maps.names import (
+    DIFFERENCE_FIGURE,
+    FSC_FIGURE,
+    OVERLAY_FIGURE,
+    volume_folder,
+)
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.schemas.documents import AlignmentDetails
+from align3d.slots.payloads import MapRole
 
 MAP_FILES = FileDescription("MRC map", [".mrc", ".map"])
 KEYWORDS = ["align3d", "aligned"]
 NODE_OF_ROLE = {
-    OutputRole.MAP: (NODE_DENSITYMAP, KEYWORDS),
-    OutputRole.SHARPENED: (NODE_DENSITYMAP, [*KEYWORDS, "sharpened"]),
-    OutputRole.HALF: (NODE_DENSITYMAP, [*KEYWORDS, "halfmap"]),
-    OutputRole.MASK: (NODE_MASK3D, KEYWORDS),
-    OutputRole.LOG: (NODE_LOGFILE, ["align3d"]),
+    MapRole.MAP: (NODE_DENSITYMAP, KEYWORDS),
+    MapRole.MAP_SHARP: (NODE_DENSITYMAP, [*KEYWORDS, "sharpened"]),
+    MapRole.MAP_HALF_A: (NODE_DENSITYMAP, [*KEYWORDS, "halfmap"]),
+    MapRole.MAP_HALF_B: (NODE_DENSITYMAP, [*KEYWORDS, "halfmap"]),
+    MapRole.MASK: (NODE_MASK3D, KEYWORDS),
 }
 FILE_INPUTS = ("half_maps", "sharpened_maps", "masks_to_align", "particles")
 
@@ -232,19 +240,27 @@ class Align3DMapsJob(PipelinerJob):
         inputs, plan = self.plan()
         job_dir = Path(self.output_dir).resolve()
         job_dir.mkdir(parents=True, exist_ok=True)
-        replace = write_spec(job_dir, job_spec(inputs, plan, self.job_params()))
+        spec = job_spec(
+            inputs,
+            plan,
+            self.job_params(),
+            particles=bool(self._param("update_particle_alignments")),
+            masks=bool(self._param("create_mask_inputs")),
+        )
+        replace = write_spec(job_dir, spec)
         return [PipelinerCommand([align3d_program(), *run_arguments(job_dir, replace)])]
 
     def create_post_run_output_nodes(self) -> None:
         manifest = read_result(Path(self.output_dir) / RUN_FOLDER)
         for item in output_files(manifest):
             name = str(Path(RUN_FOLDER) / item.path)
-            if item.role is OutputRole.PARTICLES:
+            if item.role is MapRole.PARTICLES:
                 tool = "relion" if item.path.suffix == ".star" else "cryosparc"
                 self.add_output_node(name, NODE_PARTICLEGROUPMETADATA, [tool, *KEYWORDS])
             else:
                 node_type, keywords = NODE_OF_ROLE[item.role]
                 self.add_output_node(name, node_type, keywords)
+        self.add_output_node(str(Path(RUN_FOLDER) / JOB_LOG), NODE_LOGFILE, ["align3d"])
 
     def create_results_display(self) -> Sequence[ResultsDisplayObject]:
         run_dir = Path(self.output_dir) / RUN_FOLDER
@@ -291,11 +307,11 @@ class Align3DMapsJob(PipelinerJob):
                 )
             )
         for record in alignments:
-            folder = run_dir / f"volume_{record.index:03d}"
+            folder = run_dir / volume_folder(record.index)
             for figure, title in (
-                ("fsc.png", "FSC against the reference"),
-                ("difference_slices.png", "Difference map slices (aligned - reference)"),
-                ("overlay_slices.png", "Overlay slices (reference magenta, aligned green)"),
+                (FSC_FIGURE, "FSC against the reference"),
+                (DIFFERENCE_FIGURE, "Difference map slices (aligned - reference)"),
+                (OVERLAY_FIGURE, "Overlay slices (reference magenta, aligned green)"),
             ):
                 if (folder / figure).is_file():
                     displays.append(

@@ -56,7 +56,7 @@ from align3d.engine.interrupts import lost_interrupts_resent
 from align3d.engine.process_end import exit_process
 from align3d.engine.suggest import unknown_name
 from align3d.jobs.align_3d_maps.hosts.abort import AbortWatch
-from align3d.jobs.align_3d_maps.hosts.outputs import OutputRole, output_files, read_result
+from align3d.jobs.align_3d_maps.hosts.outputs import output_files, read_result
 from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
@@ -66,6 +66,7 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
 )
 from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
 from align3d.jobs.align_3d_maps.job import JOB
+from align3d.slots.payloads import MapRole
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,12 @@ FILE_OPTIONS = ("maps", "half_maps", "sharpened", "mask_to_align")
 RELION_INPUTS = ("o", "in_3dref", "in_mask", "in_parts", "j", "pipeline_control")
 UNSUPPORTED_INPUTS = ("in_movies", "in_mics", "in_coords")
 ROLE_NODE = {
-    OutputRole.MAP: NodeType.MAP,
-    OutputRole.SHARPENED: NodeType.FINAL_MAP,
-    OutputRole.HALF: NodeType.HALF_MAP,
-    OutputRole.MASK: NodeType.MASK,
-    OutputRole.PARTICLES: NodeType.PARTICLES,
+    MapRole.MAP: NodeType.MAP,
+    MapRole.MAP_SHARP: NodeType.FINAL_MAP,
+    MapRole.MAP_HALF_A: NodeType.HALF_MAP,
+    MapRole.MAP_HALF_B: NodeType.HALF_MAP,
+    MapRole.MASK: NodeType.MASK,
+    MapRole.PARTICLES: NodeType.PARTICLES,
 }
 REFINE3D_PARTICLES = re.compile(r"^run(_ct\d+)?_data\.star$")
 CLASS3D_PARTICLES = re.compile(r"^(run(?:_ct\d+)?_it(\d+))_data\.star$")
@@ -226,10 +228,10 @@ def run_external(args: ExternalArgs, project: Path) -> int:
     inputs = host_inputs(args, project)
     params = job_params(args)
     plan = plan_volumes(inputs)
-    has_particles = bool(inputs.particles)
-    params.setdefault("update_particle_alignments", has_particles)
-    params.setdefault("create_mask_inputs", bool(inputs.masks))
-    spec = job_spec(inputs, plan, params)
+    # unless the user said, particles and masks are updated when connected
+    particles = params.setdefault("update_particle_alignments", bool(inputs.particles))
+    masks = params.setdefault("create_mask_inputs", bool(inputs.masks))
+    spec = job_spec(inputs, plan, params, particles=bool(particles), masks=bool(masks))
     changed = write_spec(job_dir, spec)
     threads = args.get("j")
     workers = (
@@ -242,7 +244,6 @@ def run_external(args: ExternalArgs, project: Path) -> int:
     nodes = [
         OutputNode(str(args.out / RUN_FOLDER / item.path), ROLE_NODE[item.role])
         for item in output_files(manifest)
-        if item.role in ROLE_NODE
     ]
     write_output_nodes(job_dir, nodes, relion_major_version(project))
     for warning in manifest.warnings:

@@ -10,18 +10,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+from align3d.schemas.documents import JobSpec
 from align3d.slots.atomic import atomic_write
 
 SPEC_NAME = "align3d_job.json"
 RUN_FOLDER = "align3d"
 
 
-def write_spec(job_dir: Path, spec: dict[str, Any]) -> bool:
+def write_spec(job_dir: Path, spec: JobSpec) -> bool:
     """Write the job spec into ``job_dir``; True when it differs from the one an earlier run
     left there (so that its results are replaced, not reused)."""
     target = job_dir / SPEC_NAME
-    text = json.dumps(spec, indent=2) + "\n"
-    changed = not target.is_file() or target.read_text() != text
+    document = spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    text = json.dumps(document, indent=2) + "\n"
+    changed = not target.is_file() or _read_json(target) != document
     atomic_write(target, lambda tmp: tmp.write_text(text))
     return changed
 
@@ -32,3 +34,11 @@ def run_arguments(job_dir: Path, replace: bool, workers: int | None = None) -> l
     if workers is not None:
         arguments += ["--workers", str(workers)]
     return [*arguments, "--force"] if replace else arguments
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON document in ``path``; None when it is not JSON (an earlier spec cut short)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
