@@ -52,7 +52,7 @@ def make_case(name: str) -> Path:
 
     from align3d.engine.alignment.fourier import lowpass
     from align3d.engine.alignment.geometry import RigidTransform
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
     from align3d.jobs.align_3d_maps.demo import protein_like_map
     from align3d.slots.mrc import write_map
 
@@ -71,7 +71,15 @@ def make_case(name: str) -> Path:
         turn = Rotation.random(random_state=k).as_matrix()
         truth = RigidTransform(turn, rng.uniform(-8, 8, 3), bool(k % 2))
         shape = (case["box"],) * 3
-        moving = resample_map(reference, voxel, truth.inverse(), shape, case["voxel"])
+        moving = resample_map(
+            reference,
+            GridMove(
+                transform=truth.inverse(),
+                in_voxel_A=voxel,
+                out_shape=shape,
+                out_voxel_A=case["voxel"],
+            ),
+        )
         files = {"map": f"v{k}_map.mrc"}
         write_map(folder / files["map"], moving, case["voxel"])
         for half in ("A", "B"):
@@ -81,11 +89,11 @@ def make_case(name: str) -> Path:
         files["map_sharp"] = f"v{k}_sharp.mrc"
         write_map(
             folder / files["map_sharp"],
-            2 * moving - lowpass(moving, case["voxel"], 8.0),
+            2 * moving - lowpass(moving, voxel_A=case["voxel"], resolution_A=8.0),
             case["voxel"],
         )
         files["mask"] = f"v{k}_mask.mrc"
-        low = lowpass(moving, case["voxel"], 15.0)
+        low = lowpass(moving, voxel_A=case["voxel"], resolution_A=15.0)
         write_map(folder / files["mask"], (low > 0.02).astype(np.float32), case["voxel"])
         volumes.append(files)
     params: dict = {}

@@ -34,10 +34,10 @@ sys.path.insert(0, str(REPO))
 
 from align3d.engine.alignment.fsc import fsc  # noqa: E402
 from align3d.engine.alignment.geometry import RigidTransform  # noqa: E402
-from align3d.engine.alignment.resample import index_mapping  # noqa: E402
-from align3d.engine.alignment.rotations import rotvec_matrix  # noqa: E402
+from align3d.engine.alignment.resample import GridMove, index_mapping  # noqa: E402
 from align3d.engine.alignment.spline import affine  # noqa: E402
 from align3d.engine.alignment.spline.prefilter import spline_coefficients  # noqa: E402
+from align3d.slots.rotations import rotvec_matrix  # noqa: E402
 from benchmarks.machine import machine_line  # noqa: E402
 
 DEFAULT_AGAINST = "6197f56"
@@ -99,8 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         np.array([0.37, -1.21, 2.05]) * voxel,
     )
     shape = volume.shape
-    matrix, offset = index_mapping(transform, shape, voxel, shape, voxel)
-    back_matrix, back_offset = index_mapping(transform.inverse(), shape, voxel, shape, voxel)
+    matrix, offset = index_mapping(
+        GridMove(transform=transform, in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel), shape
+    )
+    back_matrix, back_offset = index_mapping(
+        GridMove(
+            transform=transform.inverse(), in_voxel_A=voxel, out_shape=shape, out_voxel_A=voxel
+        ),
+        shape,
+    )
     t = time.perf_counter()
     coeffs = spline_coefficients(volume)
     prefilter_s = time.perf_counter() - t
@@ -125,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, kernel in kernels.items():
             moved = kernel(coeffs, matrix, offset, shape)
             back = kernel(spline_coefficients(moved), back_matrix, back_offset, shape)
-            round_trip = fsc(volume, back, voxel)
+            round_trip = fsc(volume, back, voxel_A=voxel)
             runs = np.array(times[name])
             rows.append(
                 f"| {name} | {np.median(runs):.3f} ({runs.min():.3f}-{runs.max():.3f}) | "
                 f"{np.abs(moved - oracle).max() / peak:.1e} | "
-                f"{1.0 - band_min(fsc(moved, oracle, voxel), nyquist, 0.9):.1e} | "
+                f"{1.0 - band_min(fsc(moved, oracle, voxel_A=voxel), nyquist, 0.9):.1e} | "
                 f"{band_min(round_trip, nyquist, 0.5):.4f} | {band_min(round_trip, nyquist, 0.8):.4f} |"
             )
     points = int(np.prod(shape))

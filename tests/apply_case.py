@@ -15,7 +15,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.schemas.documents import AlignmentDetails, AlignmentRecord, ResultManifest
@@ -97,7 +97,13 @@ def write_inputs(folder: Path) -> Path:
     )
     for index, truth in TRUTH.items():
         moving = resample_map(
-            reference, REFERENCE_VOXEL_A, truth.inverse(), SHAPES[index], VOXELS_A[index]
+            reference,
+            GridMove(
+                transform=truth.inverse(),
+                in_voxel_A=REFERENCE_VOXEL_A,
+                out_shape=SHAPES[index],
+                out_voxel_A=VOXELS_A[index],
+            ),
         )
         write_map(folder / f"mov{index}.mrc", moving, VOXELS_A[index], HEADERS[index])
     z, y, x = np.indices(SHAPES[2])

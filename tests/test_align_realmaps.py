@@ -46,7 +46,7 @@ def _case(m: MapData, seed: int, flip: bool | None = None):
 def test_asymmetric_noise_free(real_map: Callable[[str], MapData], name: str, seed: int) -> None:
     m = real_map(name)
     p, truth, moving, params = _case(m, seed, flip=bool(seed % 2))
-    result = align_maps(m.data, p, moving, p, params)
+    result = align_maps(m.data, moving, reference_voxel_A=p, moving_voxel_A=p, params=params)
     assert result.transform.flip == truth.flip
     assert result.transform.rotation_error_deg(truth) <= 0.25
     assert result.transform.shift_error_A(truth) <= 0.25 * p
@@ -58,10 +58,10 @@ def test_symmetric_maps_judged_by_the_aligned_map(
 ) -> None:
     m = real_map(name)
     p, truth, moving, params = _case(m, seed=4)
-    result = align_maps(m.data, p, moving, p, params)
+    result = align_maps(m.data, moving, reference_voxel_A=p, moving_voxel_A=p, params=params)
     aligned = move_with_scipy(moving, p, result.transform, m.data.shape, p)
     truth_aligned = move_with_scipy(moving, p, truth, m.data.shape, p)
-    mask = default_mask(m.data.shape, p, 4 * p)
+    mask = default_mask(m.data.shape, voxel_A=p, edge_A=4 * p)
     assert masked_correlation(aligned, truth_aligned, mask) >= 0.98
     assert result.transform.flip == truth.flip
 
@@ -74,7 +74,7 @@ def test_ribosome_with_noise_in_both_maps(real_map: Callable[[str], MapData], se
     res_A = params.lowpass_resolution_A
     noisy_ref = add_noise(m.data, p, 0.5, res_A, seed=seed)
     noisy_mov = add_noise(moving, p, 0.5, res_A, seed=100 + seed)
-    result = align_maps(noisy_ref, p, noisy_mov, p, params)
+    result = align_maps(noisy_ref, noisy_mov, reference_voxel_A=p, moving_voxel_A=p, params=params)
     assert result.transform.flip == truth.flip
     assert result.transform.rotation_error_deg(truth) <= 1.0
     assert result.transform.shift_error_A(truth) <= p
@@ -86,7 +86,13 @@ def test_maps_of_different_voxel_size_and_box(real_map: Callable[[str], MapData]
     p = float(m.voxel_size_A[0])
     truth = random_transform(np.random.default_rng(9), 20.0, flip=True)
     moving = move_with_scipy(m.data, p, truth.inverse(), (51, 49, 53), 1.3 * p)
-    result = align_maps(m.data, p, moving.astype(np.float32), 1.3 * p, AlignmentParams())
+    result = align_maps(
+        m.data,
+        moving.astype(np.float32),
+        reference_voxel_A=p,
+        moving_voxel_A=1.3 * p,
+        params=AlignmentParams(),
+    )
     assert result.transform.flip
     assert result.transform.rotation_error_deg(truth) <= 0.25
     assert result.transform.shift_error_A(truth) <= 0.25 * p

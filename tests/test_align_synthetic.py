@@ -41,7 +41,11 @@ def test_noise_free_random_transforms(reference: np.ndarray, seed: int) -> None:
     rng = np.random.default_rng(100 + seed)
     truth = random_transform(rng, 15.0, flip=bool(seed % 2))
     result = align_maps(
-        reference, P_REF, moving_from(reference, truth), P_REF, AlignmentParams(max_shift_A=20.0)
+        reference,
+        moving_from(reference, truth),
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_shift_A=20.0),
     )
     rot_err, shift_err = errors(result.transform, truth)
     assert result.transform.flip == truth.flip
@@ -60,7 +64,13 @@ def test_different_box_and_voxel_sizes(reference: np.ndarray, shape, voxel) -> N
     rng = np.random.default_rng(7)
     truth = random_transform(rng, 12.0, flip=True)
     moving = moving_from(reference, truth, shape, voxel)
-    result = align_maps(reference, P_REF, moving, voxel, AlignmentParams(max_shift_A=20.0))
+    result = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=voxel,
+        params=AlignmentParams(max_shift_A=20.0),
+    )
     rot_err, shift_err = errors(result.transform, truth)
     assert result.transform.flip
     assert rot_err <= 0.25 and shift_err <= 0.25
@@ -78,7 +88,9 @@ def test_noisy_moving_map_snr_half(reference: np.ndarray, seed: int) -> None:
     params = AlignmentParams(max_shift_A=20.0)
     res_A = params.lowpass_resolution_A
     noisy_mov = add_noise(moving_from(reference, truth), P_REF, 0.5, res_A, seed=50 + seed)
-    result = align_maps(reference, P_REF, noisy_mov, P_REF, params)
+    result = align_maps(
+        reference, noisy_mov, reference_voxel_A=P_REF, moving_voxel_A=P_REF, params=params
+    )
     assert result.transform.flip == truth.flip
     assert result.transform.rotation_error_deg(truth) <= 1.5
     assert result.transform.shift_error_A(truth) <= P_REF
@@ -88,8 +100,12 @@ def test_greyscale_does_not_matter(reference: np.ndarray) -> None:
     truth = random_transform(np.random.default_rng(5), 10.0)
     moving = moving_from(reference, truth)
     params = AlignmentParams(max_shift_A=15.0)
-    plain = align_maps(reference, P_REF, moving, P_REF, params)
-    scaled = align_maps(reference, P_REF, 7.5 * moving - 3.0, P_REF, params)
+    plain = align_maps(
+        reference, moving, reference_voxel_A=P_REF, moving_voxel_A=P_REF, params=params
+    )
+    scaled = align_maps(
+        reference, 7.5 * moving - 3.0, reference_voxel_A=P_REF, moving_voxel_A=P_REF, params=params
+    )
     assert scaled.transform.rotation_error_deg(plain.transform) < 0.01
     assert scaled.score == pytest.approx(plain.score, abs=1e-4)
 
@@ -98,23 +114,59 @@ def test_maximum_angle_is_honoured(reference: np.ndarray) -> None:
     axis = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
     truth = RigidTransform(small_rotation(axis * np.radians(30.0)), np.array([2.0, 1.0, -1.0]))
     moving = moving_from(reference, truth)
-    narrow = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_search_angle_deg=10))
+    narrow = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_search_angle_deg=10),
+    )
     assert narrow.transform.angle_deg <= 10.0 + 1e-6
-    wide = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_search_angle_deg=35))
+    wide = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_search_angle_deg=35),
+    )
     assert wide.transform.angle_deg <= 35.0 + 1e-6
     assert wide.transform.rotation_error_deg(truth) <= 0.25
-    none = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_search_angle_deg=0))
+    none = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_search_angle_deg=0),
+    )
     assert none.transform.angle_deg <= 1e-6
 
 
 def test_maximum_shift_is_honoured(reference: np.ndarray) -> None:
     truth = RigidTransform(np.eye(3), np.array([10.0, -6.0, 4.0]))  # |t| = 12.3 Å
     moving = moving_from(reference, truth)
-    short = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_shift_A=5.0))
+    short = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_shift_A=5.0),
+    )
     assert np.linalg.norm(short.transform.shift_A) <= 5.0 + 1e-6
-    long = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_shift_A=14.0))
+    long = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_shift_A=14.0),
+    )
     assert long.transform.shift_error_A(truth) <= 0.25 * P_REF
-    zero = align_maps(reference, P_REF, moving, P_REF, AlignmentParams(max_shift_A=0.0))
+    zero = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(max_shift_A=0.0),
+    )
     assert np.linalg.norm(zero.transform.shift_A) <= 1e-6
 
 
@@ -122,7 +174,11 @@ def test_hand_check_can_be_turned_off(reference: np.ndarray) -> None:
     truth = random_transform(np.random.default_rng(3), 8.0, flip=True)
     moving = moving_from(reference, truth)
     result = align_maps(
-        reference, P_REF, moving, P_REF, AlignmentParams(check_both_chiralities=False)
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=P_REF,
+        params=AlignmentParams(check_both_chiralities=False),
     )
     assert not result.transform.flip
     assert result.score < 0.95  # the mirror image cannot fit
@@ -132,15 +188,20 @@ def test_masks_restrict_the_score(reference: np.ndarray) -> None:
     truth = random_transform(np.random.default_rng(9), 10.0)
     moving = moving_from(reference, truth)
     mask = (reference > 0.05).astype(np.float32)
-    result = align_maps(reference, P_REF, moving, P_REF, reference_mask=mask)
+    result = align_maps(
+        reference, moving, reference_voxel_A=P_REF, moving_voxel_A=P_REF, reference_mask=mask
+    )
     assert result.transform.rotation_error_deg(truth) <= 0.25
 
 
 def test_resampler_matches_the_independent_convention(reference: np.ndarray) -> None:
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
 
     truth = random_transform(np.random.default_rng(1), 6.0, flip=True)
-    ours = resample_map(reference, P_REF, truth, (60, 62, 58), 1.9)
+    ours = resample_map(
+        reference,
+        GridMove(transform=truth, in_voxel_A=P_REF, out_shape=(60, 62, 58), out_voxel_A=1.9),
+    )
     theirs = move_with_scipy(reference, P_REF, truth, (60, 62, 58), 1.9)
     assert np.abs(ours - theirs).max() < 1e-4 * np.abs(theirs).max() + 0.02 * np.abs(theirs).max()
     assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.999
@@ -162,9 +223,18 @@ def test_a_handed_over_spectrum_gives_the_same_alignment(
     truth = random_transform(np.random.default_rng(21), 10.0, flip=False)
     moving = moving_from(reference, truth, shape, voxel)
     params = AlignmentParams(max_shift_A=15.0)
-    alone = align_maps(reference, P_REF, moving, voxel, params)
+    alone = align_maps(
+        reference, moving, reference_voxel_A=P_REF, moving_voxel_A=voxel, params=params
+    )
     handed = Owned(sfft.rfftn(moving))
-    reused = align_maps(reference, P_REF, moving, voxel, params, moving_spectrum=handed)
+    reused = align_maps(
+        reference,
+        moving,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=voxel,
+        params=params,
+        moving_spectrum=handed,
+    )
     assert (max(shape) > SOURCE_BOX) == (shape != SHAPE)
     assert np.array_equal(reused.transform.matrix, alone.transform.matrix)
     assert reused.score == alone.score
@@ -174,10 +244,10 @@ def test_a_handed_over_spectrum_gives_the_same_alignment(
     # moves the answer by 4 voxels
     shifted = align_maps(
         reference,
-        P_REF,
         moving,
-        voxel,
-        params,
+        reference_voxel_A=P_REF,
+        moving_voxel_A=voxel,
+        params=params,
         moving_spectrum=Owned(sfft.rfftn(np.roll(moving, 4, axis=0))),
     )
     moved = shifted.transform.shift_error_A(alone.transform)
@@ -185,14 +255,36 @@ def test_a_handed_over_spectrum_gives_the_same_alignment(
     with pytest.raises(ValueError, match="without its mask"):
         align_maps(
             reference,
-            P_REF,
             moving,
-            voxel,
-            params,
+            reference_voxel_A=P_REF,
+            moving_voxel_A=voxel,
+            params=params,
             moving_mask=np.ones(shape, np.float32),
             moving_spectrum=Owned(sfft.rfftn(moving)),
         )
     with pytest.raises(ValueError, match="not that of a"):
         align_maps(
-            reference, P_REF, moving, voxel, params, moving_spectrum=Owned(sfft.rfftn(moving[:-1]))
+            reference,
+            moving,
+            reference_voxel_A=P_REF,
+            moving_voxel_A=voxel,
+            params=params,
+            moving_spectrum=Owned(sfft.rfftn(moving[:-1])),
         )
+
+
+def test_voxel_sizes_are_given_by_name_and_a_prepared_reference_carries_its_own() -> None:
+    """Two voxel sizes side by side could be swapped without a sound: they are keywords."""
+    from align3d.engine.alignment.align import prepare_reference
+    from align3d.engine.alignment.resample import GridMove
+
+    reference = protein_like_map((24, 24, 24), P_REF, seed=3)
+    with pytest.raises(TypeError):
+        align_maps(reference, P_REF, reference, P_REF)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="needs reference_voxel_A"):
+        align_maps(reference, reference, moving_voxel_A=P_REF)
+    prepared = prepare_reference(reference, voxel_A=P_REF)
+    with pytest.raises(TypeError, match="carries its voxel size"):
+        align_maps(prepared, reference, reference_voxel_A=P_REF, moving_voxel_A=P_REF)
+    with pytest.raises(TypeError):
+        GridMove(RigidTransform(), P_REF, (24, 24, 24), P_REF)  # type: ignore[misc]

@@ -41,7 +41,13 @@ def test_a_sure_answer_well_inside_its_limits_does_not_warn(reference: np.ndarra
     from scipy.spatial.transform import Rotation
 
     truth = RigidTransform(Rotation.from_rotvec([0.3, -0.8, 0.5]).as_matrix(), [4.0, -3.0, 2.0])
-    result = align_maps(reference, P, _moved(reference, truth), P, AlignmentParams(max_shift_A=20))
+    result = align_maps(
+        reference,
+        _moved(reference, truth),
+        reference_voxel_A=P,
+        moving_voxel_A=P,
+        params=AlignmentParams(max_shift_A=20),
+    )
     assert result.transform.rotation_error_deg(truth) < 0.5
     assert result.concerns() == []
     assert result.chance is not None and result.chance.above_chance()
@@ -52,7 +58,13 @@ def test_a_shift_beyond_max_shift_is_reported_at_the_limit(
     reference: np.ndarray, true_shift: float
 ) -> None:
     truth = RigidTransform(np.eye(3), [true_shift, 0.0, 0.0])
-    result = align_maps(reference, P, _moved(reference, truth), P, AlignmentParams(max_shift_A=10))
+    result = align_maps(
+        reference,
+        _moved(reference, truth),
+        reference_voxel_A=P,
+        moving_voxel_A=P,
+        params=AlignmentParams(max_shift_A=10),
+    )
     assert np.linalg.norm(result.transform.shift_A) <= 10.0 + 1e-9
     shift = [c for c in result.concerns() if c.code == "shift_at_limit"]
     assert shift, [c.message for c in result.concerns()]
@@ -64,20 +76,30 @@ def test_a_rotation_beyond_max_search_angle_is_reported(reference: np.ndarray) -
 
     truth = RigidTransform(Rotation.from_rotvec([0.0, 0.0, np.radians(70)]).as_matrix(), [0, 0, 0])
     params = AlignmentParams(max_shift_A=10, max_search_angle_deg=20)
-    result = align_maps(reference, P, _moved(reference, truth), P, params)
+    result = align_maps(
+        reference, _moved(reference, truth), reference_voxel_A=P, moving_voxel_A=P, params=params
+    )
     assert result.transform.angle_deg <= 20.0 + 1e-6
     codes = _codes(result)
     assert codes & {"angle_at_limit", "not_above_chance"}, codes
     if "angle_at_limit" in codes:
         angle = next(c for c in result.concerns() if c.code == "angle_at_limit")
-        assert angle.param == "max_search_angle_deg" and "= 50" in angle.message
+        # held by the limit: twice it; and not sure either: the whole of it (issue 26)
+        wider = "= 180" if "not_above_chance" in codes else "= 50"
+        assert angle.param == "max_search_angle_deg" and wider in angle.message
 
 
 def test_unrelated_maps_and_pure_noise_are_not_above_chance(reference: np.ndarray) -> None:
     other = protein_like_map(BOX, P, seed=11)
     noise = np.random.default_rng(5).standard_normal(BOX).astype(np.float32)
     for moving in (other, noise):
-        result = align_maps(reference, P, moving, P, AlignmentParams(max_shift_A=10))
+        result = align_maps(
+            reference,
+            moving,
+            reference_voxel_A=P,
+            moving_voxel_A=P,
+            params=AlignmentParams(max_shift_A=10),
+        )
         assert "not_above_chance" in _codes(result)
 
 
@@ -87,11 +109,20 @@ def test_a_mask_off_the_molecule_or_a_blob_low_pass_warns(reference: np.ndarray)
     corner = np.zeros(BOX, dtype=np.float32)
     corner[:12, :12, :12] = 1.0
     masked = align_maps(
-        reference, P, moving, P, AlignmentParams(max_shift_A=10), moving_mask=corner
+        reference,
+        moving,
+        reference_voxel_A=P,
+        moving_voxel_A=P,
+        params=AlignmentParams(max_shift_A=10),
+        moving_mask=corner,
     )
     assert "not_above_chance" in _codes(masked)
     blobs = align_maps(
-        reference, P, moving, P, AlignmentParams(max_shift_A=10, lowpass_resolution_A=100)
+        reference,
+        moving,
+        reference_voxel_A=P,
+        moving_voxel_A=P,
+        params=AlignmentParams(max_shift_A=10, lowpass_resolution_A=100),
     )
     assert {"lowpass_too_coarse"} <= _codes(blobs)
 
@@ -162,7 +193,13 @@ def test_without_symmetry_an_ambiguous_pair_prefers_the_smaller_rotation(shared_
     p = float(m.voxel_size_A[0])
     truth = RigidTransform(Rotation.from_rotvec([0.9, -1.2, 1.5]).as_matrix(), [3.0, -2.0, 4.0])
     moving = move_with_scipy(m.data, p, truth.inverse(), m.data.shape, p)
-    result = align_maps(m.data, p, moving, p, AlignmentParams(max_shift_A=15))
+    result = align_maps(
+        m.data,
+        moving,
+        reference_voxel_A=p,
+        moving_voxel_A=p,
+        params=AlignmentParams(max_shift_A=15),
+    )
     assert result.alternative is not None and "ambiguous" in _codes(result)
     assert result.transform.angle_deg <= result.alternative.angle_deg  # the smaller one kept
     assert result.preferred_smaller_rotation  # the search's best was the larger rotation

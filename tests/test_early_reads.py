@@ -17,11 +17,11 @@ import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.rotations import rotvec_matrix
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.align_pair import align_files
 from align3d.jobs.align_3d_maps.early_reads import EarlyReads
 from align3d.slots.mrc import read_map, write_map
+from align3d.slots.rotations import rotvec_matrix
 from tests.helpers import REPO, cli, move_with_scipy
 
 FIXTURES = REPO / "fixtures"

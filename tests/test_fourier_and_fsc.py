@@ -15,7 +15,7 @@ def test_fourier_resize_keeps_the_origin_voxel(n: int, m: int) -> None:
     vol = np.zeros((n, n, n), np.float32)
     c = n // 2
     vol[c - 2 : c + 3, c - 2 : c + 3, c - 2 : c + 3] = 1.0  # a blob centred on voxel N // 2
-    out, voxel = fourier_resize(vol, 1.0, (m, m, m))
+    out, voxel = fourier_resize(vol, voxel_A=1.0, new_shape=(m, m, m))
     assert np.allclose(voxel, n / m)
     zz, yy, xx = np.indices(out.shape)
     w = np.clip(out, 0, None)
@@ -34,7 +34,7 @@ def test_lowpass_response_shape() -> None:
 
 def test_fsc_of_identical_maps_is_one() -> None:
     vol = protein_like_map((40, 40, 40), 2.0, seed=3)
-    curve = fsc(vol, vol, 2.0)
+    curve = fsc(vol, vol, voxel_A=2.0)
     assert np.allclose(curve.fsc[1:], 1.0)
     assert curve.resolution_at(0.143) == pytest.approx(4.0)  # Nyquist
 
@@ -43,7 +43,7 @@ def test_fsc_of_independent_noise_is_near_zero(rng: np.random.Generator) -> None
     n = 48
     a = rng.standard_normal((n, n, n))
     b = rng.standard_normal((n, n, n))
-    curve = fsc(a, b, 1.0)
+    curve = fsc(a, b, voxel_A=1.0)
     sigma = 1.0 / np.sqrt(curve.count[2:] / 2.0)  # half the voxels are independent (Friedel)
     assert np.all(np.abs(curve.fsc[2:]) < 3.0 * sigma)  # the expected 3-sigma band
 
@@ -56,7 +56,7 @@ def test_fsc_follows_the_snr_of_added_noise(rng: np.random.Generator) -> None:
     noise = np.sqrt(1.0 / snr)
     a = signal + noise * rng.standard_normal(signal.shape)
     b = signal + noise * rng.standard_normal(signal.shape)
-    curve = fsc(a, b, 1.0)
+    curve = fsc(a, b, voxel_A=1.0)
     assert np.allclose(curve.fsc[4:], snr / (1 + snr), atol=0.08)
 
 
@@ -64,8 +64,8 @@ def test_fsc_crossing_matches_a_lowpass() -> None:
     vol = protein_like_map((64, 64, 64), 1.0, blur_A=0.8, seed=4)
     rng = np.random.default_rng(1)
     noisy = vol + 0.05 * rng.standard_normal(vol.shape).astype(np.float32)
-    blurred = lowpass(noisy, 1.0, 8.0)
-    res = fsc(vol, blurred, 1.0).resolution_at(0.143)
+    blurred = lowpass(noisy, voxel_A=1.0, resolution_A=8.0)
+    res = fsc(vol, blurred, voxel_A=1.0).resolution_at(0.143)
     assert 6.5 < res < 9.0
 
 
@@ -83,11 +83,11 @@ def test_difference_map_is_the_difference_of_the_standardised_low_passed_maps(
     b = (0.5 * a + rng.normal(0.0, 1.0, shape)).astype(np.float32)
 
     def standardised(v: np.ndarray) -> np.ndarray:
-        low = lowpass(v, 1.5, 6.0).astype(np.float64)
+        low = lowpass(v, voxel_A=1.5, resolution_A=6.0).astype(np.float64)
         return (low - low.mean()) / low.std()
 
     expected = standardised(b) - standardised(a)
-    found = difference_map(a, b, 1.5, 6.0)
+    found = difference_map(a, b, voxel_A=1.5, lowpass_A=6.0)
     assert found.dtype == np.float32
     np.testing.assert_allclose(found, expected, atol=2e-5 * np.abs(expected).max())
 
@@ -113,5 +113,5 @@ def test_fourier_crop_is_the_centre_of_the_centred_spectrum(
     lo = n // 2 - m // 2
     middle = centred[lo : lo + m, lo : lo + m, lo : lo + m]
     wanted = np.fft.fftshift(np.fft.ifftn(np.fft.ifftshift(middle))).real * (m / n) ** 3
-    out, _ = fourier_resize(vol, 1.0, (m, m, m))
+    out, _ = fourier_resize(vol, voxel_A=1.0, new_shape=(m, m, m))
     assert np.allclose(out, wanted, atol=1e-5 * np.abs(wanted).max())

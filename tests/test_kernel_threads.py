@@ -13,10 +13,10 @@ import pytest
 
 from align3d.engine.alignment import jit
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.rotations import seeded_random_rotations
 from align3d.engine.alignment.spline.affine import affine_cubic, affine_linear
 from align3d.engine.alignment.spline.prefilter import spline_coefficients
 from align3d.engine.alignment.translation import shift_candidates
+from align3d.slots.rotations import seeded_random_rotations
 
 
 @pytest.fixture

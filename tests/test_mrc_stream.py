@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import move_map, move_map_slabs
-from align3d.engine.alignment.rotations import rotvec_matrix
+from align3d.engine.alignment.resample import GridMove, move_map, move_map_slabs
 from align3d.slots.mrc import MapHeader, write_map
 from align3d.slots.mrc_stream import read_ahead, write_map_slabs
+from align3d.slots.rotations import rotvec_matrix
 
 
 @pytest.mark.parametrize("out_voxel_A", [1.0, 1.7])  # the same grid's voxel, a coarser one
@@ -24,9 +24,13 @@ def test_a_map_moved_in_slabs_is_the_map_moved_whole(tmp_path: Path, out_voxel_A
     move = RigidTransform(rotvec_matrix([0.3, -0.2, 0.5]), np.array([1.5, -2.0, 0.7]), True)
     shape = (75, 72, 80) if out_voxel_A == 1.0 else (41, 43, 40)
     header = MapHeader((1.0, 2.0, 3.0), (0, 0, 0))
-    whole = move_map(volume, 1.0, move, shape, out_voxel_A)
+    whole = move_map(
+        volume, GridMove(transform=move, in_voxel_A=1.0, out_shape=shape, out_voxel_A=out_voxel_A)
+    )
     write_map(tmp_path / "whole.mrc", whole, (out_voxel_A,) * 3, header, ["made whole"])
-    slabs = move_map_slabs(volume, 1.0, move, shape, out_voxel_A)
+    slabs = move_map_slabs(
+        volume, GridMove(transform=move, in_voxel_A=1.0, out_shape=shape, out_voxel_A=out_voxel_A)
+    )
     write_map_slabs(
         tmp_path / "slabs.mrc",
         shape,

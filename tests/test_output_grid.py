@@ -20,7 +20,7 @@ from scipy.spatial.transform import Rotation
 from align3d.engine.alignment.fourier import fourier_resize
 from align3d.engine.alignment.fsc import FSCCurve, fsc
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import move_map, resample_map
+from align3d.engine.alignment.resample import GridMove, move_map, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.schemas.documents import AlignmentDetails, ResultManifest
@@ -45,14 +45,25 @@ def _band(curve: FSCCurve, low_A: float, high_A: float) -> np.ndarray:
 def test_a_map_moved_onto_a_coarser_grid_is_not_aliased(
     fine: np.ndarray, transform: RigidTransform
 ) -> None:
-    moved_fine = resample_map(fine, 1.0, transform, fine.shape, 1.0)
-    ideal, _ = fourier_resize(moved_fine, 1.0, (64, 64, 64))
-    moved = move_map(fine, 1.0, transform, (64, 64, 64), 2.0)
-    curve = fsc(moved, ideal, 2.0)
+    moved_fine = resample_map(
+        fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=fine.shape, out_voxel_A=1.0)
+    )
+    ideal, _ = fourier_resize(moved_fine, voxel_A=1.0, new_shape=(64, 64, 64))
+    moved = move_map(
+        fine, GridMove(transform=transform, in_voxel_A=1.0, out_shape=(64, 64, 64), out_voxel_A=2.0)
+    )
+    curve = fsc(moved, ideal, voxel_A=2.0)
     assert _band(curve, 50.0, 6.0).min() >= 0.95
     assert _band(curve, 6.0, 4.2).min() >= 0.8
     # plain cubic interpolation, as before, folds the finer detail back (the failure fixed)
-    aliased = fsc(resample_map(fine, 1.0, transform, (64, 64, 64), 2.0), ideal, 2.0)
+    aliased = fsc(
+        resample_map(
+            fine,
+            GridMove(transform=transform, in_voxel_A=1.0, out_shape=(64, 64, 64), out_voxel_A=2.0),
+        ),
+        ideal,
+        voxel_A=2.0,
+    )
     assert _band(aliased, 6.0, 4.2).min() < _band(curve, 6.0, 4.2).min() - 0.1
 
 
@@ -94,11 +105,11 @@ def _job(folder: Path, fine: np.ndarray, ref_voxel: float, grid: str) -> ResultM
 
 def test_moved_half_maps_keep_their_fsc_within_one_shell(tmp_path: Path, fine: np.ndarray) -> None:
     half_a, half_b = _halves(fine, tmp_path)
-    before = fsc(half_a, half_b, 1.0)
+    before = fsc(half_a, half_b, voxel_A=1.0)
     _job(tmp_path, fine, 1.0, "reference")  # same voxel size, turned and shifted
     a = read_map(tmp_path / "out" / "volume_001" / "map_half_A.mrc").data
     b = read_map(tmp_path / "out" / "volume_001" / "map_half_B.mrc").data
-    after = fsc(a, b, 1.0)
+    after = fsc(a, b, voxel_A=1.0)
     assert abs(_shell_of(after) - _shell_of(before)) <= 1.0
 
 
@@ -121,7 +132,7 @@ def test_own_grid_keeps_the_voxel_size_and_overlays_the_reference(
     # and its half-map FSC is the original's, to the original's Nyquist
     half_a, half_b = _halves(fine, tmp_path)
     other = read_map(tmp_path / "out" / "volume_001" / "map_half_B.mrc").data
-    before, after = fsc(half_a, half_b, 1.0), fsc(moved.data, other, 1.0)
+    before, after = fsc(half_a, half_b, voxel_A=1.0), fsc(moved.data, other, voxel_A=1.0)
     assert abs(_shell_of(after) * 128 / moved.data.shape[0] - _shell_of(before)) <= 1.0
 
 

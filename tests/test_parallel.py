@@ -450,7 +450,7 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     without being so generous that it would idle cores: peak <= estimate <= 1.75 x peak (the
     same run peaks at 359 MB with the dependency floors and about 400 MB with today's
     releases, whose imports are larger)."""
-    from align3d.engine.alignment.resample import resample_map
+    from align3d.engine.alignment.resample import GridMove, resample_map
     from align3d.engine.parallel.plan import task_memory_bytes
     from align3d.jobs.align_3d_maps.demo import protein_like_map
     from align3d.slots.mrc import write_map
@@ -460,7 +460,14 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     reference = protein_like_map((box,) * 3, 2.0, seed=3)
     truth = random_transform(np.random.default_rng(3), max_shift_A=5.0)
     write_map(tmp_path / "ref.mrc", reference, 2.0)
-    write_map(tmp_path / "mov.mrc", resample_map(reference, 2.0, truth, (box,) * 3, 2.0), 2.0)
+    write_map(
+        tmp_path / "mov.mrc",
+        resample_map(
+            reference,
+            GridMove(transform=truth, in_voxel_A=2.0, out_shape=(box,) * 3, out_voxel_A=2.0),
+        ),
+        2.0,
+    )
     spec = {
         "job": "align_3d_maps",
         "params": {"max_shift_A": 10, "log_diagnostics": True},

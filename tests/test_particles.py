@@ -27,7 +27,7 @@ STARS = [
 
 
 def mover(t: RigidTransform) -> Callable:
-    return lambda a, o, rows: move_poses(a, o, t)
+    return lambda a, o, rows: move_poses(a, o, transform=t)
 
 
 def pose_matrices(p: StarParticles) -> np.ndarray:
@@ -85,7 +85,7 @@ def test_cryosparc_update_equals_the_relion_update(particles_dir: Path, tmp_path
     angles = relion_angles(cryosparc_matrices(src.data["alignments3D/pose"]))
     a = relion_matrices(*angles.T)
     origins = src.data["alignments3D/shift"].astype(float) * psize
-    expected_a, expected_o = move_poses(a, origins, t)
+    expected_a, expected_o = move_poses(a, origins, transform=t)
     got_a = cryosparc_matrices(updated.data["alignments3D/pose"])
     assert np.allclose(got_a, expected_a, atol=1e-5)  # float32 storage
     assert np.allclose(updated.data["alignments3D/shift"] * psize, expected_o, atol=1e-3)

@@ -9,7 +9,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from align3d.engine.alignment.poses import move_poses
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.slots.pose_formats import (
     cryosparc_matrices,
@@ -30,10 +30,13 @@ def test_moved_volume_at_updated_poses_projects_like_the_original(flip: bool, se
     rng = np.random.default_rng(seed)
     volume = protein_like_map((BOX, BOX, BOX), VOXEL, radius_fraction=0.3, seed=seed)
     transform = random_transform(rng, 6.0, flip=flip)
-    moved = resample_map(volume, VOXEL, transform, volume.shape, VOXEL)
+    moved = resample_map(
+        volume,
+        GridMove(transform=transform, in_voxel_A=VOXEL, out_shape=volume.shape, out_voxel_A=VOXEL),
+    )
     poses = Rotation.random(6, random_state=rng).as_matrix().transpose(0, 2, 1)
     origins = rng.uniform(-3.0, 3.0, size=(6, 2))
-    new_poses, new_origins = move_poses(poses, origins, transform)
+    new_poses, new_origins = move_poses(poses, origins, transform=transform)
     before = project_many(volume, VOXEL, poses, origins, order=1)
     after = project_many(moved, VOXEL, new_poses, new_origins, order=1)
     for i in range(len(poses)):

@@ -57,7 +57,7 @@ def _random_poses(count: int, seed: int, max_origin_A: float) -> tuple[np.ndarra
 
 def _assert_fsc_high(truth: np.ndarray, rec: np.ndarray, voxel_A: float) -> None:
     """FSC >= 0.9 at every shell up to 0.6 of Nyquist."""
-    curve = fsc(truth, rec, voxel_A)
+    curve = fsc(truth, rec, voxel_A=voxel_A)
     nyquist = 1.0 / (2.0 * voxel_A)
     shells = curve.frequency <= 0.6 * nyquist
     worst = float(curve.fsc[shells].min())

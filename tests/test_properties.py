@@ -58,8 +58,8 @@ def test_pose_update_then_inverse_update_is_the_identity(
 ) -> None:
     a = relion_matrices(*np.array(poses).T)
     o = np.tile(np.array(origin[:2]), (len(poses), 1))
-    moved_a, moved_o = move_poses(a, o, t)
-    back_a, back_o = move_poses(moved_a, moved_o, t.inverse())
+    moved_a, moved_o = move_poses(a, o, transform=t)
+    back_a, back_o = move_poses(moved_a, moved_o, transform=t.inverse())
     assert np.allclose(back_a, a, atol=1e-9)
     assert np.allclose(back_o, o, atol=1e-7)
 

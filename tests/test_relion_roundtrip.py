@@ -42,7 +42,7 @@ def _random_poses(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndar
 
 
 def _fsc_band(a: np.ndarray, b: np.ndarray, fraction: float) -> np.ndarray:
-    curve = fsc(a, b, VOXEL)
+    curve = fsc(a, b, voxel_A=VOXEL)
     band = (curve.frequency > 0) & (curve.frequency <= fraction / (2 * VOXEL))
     return curve.fsc[band]
 

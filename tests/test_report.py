@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.schemas.documents import AlignmentDetails, AlignmentRecord, ResultManifest
@@ -111,7 +111,9 @@ def test_symmetric_map_is_flagged_as_ambiguous(tmp_path: Path) -> None:
     # a C2-symmetric map: every alignment has an equally good mate rotated by 180° about z
     base = protein_like_map((40, 40, 40), 3.0, seed=3)
     rz180 = RigidTransform(np.diag([-1.0, -1.0, 1.0]))
-    symmetric = base + resample_map(base, 3.0, rz180, base.shape, 3.0)
+    symmetric = base + resample_map(
+        base, GridMove(transform=rz180, in_voxel_A=3.0, out_shape=base.shape, out_voxel_A=3.0)
+    )
     write_map(tmp_path / "sym.mrc", symmetric, 3.0)
     spec = {
         "job": "align_3d_maps",
@@ -155,7 +157,7 @@ def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path
     truth = -(reference * blob)[32]  # what the difference should show in the central xy plane
     shown = outcome.difference_slices["xy"]
     aligned = read_map(tmp_path / "out.mrc").data
-    at_alignment_lowpass = difference_map(reference, aligned, p, 6.0)[32]
+    at_alignment_lowpass = difference_map(reference, aligned, voxel_A=p, lowpass_A=6.0)[32]
 
     def agreement(plane: np.ndarray) -> float:
         return float(np.corrcoef(plane.ravel(), truth.ravel())[0, 1])
@@ -163,7 +165,7 @@ def test_difference_slices_of_a_noisy_map_show_the_change_not_the_noise(tmp_path
     assert agreement(shown) > 0.5
     assert agreement(shown) > agreement(at_alignment_lowpass) + 0.1
     # the strongest disagreement sits where it does without the noise: the missing domain
-    ideal = difference_map(reference, changed, p, lowpass)[32]
+    ideal = difference_map(reference, changed, voxel_A=p, lowpass_A=lowpass)[32]
     found = np.unravel_index(np.argmin(shown), shown.shape)
     expected = np.unravel_index(np.argmin(ideal), ideal.shape)
     assert np.hypot(*np.subtract(found, expected)) <= 3

@@ -204,7 +204,7 @@ def test_particles_written_count_the_poses_that_changed(case_root: Path, tmp_pat
     turn = RigidTransform(np.diag([-1.0, -1.0, 1.0]), [1.0, 0.0, 0.0])
 
     def move(a: np.ndarray, o: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return move_poses(a, o, turn)
+        return move_poses(a, o, transform=turn)
 
     moved = write_moved_particles(
         source, move, tmp_path / "p.star", False, "particles_for_map_2", (2,)
@@ -222,7 +222,7 @@ def test_particles_written_count_the_poses_that_changed(case_root: Path, tmp_pat
     def class_2(a: np.ndarray, o: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         new_a, new_o = np.array(a), np.array(o)
         sel = classes[rows] == 2
-        new_a[sel], new_o[sel] = move_poses(a[sel], o[sel], turn)
+        new_a[sel], new_o[sel] = move_poses(a[sel], o[sel], transform=turn)
         return new_a, new_o
 
     group = write_moved_particles(

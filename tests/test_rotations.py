@@ -1,5 +1,6 @@
-"""align3d.engine.alignment.rotations against scipy's Rotation, which it stands in for (same
-conventions), at every angle including the identity and 180°."""
+"""align3d.slots.rotations against scipy's Rotation, which it stands in for (same
+conventions), at every angle including the identity, 180° and gimbal lock, one rotation at a time
+and in stacks."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from align3d.engine.alignment.rotations import (
+from align3d.slots.rotations import (
     euler_zyz,
+    matrix_euler_zyz,
     matrix_quaternion,
     matrix_rotvec,
     quaternion_matrix,
@@ -60,6 +62,47 @@ def test_zyz_euler_angles_are_scipys_intrinsic_zyz() -> None:
     for angles in np.random.default_rng(2).uniform(-np.pi, np.pi, size=(20, 3)):
         expected = Rotation.from_euler("ZYZ", angles).as_matrix()
         np.testing.assert_allclose(euler_zyz(*angles), expected, atol=1e-14)
+    stack = np.random.default_rng(3).uniform(-np.pi, np.pi, size=(50, 3))
+    np.testing.assert_allclose(
+        euler_zyz(*stack.T), Rotation.from_euler("ZYZ", stack).as_matrix(), atol=1e-14
+    )
+
+
+def test_stacks_of_matrices_give_each_ones_rotation_vector() -> None:
+    matrices = Rotation.from_rotvec(_rotvecs()).as_matrix()
+    stacked = matrix_rotvec(matrices)
+    assert stacked.shape == (40, 3)
+    for m, v in zip(matrices, stacked, strict=True):
+        assert np.array_equal(matrix_rotvec(m), v)  # the same numbers, alone or stacked
+    np.testing.assert_allclose(rotvec_matrix(stacked), matrices, atol=1e-12)
+
+
+def _zyz_cases() -> np.ndarray:
+    """Random angles, and the middle angle at (and within 1e-9 of) 0 and π: gimbal lock."""
+    rng = np.random.default_rng(4)
+    angles = rng.uniform(-np.pi, np.pi, size=(60, 3))
+    angles[:, 1] = np.abs(angles[:, 1])
+    angles[:8, 1] = [0.0, 1e-9, np.pi, np.pi - 1e-9, 0.0, np.pi, 1e-3, np.pi - 1e-3]
+    return angles
+
+
+def test_matrices_give_scipys_zyz_euler_angles() -> None:
+    matrices = Rotation.from_euler("ZYZ", _zyz_cases()).as_matrix()
+    got = matrix_euler_zyz(matrices)
+    with pytest.warns(UserWarning, match="Gimbal lock"):
+        expected = Rotation.from_matrix(matrices).as_euler("ZYZ")
+    # the angles give the matrices back as exactly as scipy's do (at 1e-9 from gimbal lock both
+    # set psi to 0, which leaves an error of 1e-9)
+    ours = np.abs(euler_zyz(*got.T) - matrices).max(axis=(1, 2))
+    scipys = np.abs(Rotation.from_euler("ZYZ", expected).as_matrix() - matrices).max(axis=(1, 2))
+    assert np.all(ours <= scipys + 1e-12), (ours, scipys)
+    # the same angles (modulo 2π), the gimbal-locked ones included: psi 0, rot carrying the turn
+    difference = np.angle(np.exp(1j * (got - expected)))
+    np.testing.assert_allclose(difference, 0.0, atol=1e-8)
+    assert np.all(got[:, 2][[0, 1, 2, 3, 4, 5]] == 0.0)
+    assert np.all((got[:, 1] >= 0.0) & (got[:, 1] <= np.pi))
+    for m, angles in zip(matrices, got, strict=True):
+        assert np.array_equal(matrix_euler_zyz(m), angles)
 
 
 def test_seeded_rotations_are_scipys_random_rotations_of_that_seed() -> None:

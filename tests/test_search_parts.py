@@ -177,7 +177,7 @@ def test_align_maps_refuses_a_map_with_no_finite_content(bad: float | None, mess
     else:
         moving[5, 17, 2] = bad
     with pytest.raises(InvalidMapError, match=message):
-        align_maps(reference, 2.0, moving, 2.0)
+        align_maps(reference, moving, reference_voxel_A=2.0, moving_voxel_A=2.0)
 
 
 def _refinement_problem() -> tuple[ReferencePoints, MovingSpline]:

@@ -197,7 +197,9 @@ def test_relion_keeps_the_ligand_of_combined_classes(tmp_path: Path, shared_data
     )
     # control: class 2's particles on another mate (a 90° turn about the C4 axis)
     other = RigidTransform(point_group("C4").operators[1])
-    disagree = read_particles(updated[1]).updated(lambda a, o, rows: move_poses(a, o, other))
+    disagree = read_particles(updated[1]).updated(
+        lambda a, o, rows: move_poses(a, o, transform=other)
+    )
     disagree.write(tmp_path / "class2_other_mate.star")
     apart = relion_reconstruct(
         combined(updated[0], tmp_path / "class2_other_mate.star", "apart.star"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import scipy.fft as sfft
@@ -37,13 +38,13 @@ from align3d.engine.alignment.confidence import (
 )
 from align3d.engine.alignment.errors import InvalidMapError
 from align3d.engine.alignment.geometry import RigidTransform, voxel_size_xyz
+from align3d.engine.alignment.hypotheses import rotation_hypotheses
 from align3d.engine.alignment.jit import threads
-from align3d.engine.alignment.masks import mask_value_problem
+from align3d.engine.alignment.masks import checked_mask
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.preprocess import SourceMap, on_cube, working_map
 from align3d.engine.alignment.refine import MovingSpline, ReferencePoints, refine
 from align3d.engine.alignment.resample import Owned
-from align3d.engine.alignment.rotation_function import ROT_Z_PI, amplitude_rotation_function
 from align3d.engine.alignment.symmetry import PointGroup, closest_mate, mates, point_group
 from align3d.engine.alignment.translation import Candidate, shift_candidates
 
@@ -80,6 +81,14 @@ class AlignmentResult:
     """The larger of the two maps' box extents (Å)."""
     params: AlignmentParams = field(default_factory=AlignmentParams)
     timings_s: dict[str, float] = field(default_factory=dict)
+    beyond_limit: Candidate | None = None
+    """With a ``max_search_angle_deg`` below 180: the best of the rotation function's peaks
+    beyond the limit, its best shift and score on the search grid (compared with the solution's
+    ``chance.score``); ``None`` for a search of every rotation."""
+    moving_search_map: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+    """The moving map as the search saw it (masked, low-passed, standardised; a cube of
+    ``search_voxel_A`` Å voxels about the moving map's own box centre, at most 64 across): a
+    small print of the volume, to compare volumes with each other after the job."""
 
     def concerns(self) -> list[Concern]:
         """What may be wrong with this alignment (:mod:`align3d.engine.alignment.confidence`)."""
@@ -111,24 +120,11 @@ def _check_volume(name: str, volume: NDArray) -> NDArray[np.float32]:
     return vol
 
 
-def _checked_mask(name: str, mask: ArrayLike | None, volume: NDArray) -> NDArray | None:
-    if mask is None:
-        return None
-    m = np.asarray(mask, dtype=np.float32)
-    if m.shape != volume.shape:
-        raise InvalidMapError(f"{name} has shape {m.shape} but its map has shape {volume.shape}")
-    problem = mask_value_problem(m)
-    if problem is not None:
-        raise InvalidMapError(f"{name}: {problem}")
-    if float(m.min()) < 0.0 or float(m.max()) > 1.0:
-        m = np.clip(m, 0.0, 1.0)  # rounding within the tolerance of the rule
-    return m
-
-
 def align_maps(
     reference: ArrayLike | SourceMap,
-    reference_voxel_A: float | ArrayLike,
     moving: ArrayLike,
+    *,
+    reference_voxel_A: float | ArrayLike | None = None,
     moving_voxel_A: float | ArrayLike,
     params: AlignmentParams | None = None,
     reference_mask: ArrayLike | None = None,
@@ -144,8 +140,9 @@ def align_maps(
     ----------
     reference, moving : 3-D arrays ``[z, y, x]``; any box (odd, even, non-cubic). The reference
         may also be given prepared (:func:`prepare_reference`), to align many maps onto it
-        without transforming it each time; its mask is then part of it
-    reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``)
+        without transforming it each time; its mask and voxel size are then part of it
+    reference_voxel_A, moving_voxel_A : voxel sizes in Å (scalar or ``(x, y, z)``), by keyword
+        like every option; ``reference_voxel_A`` is required unless the reference is prepared
     params : search limits and low-pass resolution (:class:`AlignmentParams`)
     reference_mask, moving_mask : optional soft masks in [0, 1] on each map's own grid
     workers : threads for the FFTs (default: the process's thread count, which the compiled
@@ -177,18 +174,19 @@ def align_maps(
 
 
 def prepare_reference(
-    reference: ArrayLike, voxel_A: float | ArrayLike, mask: ArrayLike | None = None
+    reference: ArrayLike, *, voxel_A: float | ArrayLike, mask: ArrayLike | None = None
 ) -> SourceMap:
-    """The reference (masked, transformed) once, for :func:`align_maps` of many maps."""
+    """The reference (masked, transformed) once, for :func:`align_maps` of many maps;
+    ``voxel_A`` its voxel size in Å (scalar or ``(x, y, z)``), ``mask`` a soft mask in [0, 1]."""
     ref = _check_volume("reference map", reference)
     return SourceMap.from_map(
-        ref, voxel_size_xyz(voxel_A), _checked_mask("reference mask", mask, ref)
+        ref, voxel_size_xyz(voxel_A), checked_mask("reference mask", mask, ref.shape)
     )
 
 
 def _align(
     reference: ArrayLike | SourceMap,
-    reference_voxel_A: float | ArrayLike,
+    reference_voxel_A: float | ArrayLike | None,
     moving: ArrayLike,
     moving_voxel_A: float | ArrayLike,
     params: AlignmentParams | None,
@@ -202,9 +200,13 @@ def _align(
     clock = time.perf_counter()
     timings: dict[str, float] = {}
     if isinstance(reference, SourceMap):
+        if reference_voxel_A is not None:
+            raise TypeError("a prepared reference carries its voxel size: no reference_voxel_A")
         ref_src = reference
+    elif reference_voxel_A is None:
+        raise TypeError("align_maps needs reference_voxel_A (Å) unless the reference is prepared")
     else:
-        ref_src = prepare_reference(reference, reference_voxel_A, reference_mask)
+        ref_src = prepare_reference(reference, voxel_A=reference_voxel_A, mask=reference_mask)
     mov = _check_volume("moving map", moving)
     p_ref = ref_src.voxel_size_A
     p_mov = voxel_size_xyz(moving_voxel_A)
@@ -224,15 +226,15 @@ def _align(
     )
     lowpass_A = max(lowpass_A, 2.0 * coarsest)  # cannot filter beyond the coarser Nyquist
     edge = 2.0 * search_voxel
-    moving_mask = _checked_mask("moving mask", moving_mask, mov)
+    moving_mask = checked_mask("moving mask", moving_mask, mov.shape)
     mov_src = SourceMap.from_map(
         mov, p_mov, moving_mask, consume_mask=consume_masks, spectrum=moving_spectrum
     )
 
     # --- search grid: both maps on one cube
     search_lowpass = max(lowpass_A, 2.0 * search_voxel)
-    ref_work = working_map(ref_src, search_lowpass, search_voxel, edge)
-    mov_work = working_map(mov_src, search_lowpass, search_voxel, edge)
+    ref_work = working_map(ref_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
+    mov_work = working_map(mov_src, lowpass_A=search_lowpass, voxel_A=search_voxel, edge_A=edge)
     box = int(np.ceil(extent / search_voxel))
     ref_cube, ref_cube_w = on_cube(ref_work, box, search_voxel)
     mov_cube, _ = on_cube(mov_work, box, search_voxel)
@@ -240,7 +242,9 @@ def _align(
     progress("prepare")
 
     group = point_group(params.symmetry)
-    hypotheses = _rotation_hypotheses(ref_cube, mov_cube, search_voxel, lowpass_A, params, group)
+    hypotheses, beyond = rotation_hypotheses(
+        ref_cube, mov_cube, search_voxel, lowpass_A, params, group
+    )
     timings["rotation_search"] = time.perf_counter() - clock - timings["prepare"]
     progress("rotation search")
 
@@ -251,17 +255,19 @@ def _align(
     timings["translation_search"] = time.perf_counter() - clock - sum(timings.values())
     progress("translation search")
 
-    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass)
+    # --- refine the best few on the search grid (every other voxel: a quick, coarse pass);
+    # every refinement keeps to the search limits
+    bounded = partial(
+        refine, max_angle_deg=params.max_search_angle_deg, max_shift_A=params.max_shift_A
+    )
     ref_points = ReferencePoints.from_map(ref_cube, np.full(3, search_voxel), ref_cube_w, stride=2)
     mov_spline = MovingSpline.from_map(mov_cube, np.full(3, search_voxel))
     refined: list[Candidate] = []
     for cand in scored[:COARSE_REFINED]:
-        out = refine(
+        out = bounded(
             ref_points,
             mov_spline,
             cand.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=10,
             tolerance_deg=0.05,
             tolerance_A=0.02 * search_voxel,
@@ -282,8 +288,12 @@ def _align(
     # every other voxel, then polish with all voxels
     # no taper here: the score is taken over the reference's mask, and a moving map cut by a
     # sphere that does not move with it would bias the optimum
-    ref_fine = working_map(ref_src, lowpass_A, refine_voxel, edge, taper=False)
-    mov_fine = working_map(mov_src, lowpass_A, refine_voxel, edge, taper=False)
+    ref_fine = working_map(
+        ref_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
+    mov_fine = working_map(
+        mov_src, lowpass_A=lowpass_A, voxel_A=refine_voxel, edge_A=edge, taper=False
+    )
     fine_spline = MovingSpline.from_map(mov_fine.values, mov_fine.voxel_size_A)
     lattices = [
         ReferencePoints.from_map(ref_fine.values, ref_fine.voxel_size_A, ref_fine.weights, stride)
@@ -291,22 +301,18 @@ def _align(
     ]
 
     def polish(start: RigidTransform, full: bool = True) -> Candidate:
-        quick = refine(
+        quick = bounded(
             lattices[0],
             fine_spline,
             start,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=40 if full else 6,
             tolerance_deg=0.005,
             tolerance_A=0.005 * refine_voxel,
         )
-        final = refine(
+        final = bounded(
             lattices[1],
             fine_spline,
             quick.transform,
-            params.max_search_angle_deg,
-            params.max_shift_A,
             max_iterations=5 if full else 0,
         )
         return Candidate(final.transform, final.score)
@@ -330,6 +336,14 @@ def _align(
     timings["fine_refinement"] = time.perf_counter() - clock - sum(timings.values())
     progress("fine refinement")
     chance = chance_level(ref_cube, mov_cube, search_voxel, final.transform, params)
+    beyond_limit = (  # none to score for a search of every rotation
+        max(
+            shift_candidates(ref_cube, mov_cube, search_voxel, beyond, params.max_shift_A),
+            key=lambda c: c.score,
+        )
+        if beyond
+        else None
+    )
     symmetry = (
         symmetry_check(ref_cube, mov_cube, search_voxel, final.transform, group, params, chance)
         if group.order > 1
@@ -350,51 +364,6 @@ def _align(
         box_extent_A=extent,
         params=params,
         timings_s=timings,
+        moving_search_map=mov_cube,
+        beyond_limit=beyond_limit,
     )
-
-
-def _amplitudes(cube: NDArray[np.float32]) -> NDArray[np.float64]:
-    """``|rfftn|`` of a cube zero-padded to twice its size (finer Fourier sampling), as it
-    comes: a shift of the map changes phases only, so neither centring matters."""
-    n = cube.shape[0]
-    return np.abs(sfft.rfftn(cube, s=(2 * n,) * 3)).astype(np.float64)
-
-
-def _rotation_hypotheses(
-    ref_cube: NDArray,
-    mov_cube: NDArray,
-    voxel_A: float,
-    lowpass_A: float,
-    params: AlignmentParams,
-    group: PointGroup,
-) -> list[RigidTransform]:
-    """Candidate (rotation, hand) pairs from the amplitude rotation function. With symmetry,
-    each peak stands for its mate closest to the identity, and the maximum search angle applies
-    to that mate (the search is modulo the group)."""
-    n = ref_cube.shape[0]
-    pad = 2 * n
-    max_radius = min(pad * voxel_A / lowpass_A, pad // 2 - 2)
-    radii = np.arange(2.0, max_radius + 1e-9, 1.0)
-    rf = amplitude_rotation_function(
-        _amplitudes(ref_cube), _amplitudes(mov_cube), radii, half_spectrum=True
-    )
-    limit = params.max_search_angle_deg
-    hands = [False, True] if params.check_both_chiralities else [False]
-    symmetric = group.order > 1
-    out: list[RigidTransform] = []
-    for flip in hands:
-        post = ROT_Z_PI if flip else np.eye(3)
-        allowed = None
-        if limit < 180.0 and not symmetric:
-            allowed = rf.angle_within(limit, post if flip else None)
-        for q, _ in rf.peaks(params.rotation_candidates, 10.0, allowed):
-            hypothesis = RigidTransform(q @ post, np.zeros(3), flip)
-            if symmetric:
-                hypothesis = closest_mate(hypothesis, group).transform
-                if hypothesis.angle_deg > limit + 1e-9:
-                    continue
-            out.append(hypothesis)
-        # the unrotated map is always a candidate: it is the only one when the search angle
-        # is smaller than the grid spacing
-        out.append(RigidTransform(np.eye(3), np.zeros(3), flip))
-    return out

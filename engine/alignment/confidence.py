@@ -7,9 +7,15 @@ grid) for random orientations of the moving map, seeded so that the verdict repr
 solution does not stand clearly above the decoys' spread, the maps are not similar, or the
 low-pass or the mask removed what would tell orientations apart.
 
+The score needed is capped below a perfect match (:meth:`ChanceLevel.required`): correlations
+cannot exceed 1, and where the decoys scatter over most of the room above their median, "three
+deviations above it" would lie beyond 1 and fail even maps that match exactly.
+
 A solution that sits at a search limit (the shift within about one search voxel of the maximum
 shift, or the rotation within a few degrees of a maximum search angle below 180°) may be the
-best the limit allows rather than the best there is. A clearly different solution that scores
+best the limit allows rather than the best there is; so may an unsure one found under a limit,
+or one that a peak of the rotation function beyond the angle limit outscores: each says which
+limit, and to search every rotation. A clearly different solution that scores
 as well (within :data:`AMBIGUITY_MARGIN`) makes the alignment ambiguous: symmetric or
 pseudo-symmetric maps, where any symmetry mate is equally right.
 """
@@ -24,9 +30,9 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.rotations import seeded_random_rotations
 from align3d.engine.alignment.symmetry import PointGroup, mates
-from align3d.engine.alignment.translation import shift_candidates
+from align3d.engine.alignment.translation import Candidate, shift_candidates
+from align3d.slots.rotations import seeded_random_rotations
 
 AMBIGUITY_MARGIN = 0.01
 """An alignment is ambiguous when the best clearly different alternative scores within this
@@ -39,7 +45,8 @@ MIN_Z = 3.0
 above the decoys' median. Measured (benchmarks/confidence.md): two different protein-like maps
 of one size land at 1.6-2.7, unrelated real maps and noise at 0-4.2 (those above 3 are caught by
 the gain below); real alignments at 3.4 and up, except a smooth synthetic hand in noise (SNR 0.5
-after the low-pass) at 2.6-6.1, where the check can warn wrongly. The median and MAD, unlike the
+after the low-pass) at 2.6-6.1, where the check can warn wrongly, and perfect matches whose
+decoys scatter widely (2.7-2.8), which the cap of :meth:`ChanceLevel.required` passes. The median and MAD, unlike the
 mean and standard deviation, are not dragged up by the few decoys that land near the truth of
 a smooth map..."""
 MIN_GAIN = 0.15
@@ -81,10 +88,24 @@ class ChanceLevel:
         """The fraction of the room above the decoys' median that the solution takes."""
         return (self.score - self.decoy_median) / max(1.0 - self.decoy_median, 1e-6)
 
+    def required(self, deviations: float) -> float:
+        """The score a sure answer needs: ``deviations`` robust deviations above the decoys'
+        median, but never more than a perfect score (1) less a :data:`MIN_Z`-th of a deviation.
+
+        Correlations cannot exceed 1, so where the decoys scatter over most of the room above
+        their median (a small ``max_shift_A`` that lets some random orientations reach their
+        best shift and not others; a map that is long in one direction), ``median + 3
+        deviations`` lies above 1 and no answer, not even the maps matching exactly, could pass.
+        The cap keeps the test passable by construction: a solution that falls short of a
+        perfect match by less than a :data:`MIN_Z`-th of the decoys' deviation stands further
+        above chance than the decoys can measure."""
+        top = 1.0 - self.decoy_spread / MIN_Z
+        return min(self.decoy_median + deviations * self.decoy_spread, top)
+
     def above_chance(self) -> bool:
-        if self.z < MIN_Z or self.gain < MIN_GAIN:
+        if self.score < self.required(MIN_Z) or self.gain < MIN_GAIN:
             return False
-        return not (self.decoy_median > SMOOTH_DECOYS and self.z < SMOOTH_Z)
+        return not (self.decoy_median > SMOOTH_DECOYS and self.score < self.required(SMOOTH_Z))
 
 
 def decoy_rotations(count: int) -> NDArray[np.float64]:
@@ -179,7 +200,9 @@ class Concern:
 
     code: Literal[
         "shift_at_limit",
+        "shift_limited",
         "angle_at_limit",
+        "angle_limited",
         "lowpass_too_coarse",
         "not_above_chance",
         "ambiguous",
@@ -192,39 +215,10 @@ class Concern:
 
 def concerns(result: AlignmentOutcome, params: AlignmentParams) -> list[Concern]:
     """Every concern about an alignment; none for a sure answer well inside its limits."""
-    transform, score, alternative_score = result.transform, result.score, result.alternative_score
-    chance, search_voxel_A, box_extent_A = result.chance, result.search_voxel_A, result.box_extent_A
-    found = []
-    shift = float(np.linalg.norm(transform.shift_A))
-    limit = params.max_shift_A
-    # the refinement holds a solution beyond the limit exactly on it; half a refinement voxel
-    # (at most one search voxel) tells "held by the limit" from "just inside it"
-    margin = min(search_voxel_A, max(0.5 * result.refine_voxel_A, 0.02 * limit))
-    if limit > 0 and shift >= limit - margin:
-        suggested = round(max(2.0 * limit, limit + 2.0 * search_voxel_A))
-        found.append(
-            Concern(
-                "shift_at_limit",
-                f"the shift found ({shift:.1f} Å) sits at the search limit max_shift_A = "
-                f"{limit:g} Å: the true shift may be larger; rerun with max_shift_A = "
-                f"{suggested:g}",
-                "max_shift_A",
-                f"max_shift_A = {suggested:g}",
-            )
-        )
-    angle_limit = params.max_search_angle_deg
-    if angle_limit < 180.0 and transform.angle_deg >= angle_limit - ANGLE_MARGIN_DEG:
-        suggested = min(180.0, max(2.0 * angle_limit, angle_limit + 30.0))
-        found.append(
-            Concern(
-                "angle_at_limit",
-                f"the rotation found ({transform.angle_deg:.1f}°) sits at the search limit "
-                f"max_search_angle_deg = {angle_limit:g}°: the true rotation may be larger; "
-                f"rerun with max_search_angle_deg = {suggested:g}",
-                "max_search_angle_deg",
-                f"max_search_angle_deg = {suggested:g}",
-            )
-        )
+    score, alternative_score = result.score, result.alternative_score
+    chance, box_extent_A = result.chance, result.box_extent_A
+    unsure = chance is not None and not chance.above_chance()
+    found = [*_limit_concerns(result, params, unsure)]
     elements = box_extent_A / params.lowpass_resolution_A
     if elements < MIN_RESOLUTION_ELEMENTS:
         suggested = box_extent_A / (2.0 * MIN_RESOLUTION_ELEMENTS)
@@ -239,7 +233,7 @@ def concerns(result: AlignmentOutcome, params: AlignmentParams) -> list[Concern]
                 f"lowpass_resolution_A = {suggested:.0f}",
             )
         )
-    if chance is not None and not chance.above_chance():
+    if chance is not None and unsure:
         smooth = chance.decoy_median > SMOOTH_DECOYS
         why = (
             "random orientations fit nearly as well: the maps, as low-passed and masked, are "
@@ -254,8 +248,9 @@ def concerns(result: AlignmentOutcome, params: AlignmentParams) -> list[Concern]
                 f"the alignment is not clearly better than chance: it scores {chance.score:.3f} "
                 f"against {chance.decoy_median:.3f} ± {chance.decoy_spread:.3f} (median, robust "
                 f"deviation) for random orientations ({chance.z:.1f} deviations above them, "
-                f"{100 * chance.gain:.0f}% of the room above them; a sure answer stands "
-                f"{MIN_Z:g} deviations and {100 * MIN_GAIN:.0f}% above): {why} "
+                f"{100 * chance.gain:.0f}% of the room above them; a sure answer scores "
+                f"{chance.required(MIN_Z):.3f} ({MIN_Z:g} deviations above them, or a near-"
+                f"perfect match) and takes {100 * MIN_GAIN:.0f}%): {why} "
                 f"(lowpass_resolution_A = {params.lowpass_resolution_A:g} Å)",
                 "lowpass_resolution_A",
             )
@@ -299,6 +294,77 @@ def concerns(result: AlignmentOutcome, params: AlignmentParams) -> list[Concern]
     return found
 
 
+def _limit_concerns(
+    result: AlignmentOutcome, params: AlignmentParams, unsure: bool
+) -> list[Concern]:
+    """A solution held by a search limit, or an unsure one found under a limit that may have
+    kept the answer out: the shift within about one search voxel of ``max_shift_A`` (two,
+    when unsure: every shift, when the limit is that small), the rotation within
+    :data:`ANGLE_MARGIN_DEG` of a ``max_search_angle_deg`` below 180 (or any rotation, when
+    unsure, or when a peak of the rotation function beyond the limit scores better than the
+    solution by more than :data:`AMBIGUITY_MARGIN`). Such an answer is told to search every
+    rotation (180°)."""
+    found = []
+    transform, search_voxel_A = result.transform, result.search_voxel_A
+    shift = float(np.linalg.norm(transform.shift_A))
+    limit = params.max_shift_A
+    # the refinement holds a solution beyond the limit exactly on it; half a refinement voxel
+    # (at most one search voxel) tells "held by the limit" from "just inside it"
+    margin = min(search_voxel_A, max(0.5 * result.refine_voxel_A, 0.02 * limit))
+    at_limit = limit > 0 and shift >= limit - margin
+    near = limit > 0 and shift >= limit - 2.0 * search_voxel_A
+    if at_limit or (unsure and near):
+        suggested = round(max(2.0 * limit, limit + 2.0 * search_voxel_A))
+        where = (
+            f"the shift found ({shift:.1f} Å) sits at the search limit max_shift_A = {limit:g} Å"
+            if at_limit
+            else f"the shift search was limited to max_shift_A = {limit:g} Å and the answer "
+            f"is not sure (the shift found, {shift:.1f} Å, is near the limit)"
+        )
+        found.append(
+            Concern(
+                "shift_at_limit" if at_limit else "shift_limited",
+                f"{where}: the true shift may be larger; rerun with max_shift_A = {suggested:g}",
+                "max_shift_A",
+                f"max_shift_A = {suggested:g}",
+            )
+        )
+    angle_limit = params.max_search_angle_deg
+    at_limit = angle_limit < 180.0 and transform.angle_deg >= angle_limit - ANGLE_MARGIN_DEG
+    beyond, chance = result.beyond_limit, result.chance
+    better_beyond = (
+        beyond is not None and chance is not None and beyond.score > chance.score + AMBIGUITY_MARGIN
+    )
+    if angle_limit < 180.0 and (at_limit or unsure or better_beyond):
+        wide = unsure or better_beyond
+        suggested = 180.0 if wide else min(180.0, max(2.0 * angle_limit, angle_limit + 30.0))
+        if at_limit:
+            where = (
+                f"the rotation found ({transform.angle_deg:.1f}°) sits at the search limit "
+                f"max_search_angle_deg = {angle_limit:g}°"
+            )
+        else:
+            where = f"the search was limited to {angle_limit:g}° (max_search_angle_deg) and "
+            where += "the answer is not sure" if unsure else "is not the best there is"
+            where += f" (rotation found: {transform.angle_deg:.1f}°)"
+        if better_beyond:
+            assert beyond is not None and chance is not None
+            where += (
+                f"; a rotation of {beyond.transform.angle_deg:.0f}° beyond the limit scores "
+                f"{beyond.score:.3f} against the solution's {chance.score:.3f}"
+            )
+        found.append(
+            Concern(
+                "angle_at_limit" if at_limit else "angle_limited",
+                f"{where}: the answer may lie beyond it; rerun with max_search_angle_deg = "
+                f"{suggested:g}",
+                "max_search_angle_deg",
+                f"max_search_angle_deg = {suggested:g}",
+            )
+        )
+    return found
+
+
 class AlignmentOutcome(Protocol):
     """What :func:`concerns` reads of an alignment result."""
 
@@ -306,6 +372,7 @@ class AlignmentOutcome(Protocol):
     score: float
     alternative_score: float | None
     chance: ChanceLevel | None
+    beyond_limit: Candidate | None
     symmetry: SymmetryCheck | None
     preferred_smaller_rotation: bool
     search_voxel_A: float

@@ -74,17 +74,19 @@ def difference_lowpass_A(lowpass_A: float, after: FSCCurve, box_extent_A: float)
 def difference_from_spectra(
     reference_spectrum: NDArray[np.complexfloating],
     aligned_spectrum: NDArray[np.complexfloating],
+    *,
     shape: tuple[int, int, int],
-    voxel_size_A: float,
+    voxel_A: float,
     lowpass_A: float,
     overwrite: bool = False,
 ) -> NDArray[np.float32]:
-    """The difference map of two maps of ``shape`` from their ``rfftn`` spectra.
+    """The difference map of two maps of ``shape`` (voxels ``[z, y, x]``) and ``voxel_A`` Å
+    from their ``rfftn`` spectra, low-passed at ``lowpass_A`` Å.
     ``overwrite``: the aligned spectrum may hold the result (no full-size copy)."""
     voxels = float(np.prod(shape))
-    kz = sfft.fftfreq(shape[0], d=voxel_size_A)
-    ky = sfft.fftfreq(shape[1], d=voxel_size_A)
-    kx = sfft.rfftfreq(shape[2], d=voxel_size_A)
+    kz = sfft.fftfreq(shape[0], d=voxel_A)
+    ky = sfft.fftfreq(shape[1], d=voxel_A)
+    kx = sfft.rfftfreq(shape[2], d=voxel_A)
     lo, hi = 0.9 / lowpass_A, 1.1 / lowpass_A
     weights = rfft_weights(shape[2])
     scales = []
@@ -127,8 +129,11 @@ def difference_from_spectra(
 
 
 def difference_map(
-    reference: NDArray, aligned: NDArray, voxel_size_A: float, lowpass_A: float
+    reference: NDArray, aligned: NDArray, *, voxel_A: float, lowpass_A: float
 ) -> NDArray[np.float32]:
-    """The difference map of two maps on the same grid (see the module docstring)."""
+    """The difference map of two maps on the same grid of ``voxel_A`` Å, low-passed at
+    ``lowpass_A`` Å (see the module docstring)."""
     spectra = [sfft.rfftn(np.asarray(v, dtype=np.float32)) for v in (reference, aligned)]
-    return difference_from_spectra(spectra[0], spectra[1], reference.shape, voxel_size_A, lowpass_A)
+    return difference_from_spectra(
+        spectra[0], spectra[1], shape=reference.shape, voxel_A=voxel_A, lowpass_A=lowpass_A
+    )

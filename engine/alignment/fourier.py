@@ -117,21 +117,23 @@ def centred_spectrum(volume: NDArray[np.floating]) -> NDArray[np.complexfloating
 
 def resize_spectrum(
     spectrum: NDArray[np.complexfloating],
+    *,
     shape: tuple[int, int, int],
-    voxel_size: float | ArrayLike,
+    voxel_A: float | ArrayLike,
     new_shape: tuple[int, int, int],
     lowpass_A: float | None = None,
     overwrite: bool = False,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-    """The map of :func:`centred_spectrum` (of a ``shape`` box) resampled to ``new_shape`` by
-    cropping or zero-padding its spectrum; see :func:`fourier_resize`. ``overwrite``: the
+    """The map of :func:`centred_spectrum` (of a ``shape`` box of ``voxel_A`` Å voxels)
+    resampled to ``new_shape`` by cropping or zero-padding its spectrum; see
+    :func:`fourier_resize`. Everything but the spectrum by keyword. ``overwrite``: the
     spectrum is the caller's to lose (on the same grid, the low-pass is applied to it in place
     instead of to a copy)."""
-    p = voxel_size_xyz(voxel_size)
+    p = voxel_size_xyz(voxel_A)
     if tuple(new_shape) == tuple(shape):  # the same grid: only the low-pass
         spec = spectrum if overwrite else spectrum.copy()
         if lowpass_A is not None:
-            lowpass_in_place(spec, shape, p, lowpass_A)
+            lowpass_in_place(spec, shape=shape, voxel_A=p, resolution_A=lowpass_A)
         return sfft.irfftn(spec, s=shape).astype(np.float32, copy=False), p
     half = new_shape[2] // 2 + 1
     keep = min(half, spectrum.shape[2])
@@ -154,7 +156,7 @@ def resize_spectrum(
         spec[:, :, -1] = plane + mirror
     new_p = p * np.array(shape[::-1]) / np.array(new_shape[::-1])
     if lowpass_A is not None:
-        lowpass_in_place(spec, new_shape, new_p, lowpass_A)
+        lowpass_in_place(spec, shape=new_shape, voxel_A=new_p, resolution_A=lowpass_A)
     out = sfft.irfftn(spec, s=new_shape)
     out *= np.prod(new_shape) / np.prod(shape)
     return sfft.fftshift(out).astype(np.float32), new_p
@@ -162,7 +164,8 @@ def resize_spectrum(
 
 def fourier_resize(
     volume: NDArray[np.floating],
-    voxel_size: float | ArrayLike,
+    *,
+    voxel_A: float | ArrayLike,
     new_shape: tuple[int, int, int],
     lowpass_A: float | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
@@ -170,19 +173,28 @@ def fourier_resize(
 
     The physical extent ``N * p`` is kept per axis, so the new voxel size is ``N p / n`` per axis;
     the origin voxel ``N // 2`` maps to ``n // 2``. Cropping is an ideal anti-aliasing filter;
-    ``lowpass_A`` applies :func:`lowpass_response` in the same pass.
+    ``lowpass_A`` applies :func:`lowpass_response` in the same pass. ``voxel_A``: the map's
+    voxel size in Å; everything but the map by keyword.
 
     Returns the resampled map (float32) and its voxel size ``(x, y, z)`` in Å.
     """
     vol = np.asarray(volume, dtype=np.float32)
     spectrum = centred_spectrum(vol)
-    return resize_spectrum(spectrum, vol.shape, voxel_size, new_shape, lowpass_A, overwrite=True)
+    return resize_spectrum(
+        spectrum,
+        shape=vol.shape,
+        voxel_A=voxel_A,
+        new_shape=new_shape,
+        lowpass_A=lowpass_A,
+        overwrite=True,
+    )
 
 
 def lowpass(
-    volume: NDArray[np.floating], voxel_size: float | ArrayLike, resolution_A: float
+    volume: NDArray[np.floating], *, voxel_A: float | ArrayLike, resolution_A: float
 ) -> NDArray[np.float32]:
-    """Low-pass filter a map at ``resolution_A`` (see :func:`lowpass_response`)."""
+    """Low-pass filter a map of ``voxel_A`` Å voxels at ``resolution_A`` Å (see
+    :func:`lowpass_response`)."""
     vol = np.asarray(volume, dtype=np.float32)
-    spec = sfft.rfftn(vol) * lowpass_response(frequency_grid(vol.shape, voxel_size), resolution_A)
+    spec = sfft.rfftn(vol) * lowpass_response(frequency_grid(vol.shape, voxel_A), resolution_A)
     return sfft.irfftn(spec, s=vol.shape).astype(np.float32)

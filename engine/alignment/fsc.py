@@ -64,39 +64,40 @@ def last_shell_A(shape: tuple[int, ...], voxel_size: float) -> float:
     return float(box * voxel_size / (box // 2))
 
 
-def fsc(map1: NDArray[np.floating], map2: NDArray[np.floating], voxel_size: float) -> FSCCurve:
+def fsc(map1: NDArray[np.floating], map2: NDArray[np.floating], *, voxel_A: float) -> FSCCurve:
     """FSC of two maps on the same grid, up to the Nyquist frequency of the shortest axis.
 
     Parameters
     ----------
     map1, map2 : arrays of the same ``[z, y, x]`` shape
-    voxel_size : voxel size in Å
+    voxel_A : voxel size in Å (by keyword)
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> a = rng.normal(size=(16, 16, 16))
-    >>> bool(np.allclose(fsc(a, a, 1.0).fsc, 1.0))
+    >>> bool(np.allclose(fsc(a, a, voxel_A=1.0).fsc, 1.0))
     True
     """
     a = np.asarray(map1, dtype=np.float32)
     b = np.asarray(map2, dtype=np.float32)
     if a.shape != b.shape:
         raise ValueError(f"FSC needs maps on the same grid, got shapes {a.shape} and {b.shape}")
-    return fsc_of_spectra(sfft.rfftn(a), sfft.rfftn(b), a.shape, voxel_size)
+    return fsc_of_spectra(sfft.rfftn(a), sfft.rfftn(b), shape=a.shape, voxel_A=voxel_A)
 
 
 def fsc_of_spectra(
     fa: NDArray[np.complexfloating],
     fb: NDArray[np.complexfloating],
+    *,
     shape: tuple[int, ...],
-    voxel_size: float,
+    voxel_A: float,
 ) -> FSCCurve:
-    """:func:`fsc` from the ``rfftn`` spectra of two maps of ``shape`` (so that a map compared
-    with several others is transformed once)."""
+    """:func:`fsc` from the ``rfftn`` spectra of two maps of ``shape`` (voxels ``[z, y, x]``) and
+    ``voxel_A`` Å (so that a map compared with several others is transformed once)."""
     if fa.shape != fb.shape:
         raise ValueError(f"FSC needs spectra of one grid, got {fa.shape} and {fb.shape}")
-    cross, pa, pb, count, step = shell_sums(fa, fb, shape, voxel_size)
+    cross, pa, pb, count, step = shell_sums(fa, fb, shape, voxel_A)
     with np.errstate(invalid="ignore", divide="ignore"):
         curve = np.where(pa * pb > 0, cross / np.sqrt(pa * pb), 0.0)
     return FSCCurve(np.arange(len(cross)) * step, curve, count.astype(np.int64))

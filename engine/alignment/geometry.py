@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from align3d.engine.alignment.rotations import matrix_rotvec, rotvec_matrix
+from align3d.slots.rotations import matrix_rotvec, rotvec_matrix
 
 FLIP = np.diag([1.0, 1.0, -1.0])
 """The hand flip ``F = diag(1, 1, -1)`` (mirror through the xy plane at the box centre)."""

@@ -20,9 +20,10 @@ from align3d.engine.alignment.geometry import FLIP, RigidTransform
 
 
 def move_poses(
-    matrices: NDArray[np.float64], origins_A: ArrayLike, transform: RigidTransform
+    matrices: NDArray[np.float64], origins_A: ArrayLike, *, transform: RigidTransform
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Poses and origins (Å) of particles whose volume moved by ``transform``."""
+    """Poses (``n x 3 x 3``) and origins (Å, ``n x 2``) of particles whose volume moved by
+    ``transform`` (by keyword)."""
     f = FLIP if transform.flip else np.eye(3)
     new = f @ np.asarray(matrices, dtype=np.float64) @ f @ transform.rotation.T
     origins = np.asarray(origins_A, dtype=np.float64).reshape(-1, 2)

@@ -15,15 +15,15 @@ from numpy.typing import ArrayLike, NDArray
 
 from align3d.engine.alignment.fourier import centred_spectrum, resize_spectrum
 from align3d.engine.alignment.geometry import RigidTransform, box_centre, voxel_size_xyz
-from align3d.engine.alignment.resample import Owned, resample_map
+from align3d.engine.alignment.resample import GridMove, Owned, resample_map
 
 
 def soft_sphere(
-    shape: tuple[int, int, int], voxel_size_A: ArrayLike, radius_A: float, edge_A: float
+    shape: tuple[int, int, int], *, voxel_A: ArrayLike, radius_A: float, edge_A: float
 ) -> NDArray[np.float32]:
-    """A sphere about the box centre: 1 inside ``radius_A``, a raised-cosine edge ``edge_A``
-    wide outside it, 0 beyond."""
-    p = voxel_size_xyz(voxel_size_A)
+    """A sphere about the centre of a ``shape`` box of ``voxel_A`` Å voxels: 1 inside
+    ``radius_A``, a raised-cosine edge ``edge_A`` wide outside it, 0 beyond (all Å)."""
+    p = voxel_size_xyz(voxel_A)
     c = box_centre(shape)
     z = (np.arange(shape[0]) - c[2]) * p[2]
     y = (np.arange(shape[1]) - c[1]) * p[1]
@@ -38,14 +38,17 @@ def soft_sphere(
 
 
 def default_mask(
-    shape: tuple[int, int, int], voxel_size_A: ArrayLike, edge_A: float
+    shape: tuple[int, int, int], *, voxel_A: ArrayLike, edge_A: float
 ) -> NDArray[np.float32]:
-    """The mask used when none is given: the sphere inscribed in the box, with a soft edge
-    inside it, which keeps the box corners (empty or noisy) out of the score."""
-    p = voxel_size_xyz(voxel_size_A)
+    """The mask used when none is given: the sphere inscribed in the box (``voxel_A`` Å
+    voxels), with a soft edge ``edge_A`` Å wide inside it, which keeps the box corners (empty
+    or noisy) out of the score."""
+    p = voxel_size_xyz(voxel_A)
     half_extent = 0.5 * float(np.min(np.array(shape[::-1]) * p))
     edge = min(edge_A, 0.25 * half_extent)
-    return soft_sphere(shape, p, half_extent - edge - float(np.max(p)), edge)
+    return soft_sphere(
+        shape, voxel_A=p, radius_A=half_extent - edge - float(np.max(p)), edge_A=edge
+    )
 
 
 SOURCE_BOX = 100
@@ -99,7 +102,13 @@ class SourceMap:
             small_p = p * np.array(vol.shape[::-1]) / np.array(shape[::-1])
         kept_mask = mask
         if mask is not None and large:
-            kept_mask = resample_map(mask, p, RigidTransform(), shape, small_p, kind="mask")
+            kept_mask = resample_map(
+                mask,
+                GridMove(
+                    transform=RigidTransform(), in_voxel_A=p, out_shape=shape, out_voxel_A=small_p
+                ),
+                kind="mask",
+            )
         if mask is None:
             masked = vol
         elif large and consume_mask and mask.dtype == np.float32 and mask.flags.writeable:
@@ -110,7 +119,9 @@ class SourceMap:
         del masked, given
         if not large:
             return cls(spectrum, vol.shape, p, kept_mask)
-        small, small_p = resize_spectrum(spectrum, vol.shape, p, shape, overwrite=True)
+        small, small_p = resize_spectrum(
+            spectrum, shape=vol.shape, voxel_A=p, new_shape=shape, overwrite=True
+        )
         del spectrum
         return cls(centred_spectrum(small), shape, small_p, kept_mask)
 
@@ -126,25 +137,36 @@ class WorkingMap:
 
 
 def working_map(
-    source: SourceMap, lowpass_A: float, target_voxel_A: float, edge_A: float, taper: bool = True
+    source: SourceMap, *, lowpass_A: float, voxel_A: float, edge_A: float, taper: bool = True
 ) -> WorkingMap:
-    """Fourier-crop a map to a voxel of about ``target_voxel_A`` (never finer than the input)
+    """Fourier-crop a map to a voxel of about ``voxel_A`` (never finer than the input)
     and low-pass it at ``lowpass_A``. ``weights`` is the map's own mask moved to that grid, or
     the inscribed sphere with an ``edge_A`` soft edge. With ``taper`` the values are multiplied
     by the weights (for searches, which need the box edges quiet); without it they are left
     whole, so that a moving map is not cut by a sphere that does not move with it."""
     shape = np.array(source.shape)
     extent_zyx = shape * source.voxel_size_A[::-1]
-    new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / target_voxel_A)))
+    new_shape = tuple(int(n) for n in np.minimum(shape, np.ceil(extent_zyx / voxel_A)))
     values, new_p = resize_spectrum(
-        source.spectrum, source.shape, source.voxel_size_A, new_shape, lowpass_A
+        source.spectrum,
+        shape=source.shape,
+        voxel_A=source.voxel_size_A,
+        new_shape=new_shape,
+        lowpass_A=lowpass_A,
     )
     if source.mask is None:
-        weights = default_mask(new_shape, new_p, edge_A)
+        weights = default_mask(new_shape, voxel_A=new_p, edge_A=edge_A)
     else:
         identity = RigidTransform()
         weights = resample_map(
-            source.mask, source.voxel_size_A, identity, new_shape, new_p, kind="mask"
+            source.mask,
+            GridMove(
+                transform=identity,
+                in_voxel_A=source.voxel_size_A,
+                out_shape=new_shape,
+                out_voxel_A=new_p,
+            ),
+            kind="mask",
         )
     values = _standardise(values * weights if taper else values, weights, zero_outside=taper)
     return WorkingMap(values, weights, new_p)
@@ -156,10 +178,14 @@ def on_cube(
     """Resample a working map and its weights onto a cube of ``box`` voxels of ``voxel_A`` Å
     (same centre), for searches that need both maps on one grid."""
     shape = (box, box, box)
-    values = resample_map(work.values, work.voxel_size_A, RigidTransform(), shape, voxel_A)
-    weights = resample_map(
-        work.weights, work.voxel_size_A, RigidTransform(), shape, voxel_A, kind="mask"
+    move = GridMove(
+        transform=RigidTransform(),
+        in_voxel_A=work.voxel_size_A,
+        out_shape=shape,
+        out_voxel_A=voxel_A,
     )
+    values = resample_map(work.values, move)
+    weights = resample_map(work.weights, move, kind="mask")
     return _standardise(values * weights, weights), weights
 
 

@@ -129,6 +129,7 @@ def refine(
     ref: ReferencePoints,
     moving: MovingSpline,
     start: RigidTransform,
+    *,
     max_angle_deg: float = 180.0,
     max_shift_A: float = np.inf,
     max_iterations: int = 40,
@@ -136,7 +137,8 @@ def refine(
     tolerance_A: float = 1e-4,
 ) -> Refined:
     """Refine ``start`` to the nearest NCC maximum, keeping ``angle(R) <= max_angle_deg`` and
-    ``|t| <= max_shift_A`` (steps that leave the bounds are projected back onto them)."""
+    ``|t| <= max_shift_A`` (steps that leave the bounds are projected back onto them); the
+    bounds and tolerances (degrees, Å) by keyword."""
     current = start
     sums = moving.normal_sums(current, ref)
     score = ncc_from_sums(sums)

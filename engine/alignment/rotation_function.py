@@ -27,8 +27,8 @@ import scipy.special as sps
 from numpy.typing import NDArray
 
 from align3d.engine.alignment.jit import as_kernel_array, inline, kernel, parallel
-from align3d.engine.alignment.rotations import euler_zyz
 from align3d.engine.alignment.spline.basis import _trilinear
+from align3d.slots.rotations import euler_zyz
 
 ROT_Z_PI = np.diag([-1.0, -1.0, 1.0])
 """``Rz(π)``: the rotation that, with centrosymmetric amplitudes, turns ``F`` into ``-I``."""

@@ -49,13 +49,15 @@ def frequencies(
 
 def lowpass_in_place(
     spectrum: NDArray[np.complexfloating],
+    *,
     shape: tuple[int, int, int],
-    voxel_size: float | ArrayLike,
+    voxel_A: float | ArrayLike,
     resolution_A: float,
 ) -> None:
-    """Multiply the half-spectrum of a ``shape`` map by the low-pass response at
-    ``resolution_A`` (:func:`align3d.engine.alignment.fourier.lowpass_response`), in place."""
-    kz, ky, kx = frequencies(shape, voxel_size)
+    """Multiply the half-spectrum of a ``shape`` map of ``voxel_A`` Å voxels by the low-pass
+    response at ``resolution_A`` Å (:func:`align3d.engine.alignment.fourier.lowpass_response`),
+    in place."""
+    kz, ky, kx = frequencies(shape, voxel_A)
     if spectrum.dtype != np.complex64 or not spectrum.flags.c_contiguous:
         raise ValueError("lowpass_in_place needs a C-contiguous complex64 spectrum")
     lo, hi = 0.9 / resolution_A, 1.1 / resolution_A

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform, rotation_angle_deg
 from align3d.engine.alignment.params import symmetry_name
-from align3d.engine.alignment.rotations import rotvec_matrix
+from align3d.slots.rotations import rotvec_matrix
 
 PHI = (1.0 + np.sqrt(5.0)) / 2.0
 _TOLERANCE = 1e-6

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.jit import run_ranges
-from align3d.engine.alignment.resample import index_mapping
+from align3d.engine.alignment.resample import GridMove, index_mapping
 from align3d.engine.alignment.spline.affine import affine_linear
 
 
@@ -140,7 +140,10 @@ def shift_candidates(
         for k in range(lo, hi):
             hyp = hypotheses[k]
             # trilinear is enough to rank candidates (the best are refined with cubic splines)
-            matrix, offset = index_mapping(hyp, shape, voxel_A, shape, voxel_A)
+            matrix, offset = index_mapping(
+                GridMove(transform=hyp, in_voxel_A=voxel_A, out_shape=shape, out_voxel_A=voxel_A),
+                shape,
+            )
             rotated = affine_linear(mov_cube, matrix, offset, shape)
             shift, cc = best_shift(spectrum, rotated, voxel_A, max_shift_A, window)
             norm = ref_norm * float(np.linalg.norm(rotated))

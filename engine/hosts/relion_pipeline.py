@@ -19,6 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any, NamedTuple
+
+import pandas as pd
+import starfile
 
 from align3d.slots.atomic import atomic_write
 
@@ -28,6 +32,25 @@ ABORTED = "RELION_JOB_EXIT_ABORTED"
 ABORT_NOW = "RELION_JOB_ABORT_NOW"
 """Created by RELION's GUI to ask a running job to stop."""
 OUTPUT_NODES = "RELION_OUTPUT_NODES.star"
+
+
+PROCESS_LABEL = "rlnPipeLineProcessTypeLabel"
+"""The column of job types by name, which RELION 4 and 5 write (RELION 3.1 numbers them)."""
+
+
+@dataclass(frozen=True)
+class EdgeTable:
+    """A table of a pipeline file's edges: its block, and its node and job columns."""
+
+    block: str
+    node: str
+    job: str
+
+
+INPUT_EDGES = EdgeTable("pipeline_input_edges", "rlnPipeLineEdgeFromNode", "rlnPipeLineEdgeProcess")
+"""The nodes each job read (the same columns in RELION 3.1, 4 and 5)."""
+OUTPUT_EDGES = EdgeTable("pipeline_output_edges", "rlnPipeLineEdgeToNode", "rlnPipeLineEdgeProcess")
+"""The nodes each job wrote."""
 
 
 class NodeType(Enum):
@@ -61,10 +84,11 @@ def relion_major_version(project: Path) -> int:
     path = project / "default_pipeline.star"
     if not path.is_file():
         return 5
-    text = path.read_text(errors="replace")
-    if re.search(r"^#\s*version\s+5\d{4}", text, re.MULTILINE):
+    if re.search(r"^#\s*version\s+5\d{4}", path.read_text(errors="replace"), re.MULTILINE):
         return 5
-    return 4 if "_rlnPipeLineProcessTypeLabel" in text else 3
+    processes = _pipeline_tables(path).get("pipeline_processes")
+    labelled = isinstance(processes, pd.DataFrame) and PROCESS_LABEL in processes.columns
+    return 4 if labelled else 3
 
 
 def write_output_nodes(job_dir: Path, nodes: Iterable[OutputNode], relion_major: int) -> Path:
@@ -124,33 +148,56 @@ class ProjectPipeline:
         return frozenset(seen)
 
 
-def _loops(text: str) -> dict[str, list[list[str]]]:
-    """The loop tables of a STAR file: block name -> rows (RELION's pipeline files hold no
-    quoted values)."""
-    tables: dict[str, list[list[str]]] = {}
-    block = ""
-    in_loop = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("data_"):
-            block, in_loop = line[5:], False
-            tables.setdefault(block, [])
-        elif line.startswith("loop_"):
-            in_loop = True
-        elif in_loop and line and not line.startswith(("_", "#")):
-            tables[block].append(line.split())
-    return tables
+PIPELINE_HINT = "run the job in a RELION project whose pipeline RELION itself opens"
+
+
+class PipelineFileError(ValueError):
+    """A project's ``default_pipeline.star`` that cannot be read (the message says which)."""
+
+
+def _pipeline_tables(path: Path) -> dict[str, Any]:
+    """The blocks of a RELION pipeline file, read by ``starfile`` (loops as DataFrames)."""
+    try:
+        return dict(starfile.read(path, always_dict=True))
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise PipelineFileError(
+            f"{path}: RELION's pipeline file cannot be read ({exc}); {PIPELINE_HINT}"
+        ) from exc
+
+
+class Edge(NamedTuple):
+    """A row of an edge table: a node, and the job that read or wrote it."""
+
+    node: str
+    job: str
+
+
+def _edges(tables: dict[str, Any], path: Path, table: EdgeTable) -> list[Edge]:
+    """The rows of an edge table, by column name (none when the table is absent)."""
+    block, node_column, job_column = table.block, table.node, table.job
+    frame = tables.get(block)
+    if not isinstance(frame, pd.DataFrame):
+        return []
+    missing = [c for c in (node_column, job_column) if c not in frame.columns]
+    if missing:
+        raise PipelineFileError(
+            f"{path}: the table data_{block} has no column _{missing[0]} (it has "
+            f"{', '.join('_' + str(c) for c in frame.columns)}); {PIPELINE_HINT}"
+        )
+    nodes, jobs = frame[node_column].astype(str), frame[job_column].astype(str)
+    return [Edge(node, job) for node, job in zip(nodes, jobs, strict=True)]
 
 
 def read_project_pipeline(project: Path) -> ProjectPipeline:
-    """The edges of ``project/default_pipeline.star`` (empty when there is none)."""
+    """The edges of ``project/default_pipeline.star`` (empty when there is none), read by column
+    name (RELION 3.1 to 5 write the same edge columns); :class:`PipelineFileError` when the file
+    cannot be read."""
     path = project / "default_pipeline.star"
     if not path.is_file():
         return ProjectPipeline()
-    tables = _loops(path.read_text(errors="replace"))
-    producer = {row[1]: row[0] for row in tables.get("pipeline_output_edges", []) if len(row) > 1}
+    tables = _pipeline_tables(path)
+    producer = {edge.node: edge.job for edge in _edges(tables, path, OUTPUT_EDGES)}
     reads: dict[str, set[str]] = {}
-    for row in tables.get("pipeline_input_edges", []):
-        if len(row) > 1:
-            reads.setdefault(row[1], set()).add(row[0])
+    for edge in _edges(tables, path, INPUT_EDGES):
+        reads.setdefault(edge.job, set()).add(edge.node)
     return ProjectPipeline(producer, {k: frozenset(v) for k, v in reads.items()})

@@ -84,7 +84,7 @@ def apply_map(
     ``source`` by volume ``index``'s transform onto the grid of its aligned map; write ``out``.
     ``voxel_size_A``: the source's voxel size in Å (default: the job's override for the volume's
     maps, if it had one, else the header's)."""
-    from align3d.engine.alignment.resample import Owned, move_map, resample_map
+    from align3d.engine.alignment.resample import GridMove, Owned, move_map, resample_map
     from align3d.slots.mrc import read_grid, read_map, write_map
 
     record = record_for(result, manifest, index)
@@ -115,15 +115,18 @@ def apply_map(
             moving.voxel_size_A[0],
             moving.path,
         )
+    move = GridMove(
+        transform=transform,
+        in_voxel_A=data.voxel_size_A,
+        out_shape=grid.shape,
+        out_voxel_A=grid.voxel_size_A,
+    )
     if kind == "mask":
-        moved = resample_map(
-            data.data, data.voxel_size_A, transform, grid.shape, grid.voxel_size_A, kind="mask"
-        )
+        moved = resample_map(data.data, move, kind="mask")
     else:
         owned = Owned(data.data)
-        voxel = data.voxel_size_A
         del data
-        moved = move_map(owned, voxel, transform, grid.shape, grid.voxel_size_A)
+        moved = move_map(owned, move)
     labels = map_labels(index, source.name, transform, "apply")
     return write_map(out, moved, grid.voxel_size_A, grid.header, labels)
 
@@ -140,7 +143,7 @@ def apply_particles(
     particles = read_particles(source)
     if _is_identity(transform):
         return particles.write(out)
-    return particles.updated(lambda a, o, rows: move_poses(a, o, transform)).write(out)
+    return particles.updated(lambda a, o, rows: move_poses(a, o, transform=transform)).write(out)
 
 
 def _is_identity(t: RigidTransform) -> bool:

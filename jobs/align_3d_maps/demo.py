@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import scipy.ndimage as ndi
 from numpy.typing import NDArray
-from scipy.spatial.transform import Rotation
 
 from align3d.engine.alignment.fourier import lowpass
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.resample import resample_map
+from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.parallel.backend import Backend
 from align3d.schemas.documents import AlignmentDetails
+from align3d.slots.rotations import euler_zyz
 
 
 def _chain(rng: np.random.Generator, centre: NDArray, radius: float, count: int) -> NDArray:
@@ -102,13 +102,13 @@ def add_noise(
     rng = np.random.default_rng(seed)
     vol = np.asarray(volume, dtype=np.float32)
     noise = rng.normal(size=vol.shape).astype(np.float32)
-    signal_var = float(np.var(lowpass(vol, voxel_size_A, resolution_A)))
-    noise_var = float(np.var(lowpass(noise, voxel_size_A, resolution_A)))
+    signal_var = float(np.var(lowpass(vol, voxel_A=voxel_size_A, resolution_A=resolution_A)))
+    noise_var = float(np.var(lowpass(noise, voxel_A=voxel_size_A, resolution_A=resolution_A)))
     return (vol + noise * np.sqrt(signal_var / (snr * noise_var))).astype(np.float32)
 
 
 DEMO_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [37.0, 71.0, -122.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([37.0, 71.0, -122.0])),
     np.array([6.5, -4.0, 3.2]),
     flip=True,
 )
@@ -124,12 +124,35 @@ def demo_maps() -> tuple[tuple[NDArray[np.float32], float], tuple[NDArray[np.flo
     (72 x 70 x 68 voxels of 1.9 Å), so the demo exercises hand, box and voxel-size handling.
     """
     reference = protein_like_map((64, 64, 64), 2.0, seed=2026)
-    moving = resample_map(reference, 2.0, DEMO_TRUTH.inverse(), (68, 70, 72), 1.9)
+    moving = _misaligned(
+        reference, DEMO_TRUTH, voxel_A=2.0, out_shape=(68, 70, 72), out_voxel_A=1.9
+    )
     return (reference, 2.0), (moving, 1.9)
 
 
+def _misaligned(
+    reference: NDArray[np.float32],
+    truth: RigidTransform,
+    *,
+    voxel_A: float,
+    out_shape: tuple[int, int, int],
+    out_voxel_A: float,
+) -> NDArray[np.float32]:
+    """``reference`` (of ``voxel_A`` Å) moved by the inverse of ``truth`` onto a grid of
+    ``out_shape`` and ``out_voxel_A`` Å: a map that ``truth`` aligns back onto it."""
+    return resample_map(
+        reference,
+        GridMove(
+            transform=truth.inverse(),
+            in_voxel_A=voxel_A,
+            out_shape=out_shape,
+            out_voxel_A=out_voxel_A,
+        ),
+    )
+
+
 FIXTURE_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [-64.0, 118.0, 23.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([-64.0, 118.0, 23.0])),
     np.array([-3.5, 2.0, 4.25]),
     flip=True,
 )
@@ -137,7 +160,7 @@ FIXTURE_TRUTH = RigidTransform(
 
 
 CLASS2_TRUTH = RigidTransform(
-    Rotation.from_euler("ZYZ", [40.0, 75.0, -110.0], degrees=True).as_matrix(),
+    euler_zyz(*np.radians([40.0, 75.0, -110.0])),
     np.array([2.5, -3.0, 1.5]),
     flip=False,
 )
@@ -225,8 +248,10 @@ def write_fixtures(folder: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shape, voxel_A, seed = FIXTURE_REFERENCE
     reference = protein_like_map(shape, voxel_A, seed=seed)
-    moving = resample_map(reference, 3.0, FIXTURE_TRUTH.inverse(), (44, 44, 44), 2.8)
-    class2 = resample_map(reference, 3.0, CLASS2_TRUTH.inverse(), (44, 44, 44), 2.8)
+    moving, class2 = (
+        _misaligned(reference, truth, voxel_A=voxel_A, out_shape=(44, 44, 44), out_voxel_A=2.8)
+        for truth in (FIXTURE_TRUTH, CLASS2_TRUTH)
+    )
     rng = np.random.default_rng(12)
     noise = 0.006  # a tenth of the map's standard deviation, fixed: float32 reductions differ
     # between numpy versions in their last bits, and the fixtures must reproduce byte for byte

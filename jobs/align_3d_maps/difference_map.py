@@ -52,7 +52,12 @@ def write_difference_map(
     lowpass = difference_lowpass_A(diagnostics.lowpass_A, fsc_after, extent_A)
     aligned = spectrum.take()
     difference = difference_from_spectra(
-        reference.spectrum, aligned, reference.shape, p, lowpass, True
+        reference.spectrum,
+        aligned,
+        shape=reference.shape,
+        voxel_A=p,
+        lowpass_A=lowpass,
+        overwrite=True,
     )
     del aligned
     path = write_map(

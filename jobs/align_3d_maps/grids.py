@@ -11,12 +11,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform, box_centre
+from align3d.engine.alignment.resample import (
+    GridMove,
+    Owned,
+    move_map,
+    move_map_slabs,
+    resample_map,
+)
 from align3d.jobs.align_3d_maps.params import OutputGridChoice
 from align3d.slots.mrc import MapHeader
 
@@ -32,9 +40,32 @@ KEPT_WARNING = 0.98
 
 @dataclass(frozen=True)
 class OutputGrid:
+    """A grid the moved maps are written on: shape (voxels ``[z, y, x]``), voxel size (Å,
+    ``x, y, z``) and the header that places it."""
+
     shape: tuple[int, int, int]
     voxel_size_A: tuple[float, float, float]
     header: MapHeader
+
+    def move(self, voxel_A: ArrayLike, t: RigidTransform) -> GridMove:
+        """A volume of ``voxel_A`` Å moved by ``t`` onto this grid."""
+        return GridMove(
+            transform=t, in_voxel_A=voxel_A, out_shape=self.shape, out_voxel_A=self.voxel_size_A
+        )
+
+    def moved(self, volume: NDArray | Owned, voxel_A: ArrayLike, t: RigidTransform) -> NDArray:
+        """``volume`` (of ``voxel_A`` Å) moved by ``t`` onto this grid (:func:`move_map`)."""
+        return move_map(volume, self.move(voxel_A, t))
+
+    def moved_slabs(
+        self, volume: NDArray | Owned, voxel_A: ArrayLike, t: RigidTransform
+    ) -> Iterator[NDArray[np.float32]]:
+        """:meth:`moved` in ``z`` slabs as they are computed (:func:`move_map_slabs`)."""
+        return move_map_slabs(volume, self.move(voxel_A, t))
+
+    def moved_mask(self, volume: NDArray, voxel_A: ArrayLike, t: RigidTransform) -> NDArray:
+        """A mask (of ``voxel_A`` Å) moved by ``t`` onto this grid, trilinear (stays in [0, 1])."""
+        return resample_map(volume, self.move(voxel_A, t), kind="mask")
 
 
 def voxel_zero_A(header: MapHeader, voxel_A: tuple[float, float, float]) -> NDArray[np.float64]:

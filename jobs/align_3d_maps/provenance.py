@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from align3d.engine.alignment.geometry import RigidTransform
-from align3d.engine.alignment.rotations import matrix_rotvec
 from align3d.engine.version import align3d_version
 from align3d.jobs.align_3d_maps.names import ALIGNMENTS_TABLE
 from align3d.schemas.documents import AlignmentRecord
 from align3d.slots.atomic import atomic_write
+from align3d.slots.rotations import matrix_rotvec
 
 MATRIX_COLUMNS = [f"m{row}{col}" for row in (1, 2, 3) for col in (1, 2, 3, 4)]
 """The 3x4 matrix ``[R F^flip | t]`` row by row (``m14, m24, m34``: the shift in Å)."""

@@ -93,4 +93,4 @@ def _prepared(
     problem = mask_value_problem(mask_data)
     if problem is not None:
         raise MapReadError(f"{mask[0]}: {problem}")
-    return _assembled(read, prepare_reference(data.data, data.voxel_size_A, mask_data))
+    return _assembled(read, prepare_reference(data.data, voxel_A=data.voxel_size_A, mask=mask_data))

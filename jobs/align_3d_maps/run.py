@@ -18,7 +18,7 @@ from align3d.engine.jobdef import JobInputError, JobOutcome, RunContext
 from align3d.engine.parallel.plan import task_memory_bytes
 from align3d.engine.parallel.run import run_tasks
 from align3d.jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
-from align3d.jobs.align_3d_maps.consistency import AGREE_DEG, choose_mates
+from align3d.jobs.align_3d_maps.consistency import VolumePrint, choose_mates, register_checks
 from align3d.jobs.align_3d_maps.diagnostics import progress_bars
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
@@ -74,7 +74,7 @@ def _class_mover(transforms: dict[int, RigidTransform], classes: NDArray[np.int6
         for index, transform in transforms.items():
             sel = classes[rows] == index
             if sel.any():
-                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform)
+                new_a[sel], new_o[sel] = move_poses(a[sel], origins[sel], transform=transform)
         return new_a, new_o
 
     return mover
@@ -147,7 +147,7 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
             slot = PARTICLES_FOR_MAP_N.at(item.index)
             written = write_moved_particles(
                 source,
-                lambda a, o, rows, t=t: move_poses(a, o, t),
+                lambda a, o, rows, t=t: move_poses(a, o, transform=t),
                 context.workdir / particles_file(slot, source.path),
                 _is_identity(t),
                 slot,
@@ -240,39 +240,45 @@ def _in_register(
             results[result.index] = result
     largest = round(choice.largest_rotation_deg, 4)
     context.log(
-        f"largest rotation between two aligned volumes: {largest:.2f}° "
-        f"(volumes {choice.largest_pair[0]} and {choice.largest_pair[1]})"
+        f"largest rotation between the transforms of two volumes: {largest:.2f}° "
+        f"(volumes {choice.largest_pair[0]} and {choice.largest_pair[1]}; how differently they "
+        "came oriented)"
         if choice.largest_pair
-        else "largest rotation between two aligned volumes: 0°"
+        else "largest rotation between the transforms of two volumes: 0°"
     )
-    warnings = []
-    sure = {
-        i
-        for i, r in results.items()
-        if r.alignment.chance is None or r.alignment.chance.above_chance()
-    }
-    if (
-        choice.largest_pair
-        and choice.largest_rotation_deg > AGREE_DEG
-        and set(choice.largest_pair) <= sure
-    ):
-        a, b = choice.largest_pair
-        warnings.append(
-            f"volumes {a} and {b} end up {choice.largest_rotation_deg:.1f}° apart (the rotation "
-            f"between their transforms) although both alignments are sure: classes of one "
-            "classification, or refinements in one frame, should agree within a few degrees; "
-            + (
-                f"no choice of {group.name} mates brings them closer"
-                if group.order > 1
-                else "if the map is symmetric, name its symmetry so that the mates are chosen "
-                "together"
-            )
-        )
-        for w in warnings:
-            context.log(f"WARNING: {w}")
+    warnings = _out_of_register(results, group.name if group.order > 1 else None)
+    for w in warnings:
+        context.log(f"WARNING: {w}")
     return results, Consistency(
         largest, list(choice.largest_pair) if choice.largest_pair else None, warnings
     )
+
+
+def _out_of_register(results: dict[int, VolumeResult], symmetry: str | None) -> list[str]:
+    """A warning for each two volumes with sure alignments that the job turned out of register
+    with each other (:func:`.consistency.register_checks`); none for volumes that came in
+    different frames."""
+    prints = {
+        i: VolumePrint(r.alignment.moving_search_map, r.alignment.search_voxel_A, r.transform)
+        for i, r in results.items()
+        if r.alignment.moving_search_map is not None
+        and (r.alignment.chance is None or r.alignment.chance.above_chance())
+    }
+    return [
+        f"volumes {c.first} and {c.second} end up out of register with each other: as they "
+        f"came, their maps fit each other as well as (NCC {c.fit_before:.3f}) or better than as "
+        f"the job places them ({c.fit_after:.3f}), yet their transforms differ by "
+        + ("the hand" if c.hand_differs else f"{c.rotation_deg:.1f}°")
+        + ": they shared a frame, and one of them is aligned wrongly or the two sit on "
+        "different symmetry mates; "
+        + (
+            f"no choice of {symmetry} mates brings them together"
+            if symmetry
+            else "if the map is symmetric, name its symmetry so that the mates are chosen together"
+        )
+        for c in register_checks(prints)
+        if c.out_of_register()
+    ]
 
 
 def _is_identity(t: RigidTransform) -> bool:

@@ -25,7 +25,7 @@ from align3d.engine.alignment.align import AlignmentResult, align_maps
 from align3d.engine.alignment.fsc import fsc_of_spectra
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
-from align3d.engine.alignment.resample import Owned, move_map
+from align3d.engine.alignment.resample import Owned
 from align3d.jobs.align_3d_maps.difference_map import Diagnostics, write_difference_map
 from align3d.jobs.align_3d_maps.early_reads import EarlyReads, on_grid
 from align3d.jobs.align_3d_maps.grids import content_radius_A, grid_warnings, own_grid
@@ -37,7 +37,6 @@ from align3d.jobs.align_3d_maps.slices import central_slices
 from align3d.jobs.align_3d_maps.volume_moves import (
     balance,
     content_of,
-    linear,
     reference_grid,
     write_moved_slabs,
 )
@@ -98,7 +97,9 @@ def align_volume(
     # before: the map as it was, on the reference's grid (trilinear is enough to compare); on
     # the same grid its spectrum is the one the search starts from too
     before = (
-        moving.data if same_grid else linear(moving.data, voxel_in, RigidTransform(), on_reference)
+        moving.data
+        if same_grid
+        else on_reference.moved_mask(moving.data, voxel_in, RigidTransform())
     )
     p = float(reference.voxel_size_A[0])
     if early_spectrum is not None and same_grid:
@@ -106,7 +107,9 @@ def align_volume(
     else:
         before_spectrum = sfft.rfftn(before, workers=balance())
     del early_spectrum
-    fsc_before = fsc_of_spectra(reference.spectrum, before_spectrum, reference.shape, p)
+    fsc_before = fsc_of_spectra(
+        reference.spectrum, before_spectrum, shape=reference.shape, voxel_A=p
+    )
     del before
     timings["fsc"] = time.perf_counter() - start
     if fixed is not None:
@@ -124,10 +127,9 @@ def align_volume(
         del before_spectrum
         result = align_maps(
             reference.search,
-            reference.voxel_size_A,
             moving.data,
-            moving.voxel_size_A,
-            params,
+            moving_voxel_A=moving.voxel_size_A,
+            params=params,
             moving_mask=search_mask,
             progress=progress,
             consume_masks=True,
@@ -153,7 +155,7 @@ def align_volume(
     content = content_of(data, voxel_in)
     files: dict[MapRole, Path] = {}
     if out is not on_reference:  # the map on its own grid, and on the reference's for the FSC
-        own = move_map(data, voxel_in, t, out.shape, out.voxel_size_A)
+        own = out.moved(data, voxel_in, t)
         files[MapRole.MAP] = write_map(
             out_files[MapRole.MAP], own, out.voxel_size_A, out.header, labels(index, MapRole.MAP, t)
         )
@@ -161,11 +163,11 @@ def align_volume(
         del own
         owned = Owned(data)
         del data
-        aligned = move_map(owned, voxel_in, t, reference.shape, reference.voxel_size_A)
+        aligned = on_reference.moved(owned, voxel_in, t)
     else:
         owned = Owned(data)
         del data
-        aligned = move_map(owned, voxel_in, t, out.shape, out.voxel_size_A)
+        aligned = out.moved(owned, voxel_in, t)
         kept = content.kept(content_of(aligned, out.voxel_size_A, content.threshold))
     timings["resample_write"] = time.perf_counter() - start
     start = time.perf_counter()
@@ -183,7 +185,7 @@ def align_volume(
                 labels(index, MapRole.MAP, t),
             )
         spectrum = sfft.rfftn(aligned, workers=balance())
-        fsc_after = fsc_of_spectra(reference.spectrum, spectrum, reference.shape, p)
+        fsc_after = fsc_of_spectra(reference.spectrum, spectrum, shape=reference.shape, voxel_A=p)
         aligned_slices = central_slices(aligned)
     if written is not None:
         files[MapRole.MAP] = written.result()  # the write's error, if any, is raised here
@@ -213,7 +215,7 @@ def align_volume(
         del owned
     if mask is not None:
         moving_mask = read_alongside(mask, main_grid, maps[MapRole.MAP], MapRole.MASK, mask_voxel)
-        moved_mask = linear(moving_mask.data, moving_mask.voxel_size_A, t, out)
+        moved_mask = out.moved_mask(moving_mask.data, moving_mask.voxel_size_A, t)
         del moving_mask
         files[MapRole.MASK] = write_map(
             out_files[MapRole.MASK],

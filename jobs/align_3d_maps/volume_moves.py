@@ -12,18 +12,11 @@ from numpy.typing import NDArray
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.jit import threads
-from align3d.engine.alignment.resample import Owned, index_mapping, move_map_slabs
-from align3d.engine.alignment.spline.affine import affine_linear
+from align3d.engine.alignment.resample import Owned
 from align3d.engine.parallel.share import rebalance
 from align3d.jobs.align_3d_maps.grids import CONTENT_FRACTION, OutputGrid
 from align3d.jobs.align_3d_maps.reference import PreparedReference
 from align3d.slots.mrc_stream import write_map_slabs
-
-
-def linear(volume: NDArray, voxel: object, t: RigidTransform, grid: OutputGrid) -> NDArray:
-    """``volume`` (voxel size ``voxel``, Å) moved by ``t`` onto ``grid``, trilinear."""
-    matrix, offset = index_mapping(t, volume.shape, voxel, grid.shape, grid.voxel_size_A)
-    return affine_linear(volume, matrix, offset, grid.shape)
 
 
 def balance() -> int:
@@ -54,7 +47,7 @@ def write_moved_slabs(
             path,
             out.shape,
             tuple(float(v) for v in out.voxel_size_A),  # type: ignore[arg-type]
-            move_map_slabs(owned, voxel_in, t, out.shape, out.voxel_size_A),
+            out.moved_slabs(owned, voxel_in, t),
             out.header.origin_A,
             out.header.nstart,
             labels,

@@ -9,10 +9,27 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from align3d.engine.alignment.jit import FREE_SUMS, as_kernel_array, kernel, parallel
+from align3d.engine.alignment.jit import FREE_SUMS, as_kernel_array, inline, kernel, parallel
 from align3d.engine.alignment.spline.basis import _bspline_weights_f32, _spline_at, _trilinear
 
 TILE = 16
+
+
+@inline
+def _row_start(lin: NDArray, off: NDArray, oy: int, oz: int) -> tuple[float, float, float]:
+    """Source indices ``(x, y, z)`` of output voxel ``(0, oy, oz)``: a row's start, to which
+    ``lin[:, 0] * ox`` adds the voxel's place along the row."""
+    return (
+        lin[0, 1] * oy + lin[0, 2] * oz + off[0],
+        lin[1, 1] * oy + lin[1, 2] * oz + off[1],
+        lin[2, 1] * oy + lin[2, 2] * oz + off[2],
+    )
+
+
+@inline
+def _inside(sx: float, sy: float, sz: float, n0: int, n1: int, n2: int) -> bool:
+    """Whether source indices ``(sx, sy, sz)`` fall in a box of ``n0 x n1 x n2`` voxels."""
+    return 0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1
 
 
 @kernel(
@@ -37,14 +54,10 @@ def _affine_cubic(
         bx = (t % t2) * tile
         for oz in range(bz, min(bz + tile, o0)):
             for oy in range(by, min(by + tile, o1)):
-                rx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
-                ry = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
-                rz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
+                rx, ry, rz = _row_start(lin, off, oy, oz)
                 for ox in range(bx, min(bx + tile, o2)):
-                    sx = rx + lin[0, 0] * ox
-                    sy = ry + lin[1, 0] * ox
-                    sz = rz + lin[2, 0] * ox
-                    if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+                    sx, sy, sz = rx + lin[0, 0] * ox, ry + lin[1, 0] * ox, rz + lin[2, 0] * ox
+                    if not _inside(sx, sy, sz, n0, n1, n2):
                         out[oz, oy, ox] = 0.0
                         continue
                     fx = np.floor(sx)
@@ -85,14 +98,10 @@ def _affine_linear(
     _o0, o1, o2 = out.shape
     for oz in range(lo, hi):
         for oy in range(o1):
-            bx = lin[0, 1] * oy + lin[0, 2] * oz + off[0]
-            by = lin[1, 1] * oy + lin[1, 2] * oz + off[1]
-            bz = lin[2, 1] * oy + lin[2, 2] * oz + off[2]
+            bx, by, bz = _row_start(lin, off, oy, oz)
             for ox in range(o2):
-                sx = bx + lin[0, 0] * ox
-                sy = by + lin[1, 0] * ox
-                sz = bz + lin[2, 0] * ox
-                if not (0.0 <= sx <= n2 - 1 and 0.0 <= sy <= n1 - 1 and 0.0 <= sz <= n0 - 1):
+                sx, sy, sz = bx + lin[0, 0] * ox, by + lin[1, 0] * ox, bz + lin[2, 0] * ox
+                if not _inside(sx, sy, sz, n0, n1, n2):
                     out[oz, oy, ox] = 0.0
                     continue
                 ix = min(int(sx), max(n2 - 2, 0))

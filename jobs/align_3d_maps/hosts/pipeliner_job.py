@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pipeliner.display_tools import create_results_display_object
 from pipeliner.external_program_utils import ExternalProgram
@@ -91,6 +92,20 @@ def _off(switch: str) -> JobOptionCondition:
     return JobOptionCondition([(switch, "=", False)])
 
 
+def _maps_option(
+    label: str,
+    help_text: str,
+    *,
+    single: bool = False,
+    node_type: str = NODE_DENSITYMAP,
+    **options: Any,
+) -> InputNodeJobOption | MultiInputNodeJobOption:
+    """An input of MRC maps (density maps unless ``node_type`` says masks): one file, or as
+    many as the user gives."""
+    kind = InputNodeJobOption if single else MultiInputNodeJobOption
+    return kind(label=label, node_type=node_type, pattern=MAP_FILES, help_text=help_text, **options)
+
+
 class Align3DMapsJob(PipelinerJob):
     PROCESS_NAME = "align3d.map_utilities.align_3d_maps"
     OUT_DIR = "Align3D"
@@ -105,50 +120,41 @@ class Align3DMapsJob(PipelinerJob):
         self.jobinfo.long_desc = JOB.description
         self.jobinfo.programs = [ExternalProgram(command=align3d_program())]
         self.params = describe(JOB).params
-        self.joboptions["reference_map"] = InputNodeJobOption(
-            label="Reference map",
-            node_type=NODE_DENSITYMAP,
-            pattern=MAP_FILES,
-            help_text="Every map is moved onto this map's frame and grid.",
+        self.joboptions["reference_map"] = _maps_option(
+            "Reference map",
+            "Every map is moved onto this map's frame and grid.",
+            single=True,
             is_required=True,
         )
-        self.joboptions["reference_mask"] = InputNodeJobOption(
-            label="Reference mask",
+        self.joboptions["reference_mask"] = _maps_option(
+            "Reference mask",
+            "Mask of the reference (values in [0, 1]); optional.",
+            single=True,
             node_type=NODE_MASK3D,
-            pattern=MAP_FILES,
-            help_text="Mask of the reference (values in [0, 1]); optional.",
         )
-        self.joboptions["maps_to_align"] = MultiInputNodeJobOption(
-            label="Maps to align",
-            node_type=NODE_DENSITYMAP,
-            pattern=MAP_FILES,
-            help_text="One or more maps; each is aligned onto the reference. The classes of one "
-            "Class3D job with its particles are aligned as a volumes group.",
+        self.joboptions["maps_to_align"] = _maps_option(
+            "Maps to align",
+            "One or more maps; each is aligned onto the reference. The classes of one Class3D job "
+            "with its particles are aligned as a volumes group.",
             is_required=True,
         )
-        self.joboptions["half_maps"] = MultiInputNodeJobOption(
-            label="Half maps of the maps to align",
-            node_type=NODE_DENSITYMAP,
+        self.joboptions["half_maps"] = _maps_option(
+            "Half maps of the maps to align",
+            "Both half maps of each map, from the job that made the map (paired by job, never by "
+            "position); they move with their map.",
             node_kwds=["halfmap"],
-            pattern=MAP_FILES,
-            help_text="Both half maps of each map, from the job that made the map (paired by "
-            "job, never by position); they move with their map.",
         )
-        self.joboptions["sharpened_maps"] = MultiInputNodeJobOption(
-            label="Sharpened maps of the maps to align",
-            node_type=NODE_DENSITYMAP,
-            pattern=MAP_FILES,
-            help_text="A sharpened map per map (e.g. a PostProcess of its refinement); moves "
-            "with its map.",
+        self.joboptions["sharpened_maps"] = _maps_option(
+            "Sharpened maps of the maps to align",
+            "A sharpened map per map (e.g. a PostProcess of its refinement); moves with its map.",
         )
         for param in self.params:
             self.joboptions[param.name] = job_option(param, group="Alignment")
-        self.joboptions["masks_to_align"] = MultiInputNodeJobOption(
-            label="Masks of the maps to align",
+        self.joboptions["masks_to_align"] = _maps_option(
+            "Masks of the maps to align",
+            "A mask per map (one for all the classes of one job), from the job that made it or "
+            "its map; each moves with its map.",
             node_type=NODE_MASK3D,
-            pattern=MAP_FILES,
-            help_text="A mask per map (one for all the classes of one job), from the job that "
-            "made it or its map; each moves with its map.",
             deactivate_if=_off("create_mask_inputs"),
         )
         self.joboptions["particles"] = MultiInputNodeJobOption(

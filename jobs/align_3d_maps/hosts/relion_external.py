@@ -46,6 +46,7 @@ from align3d.engine.hosts.relion_pipeline import (
     SUCCESS,
     NodeType,
     OutputNode,
+    PipelineFileError,
     ProjectPipeline,
     read_project_pipeline,
     relion_major_version,
@@ -265,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the GUI's abort request interrupts the job as Ctrl-C does
         with AbortWatch(project / job_dir, ABORT_NOW), lost_interrupts_resent():
             code = run_external(parse_arguments(arguments), project)
-    except (ExternalJobError, PairingError) as exc:
+    except (ExternalJobError, PairingError, PipelineFileError) as exc:
         print(f"align3d-relion-external: error: {exc}", file=sys.stderr)
         code = 2
     except Exception as exc:  # a bug: RELION must still see the job end
