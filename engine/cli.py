@@ -224,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_arguments(parser_of)
         parser_of.set_defaults(
-            func=command.run,
-            needs_kernels=getattr(command, "needs_kernels", False),
-            precheck=getattr(command, "precheck", None),
+            func=command.run, needs_kernels=command.needs_kernels, precheck=command.precheck
         )
     return parser
 

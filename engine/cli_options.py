@@ -20,9 +20,9 @@ class InvalidInput(Exception):
 
 
 class Command(Protocol):
-    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``).
-    It may also have ``precheck(args)``: checks (such as of its output paths) that run before
-    anything else, the kernels' compilation included."""
+    """A subcommand a job package adds to ``align3d`` (entry-point group ``align3d.commands``):
+    every member the command line uses (:class:`CommandDefaults` gives the optional ones their
+    defaults)."""
 
     name: str
     help: str
@@ -31,7 +31,21 @@ class Command(Protocol):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
+    def precheck(self, args: argparse.Namespace) -> None:
+        """Checks (such as of its output paths) that run before anything else, the kernels'
+        compilation included."""
+
     def run(self, args: argparse.Namespace) -> int: ...
+
+
+class CommandDefaults:
+    """The defaults of a :class:`Command`'s optional members: no compiled kernels, no
+    precheck. A command derives from it and overrides what it has."""
+
+    needs_kernels: bool = False
+
+    def precheck(self, args: argparse.Namespace) -> None:
+        """Checks before anything else (default: none)."""
 
 
 def add_parallel_options(parser: argparse.ArgumentParser) -> None:

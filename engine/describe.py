@@ -123,6 +123,6 @@ def describe(job: JobDefinition) -> JobDescription:
         job=job.name,
         description=job.description,
         params=[describe_param(name, info) for name, info in fields.items()],
-        inputs=[_slot(d) for d in getattr(job, "inputs", ())],
-        outputs=[_slot(d) for d in getattr(job, "outputs", ())],
+        inputs=[_slot(d) for d in job.inputs],
+        outputs=[_slot(d) for d in job.outputs],
     )

@@ -89,20 +89,17 @@ def _upstream(job: ResolvedJob, done: Done) -> dict[str, str]:
 def input_files(job: ResolvedJob, inputs: Mapping[str, Any], base: Path) -> list[Path]:
     """The files a job's result depends on, besides the outputs of earlier jobs: the job's own
     list (``input_files``, e.g. an import's files) or the files its spec names."""
-    own = getattr(job.definition, "input_files", None)
-    if own is not None:
-        return list(own(job.params, inputs, base))
-    return literal_input_files(job, inputs)
+    assert job.definition is not None and job.params is not None
+    own = job.definition.input_files(job.params, inputs, base)
+    return list(own) if own is not None else literal_input_files(job, inputs)
 
 
 def preflight(job: ResolvedJob, inputs: Mapping[str, Any], base: Path) -> list[Issue]:
     """The job's own check of its input files (every problem at once)."""
-    check = getattr(job.definition, "preflight", None)
-    if check is None:
-        return []
+    assert job.definition is not None and job.params is not None
     return [
         problem.issue(job.name, file_location(job.spec, base, problem.file, problem.slot))
-        for problem in check(job.params, inputs, base)
+        for problem in job.definition.preflight(job.params, inputs, base)
     ]
 
 
@@ -111,10 +108,11 @@ def known_before_run(resolution: Resolution, base: Path) -> dict[str, tuple[Path
     reading them can be checked before any work."""
     known: dict[str, tuple[Path, ResultManifest]] = {}
     for name, job in resolution.jobs.items():
-        predict = getattr(job.definition, "outputs_before_run", None)
-        if predict is None or job.definition is None or job.params is None:
+        if job.definition is None or job.params is None:
             continue
-        outputs = predict(job.params, base)
+        outputs = job.definition.outputs_before_run(job.params, base)
+        if outputs is None:
+            continue
         manifest = ResultManifest(
             job=name,
             job_type=job.definition.name,
@@ -150,9 +148,8 @@ def preflight_document(
             found = preflight(job, inputs, base)
             issues.extend(found)
             checked.add(name)
-            estimate = getattr(job.definition, "output_bytes", None)
-            if estimate is not None and not any(i.level == "error" for i in found):
-                output_bytes += int(estimate(job.params, inputs, base))
+            if not any(i.level == "error" for i in found):
+                output_bytes += int(job.definition.output_bytes(job.params, inputs, base))
     return issues, checked, output_bytes
 
 
@@ -163,7 +160,7 @@ def likely_reused(resolution: Resolution, folder: Callable[[str], Path]) -> set[
     reused: set[str] = set()
     for name in resolution.order():
         job = resolution.jobs[name]
-        old = read_manifest(folder(name))
+        old = read_manifest(folder(name), earlier_versions=False)
         if (
             old is not None
             and old.spec_fingerprint == spec_fingerprint(job)
@@ -182,7 +179,7 @@ def _decide_reuse(
     is free (or ``force``); raises :class:`OutputExists` when it holds another job."""
     if force:
         return None
-    old = read_manifest(job_dir)
+    old = read_manifest(job_dir, earlier_versions=False)
     if old is not None and old.spec_fingerprint == spec_fp:
         return old
     if old is None and old_job_of(job_dir) == (job.name, job.spec.job):
@@ -257,10 +254,22 @@ def run_job(
     return manifest
 
 
+def _details(job: ResolvedJob, outcome: JobOutcome) -> dict[str, Any] | None:
+    """The job's own document for the manifest, checked against the model the job declares."""
+    assert job.definition is not None
+    model, details = job.definition.details_model, outcome.details
+    if model is None and details is None:
+        return None
+    if model is None or not isinstance(details, model):
+        raise RuntimeError(
+            f"job {job.name} returned details of type {type(details).__name__}, declared "
+            f"{model.__name__ if model is not None else 'none'} (its details_model)"
+        )
+    return details.model_dump(mode="json")
+
+
 def _manifest(job: ResolvedJob, outcome: JobOutcome, spec_fp: str, stamp: str) -> ResultManifest:
     assert job.definition is not None and job.params is not None
-    details = outcome.details
-    extra = details.model_dump(mode="json") if details is not None else {}
     return ResultManifest(
         job=job.name,
         job_type=job.definition.name,
@@ -272,7 +281,7 @@ def _manifest(job: ResolvedJob, outcome: JobOutcome, spec_fp: str, stamp: str) -
             k: v.model_dump(mode="json", exclude_none=True) for k, v in outcome.outputs.items()
         },
         warnings=outcome.warnings,
-        **extra,
+        details=_details(job, outcome),
     )
 
 

@@ -2,8 +2,9 @@
 
 The graph is kept as a workflow document (the same JSON a user submits), so what is edited here
 runs, validates and serialises exactly as a submitted document does. Individual volumes keep
-the stable index they were connected with: disconnecting volume 2 leaves volumes 1 and 3 as
-they were, and a ``particles_2`` still connected is reported, never re-paired.
+the stable index they were connected with: disconnecting item 2 of an indexed input leaves
+items 1 and 3 as they were, and a per-volume slot of item 2 still connected is reported, never
+re-paired.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ class WorkflowGraph:
     ) -> list[Issue]:
         """Connect ``source.source_slot`` to ``target.target_slot``.
 
-        For an indexed multiple input (the job's declaration says which: ``maps_to_align``) the
+        For an indexed multiple input (the job's declaration says which: ``indexed``) the
         connection joins the list under ``index`` (default: one more than the highest index
-        there). Connecting a slot that replaces another (a volumes group replaces the individual
-        volumes) drops that one's connections, and says so.
+        there). Connecting a slot that replaces another (its declaration's ``replaces``) drops
+        that one's connections, and says so.
         """
         inputs = self._jobs[target]["inputs"]
         ref: dict[str, Any] = {"from": f"{source}.{source_slot}"}
@@ -65,7 +66,7 @@ class WorkflowGraph:
                     slot=replaced,
                     path=f"$.jobs.{target}.inputs.{replaced}",
                     message=f"connecting {target_slot} dropped the connections of {replaced}: "
-                    f"volumes {dropped}",
+                    f"indices {dropped}",
                 )
             )
         inputs[target_slot] = ref
@@ -74,7 +75,7 @@ class WorkflowGraph:
     def _declared(self, job: str, slot: str) -> SlotDecl | None:
         """The declaration of input ``slot`` of ``job`` (None for undeclared jobs or slots)."""
         definition = self._registry.get(self._jobs[job]["job"])
-        for decl in getattr(definition, "inputs", ()):
+        for decl in definition.inputs if definition is not None else ():
             if decl.name == slot:
                 return decl
         return None

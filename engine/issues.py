@@ -18,20 +18,20 @@ ERROR_CODES: dict[str, str] = {
     "or a malformed input reference (the JSON path says where)",
     "unknown_job": "no installed job has this type (the message lists them)",
     "unknown_param": "the job has no such parameter (with a 'did you mean' and the valid names)",
-    "invalid_param": "a parameter of the wrong type or form (e.g. a symmetry RELION does not name)",
+    "invalid_param": "a parameter of the wrong type or form (the message says which it takes)",
     "param_out_of_range": "a parameter outside its limits (align3d describe lists them)",
     "unknown_slot": "the job has no such input slot at these parameters (with the valid names; "
     "per-volume slots appear only when their switch is on)",
     "unknown_source": "an input reads from a job or output slot the workflow does not have",
     "type_mismatch": "an input of another kind than the slot takes (e.g. a mask into a volume "
     "slot)",
-    "missing_required_input": "a required input is not connected (e.g. reference_map, or "
-    "particles_all when update_particle_alignments is on in group mode)",
+    "missing_required_input": "a required input is not connected (a slot may be required only "
+    "with some parameters or connections: align3d describe says when)",
     "multiple_connections": "several connections to a slot that takes one",
-    "duplicate_index": "two volumes of maps_to_align with the same index",
+    "duplicate_index": "two items of a multiple input with the same index",
     "cycle": "jobs of a workflow read from each other in a cycle",
-    "group_replaces_individual": "(warning of the graph-editing API) connecting a volumes group "
-    "dropped the individual volumes",
+    "group_replaces_individual": "(warning of the graph-editing API) connecting a slot that "
+    "replaces another (its declaration says which) dropped that slot's connections",
     "unreadable_map": "a map or mask that is missing, unreadable, not MRC, truncated, not 3-D, "
     "with NaN or infinite values, constant, or without a voxel size; or a mask outside [0, 1]",
     "invalid_particles": "a particle file that cannot be read, has no poses, or whose format its "
@@ -86,7 +86,7 @@ class JobProblem(BaseModel):
 
     def issue(self, job: str, element: str | None = None) -> Issue:
         """This problem as an issue of ``job``, with its JSON path in the workflow document:
-        at ``element`` (below the job, e.g. ``.inputs.maps_to_align[1].map``) when given,
+        at ``element`` (below the job, e.g. ``.inputs.SLOT[1].map``) when given,
         else at its slot or parameter."""
         where = element or (
             f".inputs.{self.slot}" if self.slot else (f".params.{self.param}" if self.param else "")

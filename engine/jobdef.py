@@ -2,8 +2,8 @@
 
 A job is data plus pure functions. Its input and output slots are computed from
 ``(params, connected)`` every time they are asked for, never stored and mutated. A job declares
-them once, as :class:`SlotDecl` records: a plain slot (``reference_map``) or a per-volume
-*template* (``particles_N``) that expands to one slot per connected volume, each with the
+them once, as :class:`SlotDecl` records: a plain slot or a per-volume *template* (a name
+ending in ``_N``, ``NAME_N``) that expands to one slot per connected volume, each with the
 stable index of its volume, and a :class:`Condition` that says when the slot appears. The
 resolver asks for the expanded slots to validate a graph, the executor to run it, and
 ``align3d describe`` prints the declarations themselves. Jobs are discovered through the
@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
@@ -26,7 +27,7 @@ from align3d.engine.parallel.backend import Backend
 from align3d.slots.payloads import SlotKind
 
 TEMPLATE_SUFFIX = "_N"
-"""A declared slot name ending in ``_N`` is a per-volume template (``particles_N``)."""
+"""A declared slot name ending in ``_N`` is a per-volume template (``NAME_N``)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class SlotDecl:
         return self.name.endswith(TEMPLATE_SUFFIX)
 
     def at(self, index: int) -> str:
-        """The concrete name of a template for volume ``index`` (``particles_N`` -> ``particles_3``)."""
+        """The concrete name of a template for volume ``index`` (``NAME_N`` -> ``NAME_3``)."""
         if not self.is_template:
             raise ValueError(f"{self.name} is not a per-volume template")
         return f"{self.name[: -len(TEMPLATE_SUFFIX)]}_{index}"
@@ -142,8 +143,9 @@ class JobInputError(Exception):
 
 @dataclass(frozen=True)
 class JobOutcome:
-    """What a job returns: its output payloads by slot name, its warnings, and ``details``: a
-    document of the job's own (a pydantic model) whose fields join the result manifest."""
+    """What a job returns: its output payloads by slot name, its warnings, and ``details``:
+    what it found, an instance of its ``details_model`` (None when it declares none), which the
+    runtime writes under ``details`` in ``result.json``."""
 
     outputs: dict[str, BaseModel]
     warnings: list[str] = field(default_factory=list)
@@ -151,11 +153,29 @@ class JobOutcome:
 
 
 class JobDefinition(Protocol):
-    """What a job module exports (as ``JOB``)."""
+    """What a job module exports (as ``JOB``): every member the runtime may use. A job built on
+    :class:`DeclaredJob` inherits a default for each optional hook and overrides what it has.
+
+    Required: ``name``, ``description``, ``params_model``, the slot declarations (``inputs``,
+    ``outputs``) and :meth:`run`. Optional hooks, with their defaults in :class:`DeclaredJob`:
+
+    * ``details_model``: the model of the job's own document in ``result.json`` (``details``),
+      None for a job that records none;
+    * ``error_codes``: the codes of the job's own problems with their meanings;
+    * :meth:`check`: rules beyond slot types (none);
+    * :meth:`preflight`: problems of the input files, before any work (none);
+    * :meth:`input_files`: the files the result depends on (None: the files the spec names);
+    * :meth:`outputs_before_run`: outputs known before the job runs (None: not known);
+    * :meth:`output_bytes`: an estimate of the bytes the job writes (0: unknown).
+    """
 
     name: str
     description: str
     params_model: type[BaseModel]
+    inputs: tuple[SlotDecl, ...]
+    outputs: tuple[SlotDecl, ...]
+    details_model: type[BaseModel] | None
+    error_codes: Mapping[str, str]
 
     def input_slots(self, params: BaseModel, connected: Connected) -> list[SlotSpec]: ...
 
@@ -164,6 +184,22 @@ class JobDefinition(Protocol):
     def run(
         self, params: BaseModel, inputs: Mapping[str, Any], context: RunContext
     ) -> JobOutcome: ...
+
+    def check(self, params: BaseModel, connected: Connected) -> list[JobProblem]: ...
+
+    def preflight(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[JobProblem]: ...
+
+    def input_files(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[Path] | None: ...
+
+    def outputs_before_run(
+        self, params: BaseModel, base_dir: Path
+    ) -> dict[str, BaseModel] | None: ...
+
+    def output_bytes(self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path) -> int: ...
 
 
 def expand(
@@ -179,15 +215,17 @@ def expand(
 
 @dataclass(frozen=True)
 class DeclaredJob:
-    """A job whose slots come from its declarations (:class:`SlotDecl`); subclasses add
-    ``run`` and, where they have them, ``check`` (rules beyond slot types), ``preflight``
-    (checks of the input files before any work) and ``input_files``."""
+    """A job whose slots come from its declarations (:class:`SlotDecl`), with the default of
+    every optional hook of :class:`JobDefinition`; subclasses add ``run`` and override the
+    hooks they have."""
 
     name: str
     description: str
     params_model: type[BaseModel]
     inputs: tuple[SlotDecl, ...]
     outputs: tuple[SlotDecl, ...]
+    details_model: ClassVar[type[BaseModel] | None] = None
+    error_codes: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
     @property
     def indexed_slot(self) -> SlotDecl | None:
@@ -212,8 +250,33 @@ class DeclaredJob:
                 return decl, index
         return None
 
+    def run(self, params: BaseModel, inputs: Mapping[str, Any], context: RunContext) -> JobOutcome:
+        raise NotImplementedError(f"job {self.name} declares no run")
+
     def check(self, params: BaseModel, connected: Connected) -> list[JobProblem]:
+        """Rules beyond slot types, every problem at once (default: none)."""
         return []
+
+    def preflight(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[JobProblem]:
+        """Problems of the input files, found before any work (default: none)."""
+        return []
+
+    def input_files(
+        self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path
+    ) -> list[Path] | None:
+        """The files the result depends on besides earlier jobs' outputs (default None: the
+        files the spec names)."""
+        return None
+
+    def outputs_before_run(self, params: BaseModel, base_dir: Path) -> dict[str, BaseModel] | None:
+        """The outputs, when known before the job runs (default None: not known)."""
+        return None
+
+    def output_bytes(self, params: BaseModel, inputs: Mapping[str, Any], base_dir: Path) -> int:
+        """An estimate of the bytes the job will write, for the free-space check (default 0)."""
+        return 0
 
 
 def discover_jobs() -> dict[str, JobDefinition]:

@@ -3,10 +3,11 @@ job declarations.
 
 ``document`` accepts any valid job spec or workflow and rejects ill-typed ones: each job type
 has its own parameters (types, defaults, limits and help, from the job's parameter model) and
-its own input slots (templates such as ``particles_N`` as patterns), so that an editor can
-complete and check a spec. ``job_spec``, ``workflow`` and ``result_manifest`` are the single
-documents. The committed ``schemas/*.schema.json`` are written by ``align3d schema --out
-schemas`` (a test fails when they are stale).
+its own input slots (templates, ``NAME_N``, as patterns), so that an editor can complete and
+check a spec. ``job_spec``, ``workflow`` and ``result_manifest`` are the single documents; in
+``result_manifest``, ``details`` follows the job type's ``details_model``. The committed
+``schemas/*.schema.json`` are written by ``align3d schema --out schemas`` (a test fails when
+they are stale).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _params(job: JobDefinition) -> dict[str, Any]:
 
 
 def _job(job: JobDefinition) -> dict[str, Any]:
-    declared = [d for d in getattr(job, "inputs", ())]
+    declared = list(job.inputs)
     properties = {d.name: _input(d) for d in declared if not d.is_template}
     patterns = {
         "^" + re.escape(d.name[:-2]) + "_[1-9][0-9]*$": _input(d) for d in declared if d.is_template
@@ -124,6 +125,31 @@ def _definitions(registry: Mapping[str, JobDefinition]) -> dict[str, Any]:
     return defs
 
 
+def _result_manifest(registry: Mapping[str, JobDefinition]) -> dict[str, Any]:
+    """The manifest's schema, with each job type's ``details`` as that job's model says (null
+    for a job that declares none)."""
+    body = ResultManifest.model_json_schema(by_alias=True, ref_template=REF)
+    models = {n: j.details_model for n, j in sorted(registry.items())}
+    refs, shared = models_json_schema(
+        [(m, "validation") for m in models.values() if m is not None],
+        by_alias=True,
+        ref_template=REF,
+    )
+    body.setdefault("$defs", {}).update(shared.get("$defs", {}))
+    body["allOf"] = [
+        {
+            "if": {"properties": {"job_type": {"const": name}}, "required": ["job_type"]},
+            "then": {
+                "properties": {
+                    "details": {"type": "null"} if model is None else refs[(model, "validation")]
+                }
+            },
+        }
+        for name, model in models.items()
+    ]
+    return body
+
+
 def _root(title: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return {"$schema": DRAFT, "title": title, **body, "$defs": defs}
 
@@ -131,8 +157,7 @@ def _root(title: str, body: dict[str, Any], defs: dict[str, Any]) -> dict[str, A
 def schema(name: str, registry: Mapping[str, JobDefinition]) -> dict[str, Any]:
     """The JSON Schema of document ``name`` (one of :data:`NAMES`)."""
     if name == "result_manifest":
-        body = ResultManifest.model_json_schema(by_alias=True, ref_template=REF)
-        return {"$schema": DRAFT, **body}
+        return {"$schema": DRAFT, **_result_manifest(registry)}
     defs = _definitions(registry)
     if name == "job_spec":
         return _root("align3d job spec", _ref("JobSpec"), defs)

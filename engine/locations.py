@@ -4,7 +4,7 @@ The runtime works on workflows: a single job spec (``{"job": ..., "params": ...,
 ...}``) is run as a workflow of one job named ``J1``. Its issues are reported at the paths of
 the file the user wrote (``$.params.max_shift_A``, not ``$.jobs.J1.params.max_shift_A``), and a
 problem with an input file at the element of the spec that names that file
-(``$.inputs.maps_to_align[1].map``), not at its whole slot.
+(``$.inputs.SLOT[1].map``), not at its whole slot.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _named_files(spec: JobSpec) -> Iterator[tuple[str, str]]:
 
 
 def file_location(spec: JobSpec, base: Path, file: Path | None, slot: str | None) -> str | None:
-    """The JSON path below the job (``.inputs.maps_to_align[1].map``) of the element of
+    """The JSON path below the job (``.inputs.SLOT[1].map``) of the element of
     ``spec`` that names ``file`` (relative to ``base``) within ``slot`` when given; None when
     the spec names no such file (it came from another job)."""
     if file is None:

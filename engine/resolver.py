@@ -194,10 +194,7 @@ def resolve(workflow: Workflow, registry: Mapping[str, JobDefinition]) -> Resolu
 
 
 def _job_check_issues(name: str, definition: JobDefinition, job: ResolvedJob) -> list[Issue]:
-    check = getattr(definition, "check", None)
-    if check is None:
-        return []
-    return [problem.issue(name) for problem in check(job.slot_params, job.connected)]
+    return [problem.issue(name) for problem in definition.check(job.slot_params, job.connected)]
 
 
 def _connection_issues(
@@ -269,7 +266,7 @@ def _connection_issues(
 def _unknown_slot(job: ResolvedJob, slot: str, now: list[str]) -> str:
     """Why ``slot`` is not an input now: a declared slot whose condition does not hold (say
     when it appears), or a name that is not declared at all (suggest the closest)."""
-    declared = list(getattr(job.definition, "inputs", ()))
+    declared = list(job.definition.inputs) if job.definition is not None else []
     for decl in declared:
         if decl.name == slot or decl.index_of(slot) is not None:
             return (
@@ -278,7 +275,7 @@ def _unknown_slot(job: ResolvedJob, slot: str, now: list[str]) -> str:
             )
     templates = [d for d in declared if d.is_template]
     index = re.fullmatch(r".*_(\d+)", slot)
-    # a misspelt per-volume slot (particle_1) is closest to a concrete one (particles_1)
+    # a misspelt per-volume slot (NAMES_1 for NAME_1) is closest to a concrete one
     concrete = {d.at(int(index.group(1))): d for d in templates} if index else {}
     candidates = now + (list(concrete) if concrete else [d.name for d in templates])
     hidden = [
@@ -367,7 +364,7 @@ def document_issues(data: Any) -> tuple[Workflow | None, list[Issue]]:
             elif err["type"] == "missing":
                 message = f"missing key {loc[-1]!r}"
             elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "from":
-                message = 'expected "JOB.SLOT", e.g. "J1.aligned_volume_2"'
+                message = 'expected "JOB.SLOT", e.g. "J1.volume"'
 
             issues.append(Issue(code="invalid_document", path=path, message=message))
         return None, _dedupe(issues)

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from align3d.schemas.documents import FileFingerprint, ResultManifest
+from align3d.schemas.documents import SCHEMA_VERSION, FileFingerprint, ResultManifest
 from align3d.slots.atomic import stale_temporaries
 
 logger = logging.getLogger(__name__)
@@ -234,13 +234,35 @@ def changes(
     return reasons
 
 
-def read_manifest(job_dir: Path) -> ResultManifest | None:
-    """The manifest of a completed job folder, or None (none there, or unreadable)."""
+EARLIER_SCHEMA_VERSION = 2
+"""The layout of ``result.json`` before ``details``: the job's findings beside the runtime's
+fields. Job folders of that version are read (:func:`parse_manifest`), not reused."""
+
+
+def parse_manifest(text: str | bytes, earlier_versions: bool = True) -> ResultManifest:
+    """A ``result.json`` document as a manifest of :data:`SCHEMA_VERSION`. With
+    ``earlier_versions``, a version-2 document is read too: the fields that are not the
+    runtime's (a job's findings) become its ``details`` (None when they are all empty, as an
+    import job's were). Raises ``ValueError`` (a pydantic ``ValidationError``) otherwise."""
+    data = json.loads(text)
+    if earlier_versions and isinstance(data, dict):
+        if data.get("schema_version") == EARLIER_SCHEMA_VERSION:
+            runtime = set(ResultManifest.model_fields) - {"details"}
+            found = {k: v for k, v in data.items() if k not in runtime}
+            data = {k: v for k, v in data.items() if k in runtime}
+            data["schema_version"] = SCHEMA_VERSION
+            data["details"] = found if any(v not in (None, []) for v in found.values()) else None
+    return ResultManifest.model_validate(data)
+
+
+def read_manifest(job_dir: Path, earlier_versions: bool = True) -> ResultManifest | None:
+    """The manifest of a completed job folder, or None (none there, or unreadable). A folder of
+    an earlier layout is read only with ``earlier_versions`` (reuse asks for the current one)."""
     path = job_dir / "result.json"
     if not path.exists():
         return None
     try:
-        return ResultManifest.model_validate_json(path.read_text())
+        return parse_manifest(path.read_bytes(), earlier_versions)
     except (ValueError, OSError):
         return None
 

@@ -20,7 +20,7 @@ def unknown_name(
 ) -> str:
     """A message for an unknown ``kind`` (job, parameter, slot, key) ``name``: the closest of
     ``candidates`` (by default the ``valid`` names; a per-volume slot suggests concrete names
-    like ``particles_1`` while the list shows ``particles_N``), ``note`` after the suggestion,
+    like ``NAME_1`` while the list shows ``NAME_N``), ``note`` after the suggestion,
     then the list of valid names."""
     names = sorted(valid)
     close = closest(name, sorted(candidates) if candidates is not None else names)

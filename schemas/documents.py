@@ -16,12 +16,15 @@ Input references inside a job spec:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""The layout of ``result.json``: 3 holds the job's own findings under ``details``; 2 (earlier
+align3d) had them beside the runtime's fields (still read, as 3, by
+:func:`align3d.engine.store.parse_manifest`)."""
 JOB_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 
 
@@ -205,7 +208,8 @@ class AlignmentRecord(BaseModel):
 
 
 class AlignmentDetails(BaseModel):
-    """What Align 3D Maps adds to its result manifest."""
+    """What Align 3D Maps found: the ``details`` of its result manifest (its ``details_model``):
+    each volume's alignment, the symmetry, and how far apart the volumes' transforms are."""
 
     model_config = _STRICT
     alignments: list[AlignmentRecord] = Field(default_factory=list)
@@ -235,12 +239,16 @@ class FileFingerprint(BaseModel):
     sha256: str = Field(description="SHA-256 of the file's contents (hex).")
 
 
-class ResultManifest(AlignmentDetails):
-    """``result.json`` of a job: its typed output slots, what it found (for an alignment job,
-    the fields of :class:`AlignmentDetails`), and what made it."""
+DetailsT = TypeVar("DetailsT", bound=BaseModel)
+
+
+class ResultManifest(BaseModel):
+    """``result.json`` of a job: the runtime's record (its typed output slots, warnings and what
+    made it) and ``details``, what the job found, in a document of the job's own whose model the
+    job declares (``details_model``; :meth:`details_as` reads it)."""
 
     model_config = _STRICT
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     job: str = Field(description="Job name in the workflow.")
     job_type: str
     status: Literal["complete"] = "complete"
@@ -268,6 +276,16 @@ class ResultManifest(AlignmentDetails):
         description="Output slot -> payload (kind and files; paths relative to the job folder)."
     )
     warnings: list[str] = Field(default_factory=list)
+    details: dict[str, Any] | None = Field(
+        None,
+        description="What the job found, in a document of the job's own (its model: the job "
+        "type's details_model, as this schema gives it per job_type); null for a job that "
+        "records none.",
+    )
+
+    def details_as(self, model: type[DetailsT]) -> DetailsT:
+        """``details`` read as the job's model (its defaults when the job recorded none)."""
+        return model.model_validate(self.details or {})
 
 
 DOCUMENTS: dict[str, type[BaseModel]] = {

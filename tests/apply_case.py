@@ -18,7 +18,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
-from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.schemas.documents import AlignmentDetails, AlignmentRecord, ResultManifest
 from align3d.slots.mrc import MapHeader, write_map
 from tests.helpers import cli
 from tests.relion_tools import stack_names, write_pose_star
@@ -59,7 +59,9 @@ class Case:
         return self.inputs / "ref.mrc"
 
     def record(self, index: int) -> AlignmentRecord:
-        return next(r for r in self.manifest.alignments if r.index == index)
+        return next(
+            r for r in self.manifest.details_as(AlignmentDetails).alignments if r.index == index
+        )
 
     def output(self, slot: str, key: str = "path") -> Path:
         return self.folder / self.manifest.outputs[slot][key]

@@ -17,7 +17,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.cli import main
 from align3d.engine.exit_codes import Exit
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 
@@ -182,7 +182,7 @@ def test_a_shift_at_the_search_limit_warns_as_the_job_does(
     proc = cli("run", str(case / "spec.json"), "--out", str(case / "job"), "--quiet")
     assert proc.returncode == Exit.OK, proc.stderr
     record = ResultManifest.model_validate_json((case / "job" / "result.json").read_text())
-    job = record.alignments[0]
+    job = record.details_as(AlignmentDetails).alignments[0]
     assert job.warnings == [f"volume 1: {w}" for w in summary["warnings"]]
     assert np.allclose(job.matrix, summary["matrix"], atol=1e-6)
     assert job.score == pytest.approx(summary["score"], abs=1e-9)

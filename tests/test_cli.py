@@ -30,7 +30,7 @@ def test_demo_recovers_the_known_transform(tmp_path: Path) -> None:
         np.array(summary["alignment"]["matrix"])[:3, :3], DEMO_TRUTH.linear, atol=0.01
     )
     manifest = json.loads((out / "run" / "align" / "result.json").read_text())
-    assert manifest["alignments"][0]["hand_flipped"] is True
+    assert manifest["details"]["alignments"][0]["hand_flipped"] is True
     aligned = read_map(summary["aligned_map"])
     reference = read_map(out / "inputs" / "reference.mrc")
     assert aligned.data.shape == reference.data.shape

@@ -16,7 +16,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import write_map
 from tests.helpers import cli, move_with_scipy
 
@@ -150,7 +150,7 @@ def test_warnings_reach_result_log_and_report(tmp_path: Path, reference: np.ndar
     proc = cli("run", str(spec), "--out", str(out), "--quiet")
     assert proc.returncode == Exit.OK, proc.stderr
     manifest = ResultManifest.model_validate_json((out / "result.json").read_text())
-    first, second = manifest.alignments
+    first, second = manifest.details_as(AlignmentDetails).alignments
     assert any("max_shift_A" in w for w in first.warnings)
     assert second.warnings == []  # well inside its limits
     assert manifest.warnings == first.warnings

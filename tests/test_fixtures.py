@@ -19,7 +19,7 @@ from align3d.jobs.align_3d_maps.demo import (
     fixture_model_atoms,
     write_fixtures,
 )
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map
 from align3d.slots.particles import ANGLES, read_particles
 from align3d.slots.pose_formats import relion_matrices
@@ -86,8 +86,8 @@ def test_the_readme_example_specs_run_and_find_their_truths(tmp_path: Path, spec
     volumes = json.loads((FIXTURES / spec).read_text())["inputs"]
     listed = volumes.get("maps_to_align") or volumes["maps_to_align_group"]["volumes"]
     truths = [_truths()[v["map"]] for v in listed]
-    assert [r.index for r in manifest.alignments] == [1, 2]
-    for record, truth in zip(manifest.alignments, truths, strict=True):
+    assert [r.index for r in manifest.details_as(AlignmentDetails).alignments] == [1, 2]
+    for record, truth in zip(manifest.details_as(AlignmentDetails).alignments, truths, strict=True):
         found = RigidTransform.from_matrix(record.matrix)
         assert found.flip == truth.flip
         assert found.rotation_error_deg(truth) <= 1.0 and found.shift_error_A(truth) <= 1.0

@@ -102,7 +102,9 @@ def test_interrupt_leaves_no_partial_output_and_a_rerun_completes(
     rerun = cli("run", str(spec), "--out", str(out))
     assert rerun.returncode == Exit.OK, rerun.stderr
     assert "[ref] complete already" in rerun.stdout
-    assert len(json.loads((out / "align" / "result.json").read_text())["alignments"]) == 6
+    assert (
+        len(json.loads((out / "align" / "result.json").read_text())["details"]["alignments"]) == 6
+    )
 
 
 def test_workers_die_with_a_killed_run(tmp_path: Path) -> None:
@@ -132,5 +134,5 @@ def test_two_runs_into_one_folder_do_not_collide(tmp_path: Path) -> None:
     assert first.returncode == Exit.OK, err
     for folder in (out, tmp_path / "other"):
         manifest = json.loads((folder / "align" / "result.json").read_text())
-        assert [r["index"] for r in manifest["alignments"]] == [1, 2, 3, 4]
+        assert [r["index"] for r in manifest["details"]["alignments"]] == [1, 2, 3, 4]
     assert not (tmp_path / ".out.lock").exists()

@@ -23,7 +23,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.resample import GridMove, move_map, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli, move_with_scipy
 
@@ -117,7 +117,7 @@ def test_own_grid_keeps_the_voxel_size_and_overlays_the_reference(
     tmp_path: Path, fine: np.ndarray
 ) -> None:
     manifest = _job(tmp_path, fine, 2.0, "own")
-    (record,) = manifest.alignments
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     assert not any("is removed" in w for w in record.warnings)  # nothing lost on its own grid
     moved = read_map(tmp_path / "out" / "volume_001" / "map_half_A.mrc")
     reference = read_map(tmp_path / "ref.mrc")
@@ -140,7 +140,7 @@ def test_a_coarser_reference_grid_warns_that_detail_is_lost(
     tmp_path: Path, fine: np.ndarray
 ) -> None:
     manifest = _job(tmp_path, fine, 2.0, "reference")
-    (record,) = manifest.alignments
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     lost = [w for w in record.warnings if "is removed" in w]
     assert lost and "output_grid = 'own'" in lost[0] and "4 Å" in lost[0]
     assert read_map(tmp_path / "out" / "volume_001" / "map.mrc").data.shape == (64, 64, 64)
@@ -159,4 +159,6 @@ def test_a_reference_box_that_cuts_the_content_warns(tmp_path: Path, fine: np.nd
     proc = cli("run", str(tmp_path / "spec.json"), "--out", str(tmp_path / "out"), "--quiet")
     assert proc.returncode == Exit.OK, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "out" / "result.json").read_text())
-    assert any("is cut off" in w for w in manifest.alignments[0].warnings)
+    assert any(
+        "is cut off" in w for w in manifest.details_as(AlignmentDetails).alignments[0].warnings
+    )

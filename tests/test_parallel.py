@@ -18,7 +18,7 @@ from align3d.engine.jobdef import discover_jobs
 from align3d.engine.parallel.backend import Backend, TaskFailed
 from align3d.engine.parallel.plan import plan_workers
 from align3d.engine.parallel.run import run_tasks
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from tests.helpers import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -41,7 +41,9 @@ def six_volumes() -> dict:
 
 
 def numbers(manifest: ResultManifest) -> list[dict]:
-    return [r.model_dump(exclude={"seconds"}) for r in manifest.alignments]
+    return [
+        r.model_dump(exclude={"seconds"}) for r in manifest.details_as(AlignmentDetails).alignments
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def test_process_pool_gives_the_serial_numbers(serial: ResultManifest, tmp_path:
         six_volumes(), FIXTURES, out, REGISTRY, quiet=True, backend=Backend("processes", workers=2)
     )["J1"]
     assert numbers(parallel) == numbers(serial)
-    assert [r.index for r in parallel.alignments] == [1, 2, 3, 4, 5, 6]
+    assert [r.index for r in parallel.details_as(AlignmentDetails).alignments] == [1, 2, 3, 4, 5, 6]
 
 
 def test_dask_local_cluster_gives_the_serial_numbers(
@@ -93,8 +95,8 @@ def test_the_readme_sixteen_volume_job_runs_on_a_local_dask_cluster(tmp_path: Pa
     proc = cli(*args, "--quiet")
     assert proc.returncode == 0, proc.stderr
     manifest = ResultManifest.model_validate_json((tmp_path / "out" / "result.json").read_text())
-    assert [r.index for r in manifest.alignments] == list(range(1, 17))
-    for record in manifest.alignments:
+    assert [r.index for r in manifest.details_as(AlignmentDetails).alignments] == list(range(1, 17))
+    for record in manifest.details_as(AlignmentDetails).alignments:
         found = RigidTransform.from_matrix(record.matrix)
         assert found.flip == FIXTURE_TRUTH.flip
         assert found.rotation_error_deg(FIXTURE_TRUTH) <= 0.25
@@ -174,11 +176,10 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
     """Two independent jobs run at the same time (their spans overlap); the job reading both
     starts after both have finished."""
     import time
-    from dataclasses import dataclass
 
     from pydantic import BaseModel, ConfigDict
 
-    from align3d.engine.jobdef import Connected, JobOutcome, RunContext, SlotSpec
+    from align3d.engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext, SlotSpec
     from align3d.slots.payloads import MaskPayload, SlotKind
 
     spans: dict[str, tuple[float, float]] = {}
@@ -187,12 +188,7 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
         model_config = ConfigDict(extra="forbid")
         seconds: float = 0.5
 
-    @dataclass(frozen=True)
-    class Wait:
-        name: str = "wait"
-        description: str = "waits, then emits a mask"
-        params_model: type[BaseModel] = Params
-
+    class Wait(DeclaredJob):
         def input_slots(self, params: Params, connected: Connected) -> list[SlotSpec]:
             return [SlotSpec("after", SlotKind.MASK, multiple=True)]
 
@@ -216,7 +212,13 @@ def test_independent_workflow_jobs_run_side_by_side(tmp_path: Path) -> None:
             },
         }
     }
-    manifests = run_document(doc, tmp_path, tmp_path / "out", {"wait": Wait()}, quiet=True)
+    manifests = run_document(
+        doc,
+        tmp_path,
+        tmp_path / "out",
+        {"wait": Wait("wait", "waits, then emits a mask", Params, (), ())},
+        quiet=True,
+    )
     assert list(manifests) == ["a", "b", "c"]
     assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])  # overlap
     assert spans["c"][0] >= max(spans["a"][1], spans["b"][1])

@@ -14,7 +14,7 @@ from align3d.engine.exit_codes import Exit
 from align3d.engine.jobdef import discover_jobs
 from align3d.engine.json_schema import NAMES, schema
 from align3d.jobs.align_3d_maps.demo import FIXTURE_TRUTH
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
 
@@ -78,7 +78,7 @@ def test_single_job_spec_runs_and_reports(tmp_path: Path, inputs: Path) -> None:
         assert moved.data.shape == ref.data.shape and moved.voxel_size_A == ref.voxel_size_A
     mask = read_map(out / volume["mask"]).data
     assert 0.0 <= mask.min() and mask.max() <= 1.0
-    (record,) = manifest.alignments
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     found = RigidTransform.from_matrix(record.matrix)
     assert record.index == 1 and record.hand_flipped == FIXTURE_TRUTH.flip
     assert found.rotation_error_deg(FIXTURE_TRUTH) <= 0.25
@@ -120,9 +120,9 @@ def test_workflow_imports_aligns_and_chains_a_second_alignment(
     assert proc.returncode == Exit.OK, proc.stderr
     first = ResultManifest.model_validate_json((out / "first" / "result.json").read_text())
     second = ResultManifest.model_validate_json((out / "second" / "result.json").read_text())
-    assert [r.index for r in first.alignments] == [1, 2]
+    assert [r.index for r in first.details_as(AlignmentDetails).alignments] == [1, 2]
     # the second job gets a map already in register: it finds (almost) the identity
-    (again,) = second.alignments
+    (again,) = second.details_as(AlignmentDetails).alignments
     redo = RigidTransform.from_matrix(again.matrix)
     assert redo.angle_deg < 0.25 and np.linalg.norm(redo.shift_A) < 0.5 and not redo.flip
     # the same workflow again reuses the completed job folders, untouched
@@ -192,7 +192,9 @@ def test_readme_examples_run_as_written(tmp_path: Path, name: str) -> None:
         check = ResultManifest.model_validate_json(
             (tmp_path / "out" / "check" / "result.json").read_text()
         )
-        residual = RigidTransform.from_matrix(check.alignments[0].matrix)
+        residual = RigidTransform.from_matrix(
+            check.details_as(AlignmentDetails).alignments[0].matrix
+        )
         assert residual.angle_deg < 0.25 and np.linalg.norm(residual.shift_A) < 0.5
 
 

@@ -95,7 +95,7 @@ def test_the_warning_sweep_finds_warnings_wherever_a_user_meets_them(tmp_path: P
     )
     (tmp_path / "job").mkdir()
     (tmp_path / "job" / "result.json").write_text(
-        '{"warnings": ["job-wide"], "alignments": [{"warnings": ["per volume"]}]}'
+        '{"warnings": ["job-wide"], "details": {"alignments": [{"warnings": ["per volume"]}]}}'
     )
     (tmp_path / "run.err").write_text("align3d: from a manager's job\n")
     found = collected([printed], tmp_path)

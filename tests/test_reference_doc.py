@@ -48,7 +48,7 @@ def test_the_reference_names_every_parameter_slot_and_code() -> None:
 def declared_codes() -> set[str]:
     codes = set(ERROR_CODES)
     for job in discover_jobs().values():
-        codes |= set(getattr(job, "error_codes", {}))
+        codes |= set(job.error_codes)
     return codes
 
 

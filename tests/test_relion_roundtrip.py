@@ -94,7 +94,7 @@ def _round_trip(tmp_path: Path, seed: int, flip: bool, n: int, noise: bool) -> R
         truth,
         moving,
         particles,
-        RigidTransform.from_matrix(manifest["alignments"][0]["matrix"]),
+        RigidTransform.from_matrix(manifest["details"]["alignments"][0]["matrix"]),
         read_map(job / manifest["outputs"]["aligned_volume_1"]["map"]).data,
         job / manifest["outputs"]["particles_for_map_1"]["path"],
     )

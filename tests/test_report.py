@@ -16,7 +16,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.demo import protein_like_map
-from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.schemas.documents import AlignmentDetails, AlignmentRecord, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.browser import headless
 from tests.helpers import cli
@@ -54,7 +54,7 @@ def _numbers(line: str) -> list[float]:
 def test_log_numbers_match_result_json(job: tuple[Path, str]) -> None:
     folder, stdout = job
     manifest = ResultManifest.model_validate_json((folder / "result.json").read_text())
-    record = manifest.alignments[0]
+    record = manifest.details_as(AlignmentDetails).alignments[0]
     log = (folder / "job.log").read_text().splitlines()
     assert "[J1] volume 1:" in stdout  # the log also goes to stdout
     start = log.index("volume 1:")

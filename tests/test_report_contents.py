@@ -15,7 +15,7 @@ import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.exit_codes import Exit
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.browser import rendered_text
 from tests.helpers import cli
@@ -179,7 +179,7 @@ def test_report_puts_warnings_and_scores_first_and_volumes_in_index_order(
     table = _section(text, "Alignments", "Volume 1:")
     assert "time (s) 1 other.mrc" in table  # the first row is volume 1 and names its map
     manifest = ResultManifest.model_validate_json((individual / "result.json").read_text())
-    for record in manifest.alignments:
+    for record in manifest.details_as(AlignmentDetails).alignments:
         assert f"{record.score:.4f}" in table
 
 

@@ -22,7 +22,7 @@ from align3d.jobs.align_3d_maps.crop import Window, content_windows
 from align3d.jobs.align_3d_maps.demo import protein_like_map
 from align3d.jobs.align_3d_maps.figures import fsc_figure, overlay_figure, resolution_label
 from align3d.jobs.align_3d_maps.slices import central_slices
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import write_map
 from tests.browser import rendered_text
 from tests.helpers import cli
@@ -71,7 +71,7 @@ def test_the_top_names_version_date_command_and_what_decided(c2_job: Path, tmp_p
     ):
         assert shown in head, shown
     # the mate chosen and its score, as result.json has them (before: only in job.log)
-    (record,) = manifest.alignments
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     assert record.symmetry_lowest_mate_score is not None
     row = (
         f"1 {record.rotation_angle_deg:.2f} {record.score:.4f} "
@@ -83,7 +83,8 @@ def test_the_top_names_version_date_command_and_what_decided(c2_job: Path, tmp_p
 
 def test_a_resolution_at_nyquist_says_so(c2_job: Path, tmp_path: Path) -> None:
     # a map aligned onto itself agrees to the last shell: the FSC bound is the grid's
-    (record,) = ResultManifest.model_validate_json((c2_job / "result.json").read_text()).alignments
+    manifest = ResultManifest.model_validate_json((c2_job / "result.json").read_text())
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     nyquist = last_shell_A((40, 40, 40), 3.0)
     assert record.fsc_0143_A == pytest.approx(nyquist)
     text = rendered_text(c2_job / "report.html", tmp_path / "profile")

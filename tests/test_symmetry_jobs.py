@@ -24,7 +24,7 @@ from align3d.engine.alignment.poses import move_poses
 from align3d.engine.alignment.symmetry import closest_mate, point_group
 from align3d.engine.exit_codes import Exit
 from align3d.jobs.align_3d_maps.names import volume_folder
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from align3d.slots.particles import read_particles
 from tests.helpers import cli, move_with_scipy
@@ -111,8 +111,9 @@ def test_every_class_lands_on_one_subunit_with_the_smallest_rotation(
     c = _classes(tmp_path, shared_data, case)
     group = CASES[case][1]
     manifest = _run(tmp_path, group, len(NUDGES))
+    details = manifest.details_as(AlignmentDetails)
     sites = []
-    for record, truth in zip(manifest.alignments, c.truths, strict=True):
+    for record, truth in zip(details.alignments, c.truths, strict=True):
         found = RigidTransform.from_matrix(record.matrix)
         smallest = closest_mate(truth, point_group(group))
         assert found.rotation_error_deg(smallest.transform) < 1.0, record.index
@@ -121,9 +122,9 @@ def test_every_class_lands_on_one_subunit_with_the_smallest_rotation(
         aligned = read_map(tmp_path / f"out_{group}" / volume_folder(record.index) / "map.mrc")
         sites.append(int(np.argmax(_site_strengths(aligned.data, c, group))))
     assert len(set(sites)) == 1, sites  # every ligand on the same subunit
-    assert manifest.symmetry == group
-    assert manifest.largest_rotation_between_volumes_deg is not None
-    assert manifest.largest_rotation_between_volumes_deg < 6.0
+    assert details.symmetry == group
+    assert details.largest_rotation_between_volumes_deg is not None
+    assert details.largest_rotation_between_volumes_deg < 6.0
     assert manifest.warnings == []
 
 
@@ -136,7 +137,7 @@ def test_a_symmetry_the_map_lacks_is_refused_by_its_mates(
     turned = RigidTransform(Rotation.from_rotvec([0.2, 0.3, -0.4]).as_matrix(), [3.0, 0.0, 0.0])
     write_map(tmp_path / "class1.mrc", move_with_scipy(m.data, 5.0, turned, m.data.shape, 5.0), 5.0)
     manifest = _run(tmp_path, "C4", 1)
-    (record,) = manifest.alignments
+    (record,) = manifest.details_as(AlignmentDetails).alignments
     assert any("does not look C4-symmetric" in w for w in record.warnings), record.warnings
     assert record.symmetry_lowest_mate_score is not None
     assert record.symmetry_lowest_mate_score < 0.7 * record.score

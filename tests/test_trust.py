@@ -21,7 +21,7 @@ import pytest
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.exit_codes import Exit
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
 
@@ -69,8 +69,8 @@ def test_an_input_overwritten_in_place_is_recomputed(case: Path, keep_mtime: boo
     assert "reused" not in proc.stdout
     assert "small_moving.mrc changed" in proc.stdout and "recomputing" in proc.stdout
     second = _manifest(out)
-    moved = RigidTransform.from_matrix(second.alignments[0].matrix)
-    old = RigidTransform.from_matrix(first.alignments[0].matrix)
+    moved = RigidTransform.from_matrix(second.details_as(AlignmentDetails).alignments[0].matrix)
+    old = RigidTransform.from_matrix(first.details_as(AlignmentDetails).alignments[0].matrix)
     assert moved.shift_error_A(old) > 5.0  # the new answer, not the stale one
     assert {Path(f.path).name: f.sha256 for f in second.inputs}["small_moving.mrc"] != (
         recorded["small_moving.mrc"].sha256

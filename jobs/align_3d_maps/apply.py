@@ -17,9 +17,10 @@ from pydantic import ValidationError
 
 from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.cli_options import InvalidInput
+from align3d.engine.store import parse_manifest
 from align3d.jobs.align_3d_maps.chimerax import placement, transform_of
 from align3d.jobs.align_3d_maps.provenance import map_labels
-from align3d.schemas.documents import AlignmentRecord, ResultManifest
+from align3d.schemas.documents import AlignmentDetails, AlignmentRecord, ResultManifest
 from align3d.slots.atomic import atomic_write
 from align3d.slots.errors import MapReadError
 
@@ -31,17 +32,19 @@ GRID_RTOL = 1e-3
 
 
 def load_result(path: Path) -> tuple[Path, ResultManifest]:
-    """Read a job's ``result.json`` (``path`` may be the job's folder): ``(path, manifest)``."""
+    """Read a job's ``result.json`` (``path`` may be the job's folder; the current layout or
+    the earlier one, version 2): ``(path, manifest)``."""
     if path.is_dir():
         path = path / "result.json"
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file; give the result.json of an align job")
     try:
-        manifest = ResultManifest.model_validate_json(path.read_bytes())
+        manifest = parse_manifest(path.read_bytes())
+        alignments = manifest.details_as(AlignmentDetails).alignments
     except (OSError, ValueError, ValidationError) as exc:
         first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise InvalidInput(f"{path}: not a result.json align3d wrote ({first})") from None
-    if manifest.job_type != JOB_TYPE or not manifest.alignments:
+    if manifest.job_type != JOB_TYPE or not alignments:
         raise InvalidInput(
             f"{path}: a {manifest.job_type} job's result, with no alignments; give the "
             f"result.json of an {JOB_TYPE} job"
@@ -51,16 +54,17 @@ def load_result(path: Path) -> tuple[Path, ResultManifest]:
 
 def record_for(result: Path, manifest: ResultManifest, index: int) -> AlignmentRecord:
     """Volume ``index``'s alignment record."""
-    for record in manifest.alignments:
+    alignments = manifest.details_as(AlignmentDetails).alignments
+    for record in alignments:
         if record.index == index:
             return record
-    known = ", ".join(str(r.index) for r in manifest.alignments)
+    known = ", ".join(str(r.index) for r in alignments)
     raise InvalidInput(f"--volume {index}: {result} has no volume {index} (its volumes: {known})")
 
 
 def aligned_map_path(result: Path, manifest: ResultManifest, index: int) -> Path:
     """The map the job wrote for volume ``index`` (its grid is where ``apply --map`` goes)."""
-    position = [r.index for r in manifest.alignments].index(index)
+    position = [r.index for r in manifest.details_as(AlignmentDetails).alignments].index(index)
     volumes = manifest.outputs.get("aligned_volumes", {}).get("volumes", [])
     if position >= len(volumes) or "map" not in volumes[position]:
         raise InvalidInput(f"{result}: lists no aligned map for volume {index}")

@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from align3d.engine.cli_options import InvalidInput
+from align3d.engine.cli_options import CommandDefaults, InvalidInput
 from align3d.engine.exit_codes import Exit
 from align3d.engine.outputs import check_output_file
 
@@ -33,7 +33,7 @@ MODEL_SUFFIXES = (".cif", ".mmcif", ".pdb", ".ent")
 
 
 @dataclass(frozen=True)
-class ApplyCommand:
+class ApplyCommand(CommandDefaults):
     name: str = "apply"
     help: str = (
         "Move one more map, mask, particle file or atomic model by the transform a finished "

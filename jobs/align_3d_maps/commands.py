@@ -16,6 +16,7 @@ from pathlib import Path
 
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.cli_options import (
+    CommandDefaults,
     InvalidInput,
     add_model_options,
     add_parallel_options,
@@ -41,7 +42,7 @@ def moved_mask_path(out: Path) -> Path:
 
 
 @dataclass(frozen=True)
-class AlignCommand:
+class AlignCommand(CommandDefaults):
     name: str = "align"
     help: str = "Align one map onto a reference and write the aligned map (no workflow)."
     needs_kernels: bool = True
@@ -195,7 +196,7 @@ def _check_outputs(
 
 
 @dataclass(frozen=True)
-class DemoCommand:
+class DemoCommand(CommandDefaults):
     name: str = "demo"
     help: str = "Run the built-in example as a workflow: import two maps, align one onto the other."
     needs_kernels: bool = True

@@ -21,6 +21,7 @@ from align3d.engine.alignment.geometry import RigidTransform
 from align3d.engine.alignment.params import AlignmentParams
 from align3d.engine.alignment.resample import GridMove, resample_map
 from align3d.engine.parallel.backend import Backend
+from align3d.schemas.documents import AlignmentDetails
 from align3d.slots.rotations import euler_zyz
 
 
@@ -324,7 +325,7 @@ def run_demo(
     manifests = run_document(
         workflow, out, out / "run", discover_jobs(), force, quiet, backend, ["align3d", "demo"]
     )
-    record = manifests["align"].alignments[0]
+    record = manifests["align"].details_as(AlignmentDetails).alignments[0]
     found = RigidTransform.from_matrix(record.matrix)
     summary = {
         "workflow": str(spec),

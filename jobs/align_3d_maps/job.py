@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 from align3d.engine.issues import JobProblem
 from align3d.engine.jobdef import Connected, DeclaredJob, JobOutcome, RunContext
 from align3d.jobs.align_3d_maps.params import AlignParams
@@ -25,6 +27,7 @@ from align3d.jobs.align_3d_maps.slots import (
     OUTPUTS,
     group_mode,
 )
+from align3d.schemas.documents import AlignmentDetails
 
 ERROR_CODES: dict[str, str] = {
     "group_and_individual": "both maps_to_align_group and maps_to_align are connected",
@@ -39,6 +42,7 @@ ERROR_CODES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class AlignJob(DeclaredJob):
+    details_model: ClassVar[type[BaseModel] | None] = AlignmentDetails
     error_codes: ClassVar[Mapping[str, str]] = ERROR_CODES
 
     def check(self, params: AlignParams, connected: Connected) -> list[JobProblem]:  # type: ignore[override]
@@ -87,6 +91,12 @@ class AlignJob(DeclaredJob):
         from align3d.jobs.align_3d_maps.preflight import preflight
 
         return preflight(params, inputs)
+
+    def output_bytes(self, params: AlignParams, inputs: Mapping[str, Any], base_dir: Path) -> int:  # type: ignore[override]
+        """The bytes the job will write (every map on the reference grid, figures, particles)."""
+        from align3d.jobs.align_3d_maps.preflight import estimate_output_bytes
+
+        return estimate_output_bytes(params, inputs)
 
     def run(
         self, params: AlignParams, inputs: Mapping[str, Any], context: RunContext

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from align3d.engine.store import read_manifest
 from align3d.jobs.align_3d_maps.slots import ALIGNED_VOLUMES, ALL_PARTICLES, PARTICLES_FOR_MAP_N
-from align3d.schemas.documents import ResultManifest
+from align3d.schemas.documents import AlignmentDetails, ResultManifest
 from align3d.slots.payloads import (
     VOLUME_FILES,
     MapRole,
@@ -29,7 +29,8 @@ class OutputFile:
 
 
 def read_result(run_dir: Path) -> ResultManifest:
-    """The manifest of a completed run in ``run_dir`` (FileNotFoundError when there is none)."""
+    """The manifest of a completed run in ``run_dir``, of the current layout or the earlier
+    one (FileNotFoundError when there is none)."""
     manifest = read_manifest(run_dir)
     if manifest is None:
         raise FileNotFoundError(
@@ -58,5 +59,5 @@ def output_files(manifest: ResultManifest) -> list[OutputFile]:
 def moved_volumes(manifest: ResultManifest) -> list[tuple[int, VolumePayload]]:
     """Each aligned volume's payload with its index."""
     group = VolumesGroupPayload.model_validate(manifest.outputs[ALIGNED_VOLUMES.name])
-    indices = [record.index for record in manifest.alignments]
+    indices = [record.index for record in manifest.details_as(AlignmentDetails).alignments]
     return list(zip(indices, group.volumes, strict=True))

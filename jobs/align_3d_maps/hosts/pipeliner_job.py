@@ -67,6 +67,7 @@ from align3d.jobs.align_3d_maps.names import (
     volume_folder,
 )
 from align3d.jobs.align_3d_maps.params import AlignParams
+from align3d.schemas.documents import AlignmentDetails
 from align3d.slots.payloads import MapRole
 
 MAP_FILES = FileDescription("MRC map", [".mrc", ".map"])
@@ -270,6 +271,7 @@ class Align3DMapsJob(PipelinerJob):
     def create_results_display(self) -> Sequence[ResultsDisplayObject]:
         run_dir = Path(self.output_dir) / RUN_FOLDER
         manifest = read_result(run_dir)
+        alignments = manifest.details_as(AlignmentDetails).alignments
         rows = [
             [
                 str(r.index),
@@ -281,7 +283,7 @@ class Align3DMapsJob(PipelinerJob):
                 "" if r.fsc_0143_A is None else f"{r.fsc_0143_A:.2f}",
                 "; ".join(r.warnings),
             ]
-            for r in manifest.alignments
+            for r in alignments
         ]
         displays: list[ResultsDisplayObject] = [
             create_results_display_object(
@@ -310,7 +312,7 @@ class Align3DMapsJob(PipelinerJob):
                     associated_data=[str(run_dir / "result.json")],
                 )
             )
-        for record in manifest.alignments:
+        for record in alignments:
             folder = run_dir / volume_folder(record.index)
             for figure, title in (
                 (FSC_FIGURE, "FSC against the reference"),
