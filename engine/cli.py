@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import traceback
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -174,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="store_true", help="print the versions (as align3d version) and exit"
     )
+    # what main reads of every command; a job's command sets its own (Command's hooks)
+    parser.set_defaults(func=None, needs_kernels=False, precheck=None, quiet=False)
     sub = parser.add_subparsers(dest="command")
 
     version_cmd = sub.add_parser("version", help=cmd_version.__doc__)
@@ -245,6 +248,34 @@ def _silence_standard_streams() -> None:
     os.close(devnull)
 
 
+@dataclass(frozen=True)
+class FailureLine:
+    """A failure said in one line: the exceptions, the words before their message, the exit
+    code."""
+
+    kinds: tuple[type[Exception], ...]
+    prefix: str
+    code: Exit
+
+
+FAILURE_LINES = (
+    FailureLine((OutputBusy,), "busy: ", Exit.BUSY),
+    FailureLine((TaskFailed,), "failed: ", Exit.TASK_FAILED),
+    FailureLine((SchedulerUnreachable,), "", Exit.SCHEDULER_UNREACHABLE),
+    FailureLine((OutputWriteError,), "cannot write the outputs: ", Exit.CANNOT_WRITE),
+    FailureLine(
+        (InvalidInput, MapReadError, InvalidMapError, JobInputError, ParticleFileError),
+        "error: ",
+        Exit.INVALID_INPUT,
+    ),
+)
+PLAIN_FAILURES = tuple(kind for line in FAILURE_LINES for kind in line.kinds)
+
+
+def _failure_line(exc: Exception) -> FailureLine:
+    return next(line for line in FAILURE_LINES if isinstance(exc, line.kinds))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -252,14 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         args.func = cmd_version
     elif args.command is None:  # a bare ``align3d``: what it can do
         args.func = lambda _: parser.print_help() or Exit.OK
-    configure_cli_logging(getattr(args, "quiet", False))
+    configure_cli_logging(args.quiet)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with lost_interrupts_resent():  # an interrupt is never lost in a finaliser or callback
-            precheck = getattr(args, "precheck", None)
-            if precheck is not None:  # e.g. the output paths, before any work
-                precheck(args)
-            if getattr(args, "needs_kernels", False):
+            if args.precheck is not None:  # e.g. the output paths, before any work
+                args.precheck(args)
+            if args.needs_kernels:
                 from align3d.engine.alignment.warmup import ensure_compiled
 
                 ensure_compiled(lambda line: print(f"align3d: {line}", file=sys.stderr, flush=True))
@@ -275,33 +305,16 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of the output went away (``align3d describe | head``)
         _silence_standard_streams()
         return Exit.INTERRUPTED
-    except OutputBusy as exc:
-        print(f"align3d: busy: {exc}", file=sys.stderr)
-        return Exit.BUSY
-    except TaskFailed as exc:
-        print(f"align3d: failed: {exc}", file=sys.stderr)
-        return Exit.TASK_FAILED
-    except SchedulerUnreachable as exc:
-        print(f"align3d: {exc}", file=sys.stderr)
-        return Exit.SCHEDULER_UNREACHABLE
-    except OutputWriteError as exc:
-        print(f"align3d: cannot write the outputs: {exc}", file=sys.stderr)
-        return Exit.CANNOT_WRITE
+    except PLAIN_FAILURES as exc:
+        line = _failure_line(exc)
+        print(f"align3d: {line.prefix}{exc}", file=sys.stderr)
+        return line.code
     except OutputExists as exc:
         print(Issue(code="output_exists", message=str(exc)).cli_line(), file=sys.stderr)
         return Exit.INVALID_INPUT
     except InvalidSpec as exc:
         _print_issues(exc.issues)
         print(f"align3d: invalid input: {len(exc.issues)} problem(s)", file=sys.stderr)
-        return Exit.INVALID_INPUT
-    except (
-        InvalidInput,
-        MapReadError,
-        InvalidMapError,
-        JobInputError,
-        ParticleFileError,
-    ) as exc:
-        print(f"align3d: error: {exc}", file=sys.stderr)
         return Exit.INVALID_INPUT
     except OSError as exc:  # a write the job could not wrap (e.g. the align command's output)
         storage = storage_error(exc, Path(exc.filename).parent if exc.filename else Path.cwd())
