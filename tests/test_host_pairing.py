@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from align3d.jobs.align_3d_maps.hosts.outputs import planned_outputs
 from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
@@ -16,6 +17,7 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
 )
 from align3d.jobs.align_3d_maps.hosts.run_folder import SPEC_NAME, write_spec
 from align3d.schemas.documents import GroupRef, PathRef, VolumeRef
+from align3d.slots.payloads import MapRole
 
 
 def made_by(path: str, job: str, *upstream: str, known: bool = True) -> HostFile:
@@ -174,3 +176,23 @@ def test_a_rewritten_spec_counts_as_changed_only_when_its_content_changed(tmp_pa
     assert write_spec(tmp_path, other)
     (tmp_path / SPEC_NAME).write_text('{"job": ')  # cut short
     assert write_spec(tmp_path, other)
+
+
+def test_a_groups_outputs_are_known_before_the_run() -> None:
+    """Each class's moved map and the one mask moved with each, then the particles of all
+    classes (the layout the run writes: names.py); the switches off, the maps alone."""
+    job = "Class3D/job005/"
+    classes = [made_by(f"{job}run_it025_class{k:03d}.mrc", job) for k in (2, 1)]
+    particles = made_by(f"{job}run_it025_data.star", job)
+    mask = made_by(f"{job}mask.mrc", job)
+    plan = plan_volumes(HostInputs(REF, classes, masks=[mask], particles=[particles]))
+    planned = planned_outputs(plan, particles=True, masks=True)
+    assert [(str(f.path), f.role, f.volume) for f in planned] == [
+        ("volume_001/map.mrc", MapRole.MAP, 1),
+        ("volume_001/mask.mrc", MapRole.MASK, 1),
+        ("volume_002/map.mrc", MapRole.MAP, 2),
+        ("volume_002/mask.mrc", MapRole.MASK, 2),
+        ("all_particles.star", MapRole.PARTICLES, None),
+    ]
+    bare = planned_outputs(plan, particles=False, masks=False)
+    assert [str(f.path) for f in bare] == ["volume_001/map.mrc", "volume_002/map.mrc"]

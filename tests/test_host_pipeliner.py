@@ -2,26 +2,32 @@
 headless project: maps imported with ``relion.import``, two volumes with half maps, masks and
 particles paired by where they came from; the pipeline graph, the aligned maps against the
 truth, the particles against the pose formula, the results display, ``--check_jobs``, and an
-ambiguous pairing refused before anything runs."""
+ambiguous pairing refused before anything runs. The outputs are known when the job is created:
+a schedule of the job and a pipeliner job that reads its aligned map runs through."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mrcfile
+import numpy as np
 import pytest
 
+from align3d.jobs.align_3d_maps.hosts.outputs import output_files, read_result
 from align3d.jobs.align_3d_maps.names import volume_folder
 from tests.host_cases import (
     PLAIN_NAMES,
     TRUTHS,
     check_aligned,
     check_poses,
+    read_mrc,
     reference_map,
     write_mrc,
     write_volume,
@@ -86,6 +92,7 @@ def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path)
     halves = imported(
         project, [f for v in volumes for f in (v.half1, v.half2)], "DensityMap", "halfmap"
     )
+    sharpened = imported(project, [v.sharpened for v in volumes], "DensityMap")
     masks = imported(project, [v.mask for v in volumes], "Mask3D")
     particles = imported(project, [v.particles for v in volumes], "ParticleGroupMetadata", "relion")
     job = project.run_job(
@@ -95,6 +102,7 @@ def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path)
             # the second volume first: pairing goes by origin, not by position
             "maps_to_align": ":::".join(reversed(maps)),
             "half_maps": ":::".join(halves),
+            "sharpened_maps": ":::".join(sharpened),
             "masks_to_align": ":::".join(masks),
             "particles": ":::".join(particles),
             "max_shift_A": 15.0,
@@ -109,7 +117,7 @@ def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path)
         assert process.status == "Succeeded", (Path(name) / "run.err").read_text()
         assert process.type == PROCESS
         inputs = {n.name for n in process.input_nodes}
-        assert inputs == {ref_node, *maps, *halves, *masks, *particles}
+        assert inputs == {ref_node, *maps, *halves, *sharpened, *masks, *particles}
         outputs = {n.name: n.type for n in process.output_nodes}
     run = f"{name}align3d"
     # maps_to_align was given as (volume 2, volume 1): volume 1 is the second map
@@ -118,18 +126,94 @@ def test_the_pipeliner_runs_the_job_on_two_volumes(project: Any, tmp_path: Path)
         assert outputs[f"{folder}/map.mrc"] == "DensityMap.mrc.align3d.aligned"
         assert outputs[f"{folder}/map_half_A.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"
         assert outputs[f"{folder}/map_half_B.mrc"] == "DensityMap.mrc.align3d.aligned.halfmap"
+        assert outputs[f"{folder}/map_sharp.mrc"] == "DensityMap.mrc.align3d.aligned.sharpened"
         assert outputs[f"{folder}/mask.mrc"] == "Mask3D.mrc.align3d.aligned"
         particle_node = f"{run}/particles_for_map_{index}.star"
         assert outputs[particle_node] == "ParticleGroupMetadata.star.relion.align3d.aligned"
         check_aligned(Path(folder) / "map.mrc")
         check_aligned(Path(folder) / "map_half_A.mrc", tolerance=0.95)
+        check_aligned(Path(folder) / "map_sharp.mrc")  # 1.5 x the map: moved with it
         check_poses(volumes[truth_index].particles, Path(particle_node), TRUTHS[truth_index])
     assert outputs[f"{run}/job.log"].startswith("LogFile.")
+    # declared when the job was created, before it ran: the very nodes the run filled, and
+    # the files its result.json lists
+    assert {n.name: n.type for n in job.output_nodes} == outputs
+    written = {f"{run}/{item.path}" for item in output_files(read_result(Path(run)))}
+    assert written | {f"{run}/job.log"} == set(outputs)
     # the results display Doppio shows: the alignment table and each volume's figures
     project.get_job(name).save_results_display_files()
     displays = sorted(Path(name).glob(".results_display*"))
     kinds = [d.name.split("_", 2)[-1] for d in displays]
     assert any("table" in k for k in kinds) and any("image" in k for k in kinds), kinds
+
+
+MAP_SHIFT = "ccpem_utils.map_utilities.shift_origin_nstart"
+"""A pipeliner job of the pipeliner's own that reads a DensityMap (and runs in Python only):
+it copies the map with a new origin in its header."""
+
+
+def test_a_job_on_the_aligned_map_is_scheduled_before_the_align_job_runs(
+    project: Any, tmp_path: Path
+) -> None:
+    from pipeliner.project_graph import ProjectGraph
+
+    data = tmp_path / "data"
+    reference = write_mrc(data / "ref.mrc", reference_map())
+    volume = write_volume(data / "vol", TRUTHS[0], seed=1, names=names_for(1))
+    (ref_node,) = imported(project, [reference], "DensityMap")
+    (map_node,) = imported(project, [volume.map], "DensityMap")
+    align = project.schedule_job(
+        {
+            "_rlnJobTypeLabel": PROCESS,
+            "reference_map": ref_node,
+            "maps_to_align": map_node,
+            "max_shift_A": 15.0,
+        }
+    )
+    aligned = f"{align.output_dir}align3d/{volume_folder(1)}/map.mrc"
+    declared = {n.name: n.type for n in align.output_nodes}
+    assert declared == {
+        aligned: "DensityMap.mrc.align3d.aligned",
+        f"{align.output_dir}align3d/job.log": "LogFile.txt.align3d",
+    }
+    assert not Path(aligned).exists()
+    shift = project.schedule_job(
+        {
+            "_rlnJobTypeLabel": MAP_SHIFT,
+            "input_maps": aligned,
+            "origin_or_nstart": "origin",
+            "origin_x": 1.0,
+            "origin_y": 2.0,
+            "origin_z": 3.0,
+        }
+    )
+    with ProjectGraph(read_only=True) as pipe:  # the edge Doppio draws, before either runs
+        assert pipe.find_node(aligned).output_from_process.name == align.output_dir
+        assert [n.name for n in pipe.find_process(shift.output_dir).input_nodes] == [aligned]
+    with pytest.MonkeyPatch.context() as patch:
+        # the map shift job runs ``python3``: the one with the pipeliner's packages
+        patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        project.run_schedule(
+            "align_then_shift", [align.output_dir, shift.output_dir], seconds_wait_after=0
+        )
+    with ProjectGraph(read_only=True) as pipe:
+        done = {name: pipe.find_process(name) for name in (align.output_dir, shift.output_dir)}
+        for name, process in done.items():
+            assert process.status == "Succeeded", (Path(name) / "run.err").read_text()
+        assert [n.name for n in done[shift.output_dir].input_nodes] == [aligned]
+        assert aligned in {n.name for n in done[align.output_dir].output_nodes}
+    check_aligned(Path(aligned))
+    # the downstream job read the aligned map: its output is that map, with the new origin
+    shifted = Path(shift.output_dir) / "map_shifted.mrc"
+    np.testing.assert_array_equal(read_mrc(shifted), read_mrc(Path(aligned)))
+    with mrcfile.open(shifted, permissive=True) as mrc:
+        origin = mrc.header.origin
+        assert (float(origin.x), float(origin.y), float(origin.z)) == (1.0, 2.0, 3.0)
+    # a declared output that is not there after the run fails the job's post-run step, named
+    Path(aligned).unlink()
+    missing = re.escape(f"did not write {aligned.removeprefix(align.output_dir)},")
+    with pytest.raises(FileNotFoundError, match=missing):
+        project.get_job(align.output_dir).create_post_run_output_nodes()
 
 
 def test_an_ambiguous_pairing_is_refused_before_anything_runs(project: Any, tmp_path: Path) -> None:

@@ -13,13 +13,17 @@ brought in from outside keeps no trace of its origin; it pairs by a shared file 
 particles become a volumes group.
 
 The command runs ``align3d run`` on a spec the job writes into its folder (:mod:`.run_folder`).
-Outputs, declared after the run from ``result.json``: every moved map (``DensityMap``, keywords
-``align3d`` and ``aligned``; half maps also ``halfmap``, sharpened maps ``sharpened``), every
-moved mask (``Mask3D``), the updated particles (``ParticleGroupMetadata``) and the log.
+Outputs are declared when the job is created, from the paired inputs
+(:func:`.outputs.planned_outputs`), so that a job that takes an aligned map can be scheduled
+before this one has run: every moved map (``DensityMap``, keywords ``align3d`` and ``aligned``;
+half maps also ``halfmap``, sharpened maps ``sharpened``), every moved mask (``Mask3D``), the
+updated particles (``ParticleGroupMetadata``) and the log (:mod:`.pipeliner_nodes`). After the
+run, the same declaration is checked against the files: a missing one fails the job, named.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,12 +38,7 @@ from pipeliner.job_options import (
     JobOptionValidationResult,
     MultiInputNodeJobOption,
 )
-from pipeliner.nodes import (
-    NODE_DENSITYMAP,
-    NODE_LOGFILE,
-    NODE_MASK3D,
-    NODE_PARTICLEGROUPMETADATA,
-)
+from pipeliner.nodes import NODE_DENSITYMAP, NODE_MASK3D, NODE_PARTICLEGROUPMETADATA
 from pipeliner.pipeliner_job import PipelinerCommand, PipelinerJob
 from pipeliner.project_graph import ProjectGraph
 from pipeliner.results_display_objects import ResultsDisplayObject
@@ -47,9 +46,8 @@ from pydantic import ValidationError
 
 from align3d.engine.describe import describe
 from align3d.engine.hosts.pipeliner_options import job_option, option_value
-from align3d.engine.logs import JOB_LOG
 from align3d.engine.version import align3d_version
-from align3d.jobs.align_3d_maps.hosts.outputs import output_files, read_result
+from align3d.jobs.align_3d_maps.hosts.outputs import planned_outputs, read_result
 from align3d.jobs.align_3d_maps.hosts.pairing import (
     HostFile,
     HostInputs,
@@ -57,6 +55,11 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
     SpecPlan,
     job_spec,
     plan_volumes,
+)
+from align3d.jobs.align_3d_maps.hosts.pipeliner_nodes import (
+    LOG_NODE,
+    OutputNodeDecl,
+    output_node,
 )
 from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
 from align3d.jobs.align_3d_maps.job import JOB
@@ -68,17 +71,8 @@ from align3d.jobs.align_3d_maps.names import (
 )
 from align3d.jobs.align_3d_maps.params import AlignParams
 from align3d.schemas.documents import AlignmentDetails
-from align3d.slots.payloads import MapRole
 
 MAP_FILES = FileDescription("MRC map", [".mrc", ".map"])
-KEYWORDS = ["align3d", "aligned"]
-NODE_OF_ROLE = {
-    MapRole.MAP: (NODE_DENSITYMAP, KEYWORDS),
-    MapRole.MAP_SHARP: (NODE_DENSITYMAP, [*KEYWORDS, "sharpened"]),
-    MapRole.MAP_HALF_A: (NODE_DENSITYMAP, [*KEYWORDS, "halfmap"]),
-    MapRole.MAP_HALF_B: (NODE_DENSITYMAP, [*KEYWORDS, "halfmap"]),
-    MapRole.MASK: (NODE_MASK3D, KEYWORDS),
-}
 FILE_INPUTS = ("half_maps", "sharpened_maps", "masks_to_align", "particles")
 
 
@@ -239,8 +233,29 @@ class Align3DMapsJob(PipelinerJob):
                 problems.append(_error(self.joboptions["maps_to_align"], str(exc)))
         return problems
 
+    def declared_outputs(self) -> list[OutputNodeDecl]:
+        """Every output node, known from the paired inputs before the run: each volume's
+        moved maps and mask, the particles, the log."""
+        _, plan = self.plan()
+        files = planned_outputs(plan, particles=self._particles_on, masks=self._masks_on)
+        return [*(output_node(item) for item in files), LOG_NODE]
+
+    @property
+    def _particles_on(self) -> bool:
+        return bool(self._param("update_particle_alignments"))
+
+    @property
+    def _masks_on(self) -> bool:
+        return bool(self._param("create_mask_inputs"))
+
     def create_output_nodes(self) -> None:
-        """The outputs are declared after the run, from what it wrote."""
+        """Declared when the job is created, so that later jobs can take them as inputs while
+        this one is scheduled (``maps_to_align`` empty: no job to plan yet, nothing
+        declared)."""
+        if not self.joboptions["maps_to_align"].get_list():
+            return
+        for node in self.declared_outputs():
+            self.add_output_node(node.name, node.node_type, list(node.keywords))
 
     def get_commands(self) -> list[PipelinerCommand]:
         inputs, plan = self.plan()
@@ -250,23 +265,28 @@ class Align3DMapsJob(PipelinerJob):
             inputs,
             plan,
             self.job_params(),
-            particles=bool(self._param("update_particle_alignments")),
-            masks=bool(self._param("create_mask_inputs")),
+            particles=self._particles_on,
+            masks=self._masks_on,
         )
         replace = write_spec(job_dir, spec)
         return [PipelinerCommand([align3d_program(), *run_arguments(job_dir, replace)])]
 
     def create_post_run_output_nodes(self) -> None:
-        manifest = read_result(Path(self.output_dir) / RUN_FOLDER)
-        for item in output_files(manifest):
-            name = str(Path(RUN_FOLDER) / item.path)
-            if item.role is MapRole.PARTICLES:
-                tool = "relion" if item.path.suffix == ".star" else "cryosparc"
-                self.add_output_node(name, NODE_PARTICLEGROUPMETADATA, [tool, *KEYWORDS])
-            else:
-                node_type, keywords = NODE_OF_ROLE[item.role]
-                self.add_output_node(name, node_type, keywords)
-        self.add_output_node(str(Path(RUN_FOLDER) / JOB_LOG), NODE_LOGFILE, ["align3d"])
+        """The declared outputs, checked against the files the run wrote: a missing one fails
+        the job (the pipeliner writes the message to ``run.err``), named."""
+        declared = self.declared_outputs()
+        job_dir = Path(self.output_dir)
+        missing = [node.name for node in declared if not (job_dir / node.name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{job_dir}: the run did not write {', '.join(missing)}, declared as the "
+                f"job's outputs when it was created; {job_dir / LOG_NODE.name} says why it "
+                "stopped short. Run the job again"
+            )
+        known = {node.name for node in self.output_nodes}
+        for node in declared:
+            if os.path.join(self.output_dir, node.name) not in known:
+                self.add_output_node(node.name, node.node_type, list(node.keywords))
 
     def create_results_display(self) -> Sequence[ResultsDisplayObject]:
         run_dir = Path(self.output_dir) / RUN_FOLDER
