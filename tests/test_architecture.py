@@ -22,6 +22,7 @@ PRINTS_ALLOWED = {
     "jobs/align_3d_maps/apply_command.py",
     "jobs/align_3d_maps/demo.py",
     "jobs/align_3d_maps/hosts/relion_external.py",
+    "jobs/align_3d_maps/hosts/cryosparc_job.py",
 }
 
 

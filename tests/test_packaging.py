@@ -63,7 +63,11 @@ def test_entry_points_name_modules_of_the_package(wheel: Path) -> None:
     parser = configparser.ConfigParser(delimiters=("=",))
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     parser.read_string(archive.read(f"{info}/entry_points.txt").decode())
-    assert set(parser["console_scripts"]) == {"align3d", "align3d-relion-external"}
+    assert set(parser["console_scripts"]) == {
+        "align3d",
+        "align3d-relion-external",
+        "align3d-cryosparc",
+    }
     targets = [value for section in parser.sections() for value in parser[section].values()]
     assert targets and all(t.strip().startswith("align3d.") for t in targets), targets
     assert "align3d.map_utilities.align_3d_maps" in parser["ccpem_pipeliner.jobs"]
