@@ -24,7 +24,7 @@ from tests.test_host_pipeliner import require_pipeliner
 
 SKIPPED = ("python3 -m venv", ".venv/bin/pip install", "chimerax ", ".venv/bin/python -m pytest")
 """Commands left out (each line is split at ``&&`` first): installs, the test suite, ChimeraX."""
-PLACEHOLDERS = ("tcp://HOST",)
+PLACEHOLDERS = ("tcp://HOST", "cryosparc.example.org")
 """Lines that name something a reader fills in, left out."""
 SECTIONS = (
     "# align3d — Align 3D Maps",
@@ -32,6 +32,7 @@ SECTIONS = (
     "## As a workflow job",
     "### CCP-EM pipeliner",
     "### RELION",
+    "### CryoSPARC",
     "## Many volumes",
     "### ChimeraX",
     "### Carrying a transform",
@@ -192,4 +193,17 @@ def test_the_relion_section(tmp_path: Path) -> None:
     job = root / "demo_out/relion_project/External/job001"
     assert (job / "RELION_JOB_EXIT_SUCCESS").is_file()
     assert "External/job001/align3d/volume_001/map.mrc 6 DensityMap.mrc" in done.stdout
+    assert_explained([done], root)
+
+
+def test_the_cryosparc_section(tmp_path: Path) -> None:
+    """What runs without an instance: the command's help, with the align3d parameters; the
+    command that needs a live instance names a placeholder host and is left out (the
+    driver itself is tested against the real client in tests/test_host_cryosparc.py)."""
+    root = layout(tmp_path)
+    (done,) = [run_as_written(b, root) for b in blocks("### CryoSPARC")]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    for option in ("--project", "--workspace", "--reference", "--volumes", "--max_shift_A"):
+        assert option in done.stdout
+    assert not (root / "cryosparc.env").exists()
     assert_explained([done], root)
