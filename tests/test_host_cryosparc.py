@@ -1,7 +1,7 @@
 """Align 3D Maps as a CryoSPARC External job (``align3d-cryosparc``), driven through the real
 cryosparc-tools client (its ``CryoSPARC``, ``ExternalJobController`` and ``Dataset``) with the
-instance's HTTP API replaced by an in-memory fake (``cryosparc.tools.APIClient`` patched, as
-cryosparc-tools' own tests mock the API). Known-answer volumes and particles come from
+instance's HTTP API replaced by an in-memory fake (``cryosparc.tools.APIClient`` patched with
+``unittest.mock``). Known-answer volumes and particles come from
 :mod:`tests.host_cases`; what the job saved is read back with ``cryosparc.dataset.Dataset``.
 Not covered here (needs a live instance): the instance's own checks of slots and
 passthrough, its job folder permissions, downloads of files the driver cannot see."""
@@ -201,6 +201,22 @@ def project(tmp_path: Path) -> tuple[Path, FakeJobs]:
     return root, FakeJobs(root, sources)
 
 
+def check_cs_poses(
+    before: Dataset, after: Dataset, truth: Any, rows: np.ndarray | None = None
+) -> None:
+    """Each updated CryoSPARC pose is the pose formula's for the true transform (as
+    tests.host_cases.check_poses for RELION's): ``A' = A R^T`` within 2 degrees, and the
+    origin (shift in pixels times psize, RELION's sign) moves by ``(A' t)_xy``."""
+    keep = np.arange(len(before)) if rows is None else rows
+    a_old, a_new = (cryosparc_matrices(d["alignments3D/pose"][keep]) for d in (before, after))
+    expected = a_old @ truth.rotation.T
+    cos = (np.einsum("nij,nij->n", a_new, expected) - 1) / 2
+    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 2.0
+    old_origin = before["alignments3D/shift"][keep].astype(float) * VOXEL_A
+    new_origin = after["alignments3D/shift"][keep].astype(float) * VOXEL_A
+    assert np.allclose(new_origin, old_origin + (a_new @ truth.shift_A)[:, :2], atol=0.5)
+
+
 def run_driver(jobs: FakeJobs, *args: str, env: dict[str, str] | None = None) -> int:
     arguments = ["--project", "P3", "--workspace", "W2", "--reference", "J12.volume", *args]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRYOSPARC_")}
@@ -271,14 +287,7 @@ def test_job_aligns_volumes_and_saves_maps_masks_and_particles(
     }
     assert list(after["uid"]) == list(before["uid"])
     assert np.allclose(after["alignments3D/psize_A"], VOXEL_A)
-    truth = TRUTHS[0]
-    a_old, a_new = (cryosparc_matrices(d["alignments3D/pose"]) for d in (before, after))
-    expected = a_old @ truth.rotation.T
-    cos = (np.einsum("nij,nij->n", a_new, expected) - 1) / 2
-    assert np.degrees(np.arccos(np.clip(cos, -1, 1))).max() < 2.0
-    old_origin = before["alignments3D/shift"].astype(float) * VOXEL_A
-    new_origin = after["alignments3D/shift"].astype(float) * VOXEL_A
-    assert np.allclose(new_origin, old_origin + (a_new @ truth.shift_A)[:, :2], atol=0.5)
+    check_cs_poses(before, after, TRUTHS[0])
     # the spec was written beside the run, as the other hosts do
     assert (root / "J42" / "align3d_job.json").is_file()
 
@@ -318,6 +327,36 @@ def test_particles_of_a_downstream_job_pair_with_their_volume(
     assert code == 0, jobs.error
     assert jobs.outputs["particles_2"].passthrough == "particles_1"
     assert set(jobs.saved) == {"volume_1", "volume_2", "volumes", "particles_2"}
+
+
+def test_classes_of_one_job_with_one_particle_set_align_as_a_volumes_group(
+    project: tuple[Path, FakeJobs],
+) -> None:
+    """A classification J20: volume_class_0 and volume_class_1 (classes 1 and 2 to align3d)
+    and one particle set whose alignments3D/class (from 0) says which volume each follows."""
+    root, jobs = project
+    for number, truth in enumerate(TRUTHS):
+        files = write_volume(root / "J20" / f"class_{number}", truth, 3 + number, PLAIN_NAMES)
+        dataset = volume_dataset(root, {"map": files.map})
+        jobs.sources[("J20", f"volume_class_{number}")] = ("volume", dataset)
+    particles = particle_dataset(9).add_fields([("alignments3D/class", "<u4")])
+    classes = np.arange(PARTICLES) % 2
+    particles["alignments3D/class"] = classes
+    jobs.sources[("J20", "particles_all_classes")] = ("particle", particles)
+    code = run_driver(
+        jobs,
+        "--volumes", "J20.volume_class_1", "J20.volume_class_0",
+        "--particles", "J20.particles_all_classes",
+    )  # fmt: skip
+    assert code == 0, jobs.error
+    assert set(jobs.saved) == {"volume_1", "volume_2", "volumes", "particles"}
+    assert jobs.outputs["particles"].passthrough == "particles_1"
+    for index in (1, 2):
+        check_aligned(root / str(jobs.saved[f"volume_{index}"]["map/path"][0]))
+    after = jobs.saved["particles"]
+    assert list(after["uid"]) == list(particles["uid"])
+    for number, truth in enumerate(TRUTHS):
+        check_cs_poses(particles, after, truth, np.flatnonzero(classes == number))
 
 
 def test_bad_parameter_is_refused_before_connecting(project: tuple[Path, FakeJobs]) -> None:

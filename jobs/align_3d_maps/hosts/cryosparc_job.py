@@ -1,25 +1,15 @@
-"""``align3d-cryosparc``: Align 3D Maps as a CryoSPARC External job, run beside the instance.
-
-``align3d-cryosparc --project P3 --workspace W2 --reference J12.volume --volumes J15.volume
-J16.volume [--particles J15.particles ...] [--PARAM VALUE ...]`` connects with cryosparc-tools'
-settings (``CRYOSPARC_HOST`` or ``CRYOSPARC_MASTER_HOSTNAME``, ``CRYOSPARC_BASE_PORT``,
-``CRYOSPARC_EMAIL``, ``CRYOSPARC_PASSWORD``, ``CRYOSPARC_LICENSE_ID``; from the environment or
-``--env-file``), creates an External job in the workspace and declares its inputs: ``reference``
-(one volume), ``volume_K`` (one volume each: ``map`` with the optional ``map_sharp``,
-``map_half_A``, ``map_half_B``, ``mask``/``mask_refine``) and ``particles_K`` (one particle set
-each, with ``alignments3D``). It connects each to the named job output and loads it. The files
-are read where the project lives (the driver runs on a machine that sees the project folder);
-a file that is not there is downloaded into the job folder. Each file pairs with its volume by
-the job that made it (:mod:`.pairing`), never by position.
-
-``align3d run`` runs on a spec written into the job folder (:mod:`.run_folder`), into
-``align3d/``. The job then saves ``volume_K`` (slot type ``volume``: ``map``, ``map_sharp``,
-``map_half_A``, ``map_half_B``, ``mask``, as the run wrote them), ``volumes`` (every aligned
-volume, one row each, with the fields all of them have) and ``particles_K`` (type ``particle``:
-the rewritten ``alignments3D``, every other field passed through from the input). Paths in the
-saved datasets are relative to the project folder, as CryoSPARC's are. On any error the job is
-marked failed with align3d's own message (not a traceback) and the command exits non-zero.
-"""
+"""``align3d-cryosparc``: Align 3D Maps as a CryoSPARC External job, run beside the instance
+(README, *CryoSPARC*). It connects (:mod:`align3d.engine.hosts.cryosparc_session`), creates an
+External job and declares one input per connection: ``reference``, ``volume_K`` (``map`` and
+the optional ``map_sharp``, ``map_half_A``, ``map_half_B``, ``mask``/``mask_refine``) and
+``particles_K`` (``alignments3D``). Files are read in the project folder (else downloaded into
+the job folder) and paired with their volume by the job that made them and its ancestry
+(:mod:`.pairing`); the classes of one job (``volume_class_N``, N from 0) are linked under names
+that say their class, so that with one particle set they align as a volumes group. ``align3d
+run`` runs on a spec in the job folder (:mod:`.run_folder`); the job saves ``volume_K``,
+``volumes`` and ``particles_K`` (or ``particles`` for a group: ``alignments3D`` rewritten, the
+rest passed through), paths relative to the project. Any error fails the job with align3d's
+own message."""
 
 from __future__ import annotations
 
@@ -27,9 +17,10 @@ import argparse
 import contextlib
 import io
 import logging
+import re
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +70,8 @@ VOLUME_INPUT_SLOTS: list[Any] = [
     *({"name": name, "dtype": "blob", "required": False} for name in INPUT_MASKS),
 ]
 PARTICLE_INPUT_SLOTS: list[Any] = ["alignments3D"]
+CLASS_OUTPUT = re.compile(r"class_(\d+)$")
+"""The output name of a classification's class volume (``volume_class_0``: class 1)."""
 ALIGNMENT_FIELDS = ("alignments3D/pose", "alignments3D/shift", "alignments3D/psize_A")
 
 
@@ -131,6 +124,18 @@ class InputFiles:
     def __init__(self, cs: CryoSPARC, project: str, project_dir: Path, job_dir: Path) -> None:
         self.cs, self.project, self.project_dir, self.job_dir = cs, project, project_dir, job_dir
         self._parents: dict[str, list[str]] = {}
+
+    def as_class(self, file: HostFile, ref: OutputRef) -> HostFile:
+        """A class's map (output ``volume_class_N``) linked as ``inputs/JOB_classKKK.mrc``,
+        K = N + 1 (align3d counts volumes from 1); any other map as it is."""
+        found = CLASS_OUTPUT.search(ref.output)
+        if found is None:
+            return file
+        link = self.job_dir / "inputs" / f"{ref.job}_class{int(found.group(1)) + 1:03d}.mrc"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(file.path.resolve())
+        return replace(file, path=link)
 
     def upstream(self, uid: str) -> frozenset[str]:
         """Every job upstream of ``uid`` (its parents, theirs, ...), for the pairing."""
@@ -206,7 +211,7 @@ def host_inputs(
         found = {slot: _path_of(data, slot) for slot in (*VOLUME_FILES, *INPUT_MASKS)}
         if found[MapRole.MAP] is None:
             raise CryoSPARCJobError(f"--volumes {ref}: the volume has no map")
-        maps.append(host_file(str(found[MapRole.MAP]), ref))
+        maps.append(files.as_class(host_file(str(found[MapRole.MAP]), ref), ref))
         halves += [host_file(p, ref) for r in HALF_MAPS if (p := found[r]) is not None]
         if (sharp := found[MapRole.MAP_SHARP]) is not None:
             sharpened.append(host_file(sharp, ref))
@@ -283,9 +288,8 @@ def save_outputs(
     job.save_output("volumes", _volume_dataset(rows))
     for item in (i for i in moved if i.role is MapRole.PARTICLES):
         rewritten = Dataset.load(run_dir / item.path)
-        source = sources[item.volume]
         name = "particles" if item.volume is None else f"particles_{item.volume}"
-        job.add_output("particle", name, slots=["alignments3D"], passthrough=source)
+        job.add_output("particle", name, slots=["alignments3D"], passthrough=sources[item.volume])
         job.save_output(name, rewritten.filter_fields(["uid", *ALIGNMENT_FIELDS]))
 
 
@@ -311,8 +315,7 @@ def align3d_message(printed: str, code: int) -> str:
     """align3d's own report of a failed run: its error lines, else what it printed."""
     lines = [line for line in printed.splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()]
-    text = "\n".join(errors or lines[-20:])
-    return text or f"align3d run ended with exit code {code}"
+    return "\n".join(errors or lines[-20:]) or f"align3d run ended with exit code {code}"
 
 
 def run_job(cs: CryoSPARC, args: argparse.Namespace, params: dict[str, Any]) -> int:
