@@ -56,6 +56,9 @@ class FakeJobs:
     project_dir: Path
     sources: dict[tuple[str, str], tuple[str, Dataset]]
     parents: dict[str, list[str]] = field(default_factory=dict)
+    remote: Path | None = None
+    downloaded: list[str] = field(default_factory=list)
+    shown_dir: Path | None = None
     inputs: dict[str, Any] = field(default_factory=dict)
     connected: dict[str, tuple[str, str]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -133,11 +136,19 @@ def _roundtrip(dataset: Dataset) -> Any:
     return buffer
 
 
+def download(jobs: FakeJobs, path: str) -> Any:
+    """The instance's file download: a stream of the file as the instance sees it."""
+    assert jobs.remote is not None
+    jobs.downloaded.append(path)
+    return SimpleNamespace(save=lambda target: shutil.copyfile(jobs.remote / path, target))
+
+
 def fake_api(jobs: FakeJobs) -> Any:
     """The API object the client talks to (only what the driver's calls reach)."""
     projects = SimpleNamespace(
         find_one=lambda uid: SimpleNamespace(uid=uid),
-        get_directory=lambda uid: str(jobs.project_dir),
+        get_directory=lambda uid: str(jobs.shown_dir or jobs.project_dir),
+        download_file=lambda uid, path: download(jobs, path),
     )
     return SimpleNamespace(
         users=SimpleNamespace(me=lambda: SimpleNamespace(email=SETTINGS["CRYOSPARC_EMAIL"])),
@@ -404,3 +415,42 @@ def test_missing_credentials_are_named(project: tuple[Path, FakeJobs]) -> None:
     assert shutil.which(str(COMMAND))
     assert run_driver(jobs, "--volumes", "J15.volume", env=env) == 2
     assert jobs.status == []
+
+
+def test_files_this_machine_cannot_see_are_downloaded_into_the_job_folder(
+    project: tuple[Path, FakeJobs],
+) -> None:
+    """J15's files live only on the instance (here: another folder): they are downloaded
+    into J42/inputs/ and aligned as if they were local."""
+    root, jobs = project
+    jobs.remote = root.parent / "instance"
+    shutil.copytree(root, jobs.remote)
+    shutil.rmtree(root / "J15")
+    assert run_driver(jobs, "--volumes", "J15.volume") == 0, jobs.error
+    assert sorted(jobs.downloaded) == [
+        "J15/half1_unfil.mrc", "J15/half2_unfil.mrc", "J15/map.mrc", "J15/mask.mrc",
+        "J15/sharpened.mrc",
+    ]  # fmt: skip
+    assert (root / "J42" / "inputs" / "J15_map.mrc").is_file()
+    check_aligned(root / str(jobs.saved["volume_1"]["map/path"][0]))
+
+
+def test_a_project_folder_not_on_this_machine_is_refused_before_a_job_is_made(
+    project: tuple[Path, FakeJobs], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, jobs = project
+    jobs.shown_dir = Path("/nowhere/P3")
+    assert run_driver(jobs, "--volumes", "J15.volume") == 2
+    assert jobs.status == []
+    assert "/nowhere/P3 is not on this machine" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_marks_the_job_failed_not_completed(
+    project: tuple[Path, FakeJobs],
+) -> None:
+    _, jobs = project
+    target = "align3d.jobs.align_3d_maps.hosts.cryosparc_job.run_align3d"
+    with mock.patch(target, side_effect=KeyboardInterrupt):
+        assert run_driver(jobs, "--volumes", "J15.volume") == 130
+    assert jobs.status == ["running", "failed"]
+    assert jobs.error == "interrupted"

@@ -14,19 +14,16 @@ own message."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import logging
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from align3d.engine.cli import main as align3d
 from align3d.engine.describe import describe
 from align3d.engine.exit_codes import Exit
 from align3d.engine.hosts.cryosparc_session import (
@@ -44,7 +41,12 @@ from align3d.jobs.align_3d_maps.hosts.pairing import (
     job_spec,
     plan_volumes,
 )
-from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER, run_arguments, write_spec
+from align3d.jobs.align_3d_maps.hosts.run_folder import (
+    RUN_FOLDER,
+    run_align3d,
+    run_arguments,
+    write_spec,
+)
 from align3d.jobs.align_3d_maps.job import JOB
 from align3d.slots.errors import MapReadError
 from align3d.slots.mrc import read_grid
@@ -61,15 +63,11 @@ PROG = "align3d-cryosparc"
 TITLE = "Align 3D Maps (align3d)"
 INPUT_MASKS = ("mask", "mask_refine")
 """A volume's mask, by the slot names CryoSPARC's jobs give it (the first one present)."""
+OPTIONAL_SLOTS = (MapRole.MAP_SHARP, *HALF_MAPS, *INPUT_MASKS)
 VOLUME_INPUT_SLOTS: list[Any] = [
     "map",
-    *(
-        {"name": str(r), "dtype": "blob", "required": False}
-        for r in (MapRole.MAP_SHARP, *HALF_MAPS)
-    ),
-    *({"name": name, "dtype": "blob", "required": False} for name in INPUT_MASKS),
+    *({"name": str(n), "dtype": "blob", "required": False} for n in OPTIONAL_SLOTS),
 ]
-PARTICLE_INPUT_SLOTS: list[Any] = ["alignments3D"]
 CLASS_OUTPUT = re.compile(r"class_(\d+)$")
 """The output name of a classification's class volume (``volume_class_0``: class 1)."""
 ALIGNMENT_FIELDS = ("alignments3D/pose", "alignments3D/shift", "alignments3D/psize_A")
@@ -177,20 +175,28 @@ def _load_one(job: ExternalJobController, name: str, shown: str) -> Dataset:
     return dataset
 
 
+@dataclass(frozen=True)
+class LoadedInputs:
+    """The pairing's view of the inputs (``host``) and, for each particle file written into
+    the job folder, the name of the input it came from."""
+
+    host: HostInputs
+    particle_inputs: dict[Path, str]
+
+
 def host_inputs(
     job: ExternalJobController,
     files: InputFiles,
     reference: OutputRef,
     volumes: Sequence[OutputRef],
     particles: Sequence[OutputRef],
-) -> tuple[HostInputs, dict[Path, str]]:
-    """Declare, connect and load the inputs; the pairing's view of them and, for each particle
-    file written into the job folder, the input it came from."""
-    connections = [("reference", reference, "volume")]
-    connections += [(f"volume_{k}", ref, "volume") for k, ref in enumerate(volumes, 1)]
-    connections += [(f"particles_{k}", ref, "particle") for k, ref in enumerate(particles, 1)]
-    for name, ref, kind in connections:
-        slots = PARTICLE_INPUT_SLOTS if kind == "particle" else VOLUME_INPUT_SLOTS
+) -> LoadedInputs:
+    """Declare, connect and load the inputs (each input takes exactly one connection)."""
+    named = {"reference": reference, **{f"volume_{k}": r for k, r in enumerate(volumes, 1)}}
+    named |= {f"particles_{k}": r for k, r in enumerate(particles, 1)}
+    for name, ref in named.items():
+        kind = "particle" if name.startswith("particles_") else "volume"
+        slots = ["alignments3D"] if kind == "particle" else VOLUME_INPUT_SLOTS
         job.add_input(kind, name, min=1, max=1, slots=slots, title=f"{name} ({ref})")
         job.connect(name, ref.job, ref.output)
 
@@ -208,14 +214,14 @@ def host_inputs(
         raise CryoSPARCJobError(f"--reference {reference}: the volume has no map")
     for k, ref in enumerate(volumes, 1):
         data = _load_one(job, f"volume_{k}", str(ref))
-        found = {slot: _path_of(data, slot) for slot in (*VOLUME_FILES, *INPUT_MASKS)}
-        if found[MapRole.MAP] is None:
+        map_path = _path_of(data, MapRole.MAP)
+        if map_path is None:
             raise CryoSPARCJobError(f"--volumes {ref}: the volume has no map")
-        maps.append(files.as_class(host_file(str(found[MapRole.MAP]), ref), ref))
-        halves += [host_file(p, ref) for r in HALF_MAPS if (p := found[r]) is not None]
-        if (sharp := found[MapRole.MAP_SHARP]) is not None:
+        maps.append(files.as_class(host_file(map_path, ref), ref))
+        halves += [host_file(p, ref) for r in HALF_MAPS if (p := _path_of(data, r)) is not None]
+        if (sharp := _path_of(data, MapRole.MAP_SHARP)) is not None:
             sharpened.append(host_file(sharp, ref))
-        mask = next((p for name in INPUT_MASKS if (p := found[name]) is not None), None)
+        mask = next((p for n in INPUT_MASKS if (p := _path_of(data, n)) is not None), None)
         if mask is not None:
             masks.append(host_file(mask, ref))
     particle_files: list[HostFile] = []
@@ -233,28 +239,39 @@ def host_inputs(
         masks=masks,
         particles=particle_files,
     )
-    return inputs, origin
+    return LoadedInputs(inputs, origin)
 
 
-def _blob(slot: str, path: Path, project_dir: Path) -> list[tuple[str, Any, Any]]:
-    """A blob slot's fields (path relative to the project folder, shape ``[z, y, x]``, voxel
-    size in Å) as ``(field, dtype, value)``."""
+@dataclass(frozen=True)
+class BlobField:
+    """One field of a saved volume row: ``name`` (``map/path``), numpy ``dtype`` and
+    ``shape`` (per row), and this row's ``value``."""
+
+    name: str
+    dtype: str
+    value: Any
+    shape: tuple[int, ...] = ()
+
+
+def _blob(slot: str, path: Path, project_dir: Path) -> list[BlobField]:
+    """A blob slot's fields: path relative to the project folder, shape ``[z, y, x]`` in
+    voxels, voxel size in Å."""
     grid = read_grid(path)
     return [
-        (f"{slot}/path", "O", str(path.relative_to(project_dir))),
-        (f"{slot}/shape", ("<u4", (3,)), np.array(grid.shape, dtype=np.uint32)),
-        (f"{slot}/psize_A", "<f4", grid.voxel_size_A[0]),
+        BlobField(f"{slot}/path", "O", str(path.relative_to(project_dir))),
+        BlobField(f"{slot}/shape", "<u4", np.array(grid.shape, dtype=np.uint32), (3,)),
+        BlobField(f"{slot}/psize_A", "<f4", grid.voxel_size_A[0]),
     ]
 
 
-def _volume_dataset(rows: list[list[tuple[str, Any, Any]]]) -> Dataset:
+def _volume_dataset(rows: list[list[BlobField]]) -> Dataset:
     from cryosparc.dataset import Dataset
 
-    fields = [(n, *t) if isinstance(t, tuple) else (n, t) for n, t, _ in rows[0]]
+    fields = [(f.name, f.dtype, f.shape) if f.shape else (f.name, f.dtype) for f in rows[0]]
     dataset = Dataset.allocate(len(rows), fields)
     for position, row in enumerate(rows):
-        for name, _, value in row:
-            dataset[name][position] = value
+        for item in row:
+            dataset[item.name][position] = item.value
     return dataset
 
 
@@ -273,7 +290,7 @@ def save_outputs(
     for item in moved:
         if item.role is not MapRole.PARTICLES and item.volume is not None:
             by_volume.setdefault(item.volume, []).append(item)
-    rows: list[list[tuple[str, Any, Any]]] = []
+    rows: list[list[BlobField]] = []
     for index, items in by_volume.items():
         slots = [{"name": str(i.role), "dtype": "blob"} for i in items]
         name = f"volume_{index}"
@@ -281,8 +298,8 @@ def save_outputs(
         row = [f for i in items for f in _blob(str(i.role), run_dir / i.path, project_dir)]
         job.save_output(name, _volume_dataset([row]))
         rows.append(row)
-    common = set.intersection(*({n for n, _, _ in row} for row in rows))
-    rows = [[f for f in row if f[0] in common] for row in rows]
+    common = set.intersection(*({f.name for f in row} for row in rows))
+    rows = [[f for f in row if f.name in common] for row in rows]
     roles = [r for r in VOLUME_FILES if f"{r}/path" in common]
     job.add_output("volume", "volumes", slots=[{"name": str(r), "dtype": "blob"} for r in roles])
     job.save_output("volumes", _volume_dataset(rows))
@@ -293,54 +310,34 @@ def save_outputs(
         job.save_output(name, rewritten.filter_fields(["uid", *ALIGNMENT_FIELDS]))
 
 
-@contextlib.contextmanager
-def stderr_copied() -> Iterator[io.StringIO]:
-    """What is written to standard error, kept as well as shown."""
-    kept = io.StringIO()
-    shown = sys.stderr
-
-    class Tee(io.TextIOBase):
-        def write(self, text: str) -> int:
-            kept.write(text)
-            return shown.write(text)
-
-        def flush(self) -> None:
-            shown.flush()
-
-    with contextlib.redirect_stderr(Tee()):  # type: ignore[type-var]
-        yield kept
-
-
-def align3d_message(printed: str, code: int) -> str:
-    """align3d's own report of a failed run: its error lines, else what it printed."""
-    lines = [line for line in printed.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    return "\n".join(errors or lines[-20:]) or f"align3d run ended with exit code {code}"
-
-
 def run_job(cs: CryoSPARC, args: argparse.Namespace, params: dict[str, Any]) -> int:
     """Create the External job, run align3d in it and save the outputs; the exit code."""
     reference = OutputRef.parse(args.reference, "--reference")
     volumes = [OutputRef.parse(text, "--volumes") for text in args.volumes]
     particles = [OutputRef.parse(text, "--particles") for text in args.particles]
     project_dir = Path(str(cs.find_project(args.project).dir))
+    if not project_dir.is_dir():
+        raise CryoSPARCJobError(
+            f"{args.project}'s folder {project_dir} is not on this machine: run {PROG} where "
+            "the project folder is seen at the same path (the job writes its outputs there)"
+        )
     job = cs.create_external_job(args.project, args.workspace, title=args.title)
     job.start("running")
-    code, error = int(Exit.INVALID_INPUT), ""
+    error = ""
     try:
         job_dir = Path(str(job.dir))
         job_dir.mkdir(parents=True, exist_ok=True)
         files = InputFiles(cs, args.project, project_dir, job_dir)
-        inputs, origin = host_inputs(job, files, reference, volumes, particles)
+        loaded = host_inputs(job, files, reference, volumes, particles)
+        inputs, origin = loaded.host, loaded.particle_inputs
         plan = plan_volumes(inputs)
         update = params.setdefault("update_particle_alignments", bool(inputs.particles))
         moved_masks = params.setdefault("create_mask_inputs", bool(inputs.masks))
         spec = job_spec(inputs, plan, params, particles=bool(update), masks=bool(moved_masks))
         changed = write_spec(job_dir, spec)
-        with stderr_copied() as printed:
-            code = align3d(run_arguments(job_dir, changed))
-        if code != 0:
-            raise CryoSPARCJobError(align3d_message(printed.getvalue(), code), code)
+        run = run_align3d(run_arguments(job_dir, changed))
+        if run.code != 0:
+            raise CryoSPARCJobError(run.message, run.code)
         sources = {v.index: origin[v.particles[0].path] for v in plan.volumes if v.particles}
         if plan.particles_all is not None:
             sources[None] = origin[plan.particles_all.path]
@@ -349,8 +346,8 @@ def run_job(cs: CryoSPARC, args: argparse.Namespace, params: dict[str, Any]) -> 
     except (CryoSPARCJobError, PairingError, MapReadError) as exc:
         error = str(exc)
         raise
-    except Exception as exc:
-        error = f"internal error: {exc}"
+    except BaseException as exc:  # a bug, or Ctrl-C: the job must not be marked completed
+        error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"internal error: {exc}"
         raise
     finally:
         job.stop(error=error)
@@ -384,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CryoSPARCJobError, CryoSPARCConnectionError, PairingError, MapReadError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.code if isinstance(exc, CryoSPARCJobError) else int(Exit.INVALID_INPUT)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return int(Exit.INTERRUPTED)
     except Exception as exc:  # a bug: said, with the traceback in the log
         logger.exception("%s failed", PROG)
         print(f"{PROG}: internal error: {exc}", file=sys.stderr)
