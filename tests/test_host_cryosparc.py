@@ -454,3 +454,15 @@ def test_an_interrupted_run_marks_the_job_failed_not_completed(
         assert run_driver(jobs, "--volumes", "J15.volume") == 130
     assert jobs.status == ["running", "failed"]
     assert jobs.error == "interrupted"
+
+
+def test_a_file_neither_here_nor_sent_fails_the_job_naming_it(
+    project: tuple[Path, FakeJobs],
+) -> None:
+    root, jobs = project
+    jobs.remote = root.parent / "instance"  # holds nothing: the instance cannot send the file
+    jobs.remote.mkdir()
+    (root / "J15" / "map.mrc").unlink()
+    assert run_driver(jobs, "--volumes", "J15.volume") == 2
+    assert jobs.status == ["running", "failed"]
+    assert jobs.error.startswith(f"J15/map.mrc: not in {root} on this machine")

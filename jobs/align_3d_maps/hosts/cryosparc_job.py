@@ -50,6 +50,7 @@ from align3d.jobs.align_3d_maps.hosts.run_folder import (
 from align3d.jobs.align_3d_maps.job import JOB
 from align3d.slots.errors import MapReadError
 from align3d.slots.mrc import read_grid
+from align3d.slots.particles import CS_FIELDS
 from align3d.slots.payloads import HALF_MAPS, VOLUME_FILES, MapRole
 
 if TYPE_CHECKING:
@@ -61,16 +62,12 @@ logger = logging.getLogger(__name__)
 
 PROG = "align3d-cryosparc"
 TITLE = "Align 3D Maps (align3d)"
-INPUT_MASKS = ("mask", "mask_refine")
-"""A volume's mask, by the slot names CryoSPARC's jobs give it (the first one present)."""
+INPUT_MASKS = ("mask", "mask_refine")  # a volume's mask as CryoSPARC's jobs name it
 OPTIONAL_SLOTS = (MapRole.MAP_SHARP, *HALF_MAPS, *INPUT_MASKS)
-VOLUME_INPUT_SLOTS: list[Any] = [
-    "map",
-    *({"name": str(n), "dtype": "blob", "required": False} for n in OPTIONAL_SLOTS),
-]
+BLOB = {"dtype": "blob", "required": False}
+VOLUME_INPUT_SLOTS: list[Any] = ["map", *({"name": str(n), **BLOB} for n in OPTIONAL_SLOTS)]
 CLASS_OUTPUT = re.compile(r"class_(\d+)$")
 """The output name of a classification's class volume (``volume_class_0``: class 1)."""
-ALIGNMENT_FIELDS = ("alignments3D/pose", "alignments3D/shift", "alignments3D/psize_A")
 
 
 class CryoSPARCJobError(Exception):
@@ -102,14 +99,13 @@ class OutputRef:
         return f"{self.job}.{self.output}"
 
 
-def job_params(given: dict[str, str | None]) -> dict[str, Any]:
+def job_params(args: argparse.Namespace) -> dict[str, Any]:
     """The align3d parameters given on the command line, typed by their declarations."""
-    declared = {p.name: p for p in describe(JOB).params}
     params: dict[str, Any] = {}
-    for name, text in given.items():
-        if text is not None:
+    for param in describe(JOB).params:
+        if (text := getattr(args, param.name)) is not None:
             try:
-                params[name] = parse_param(declared[name], text)
+                params[param.name] = parse_param(param, text)
             except ValueError as exc:
                 raise CryoSPARCJobError(f"--{exc}") from None
     return params
@@ -150,22 +146,27 @@ class InputFiles:
         return frozenset(found)
 
     def file(self, relative: str) -> Path:
+        """A file named relative to the project folder: there, else as the instance sends it."""
         local = self.project_dir / relative
         if local.is_file():
             return local
         target = self.job_dir / "inputs" / relative.replace("/", "_")
         target.parent.mkdir(parents=True, exist_ok=True)
-        self.cs.download_file(self.project, relative, target)
+        try:
+            self.cs.download_file(self.project, relative, target)
+        except Exception as exc:
+            raise CryoSPARCJobError(
+                f"{relative}: not in {self.project_dir} on this machine, and the instance did "
+                f"not send it ({exc})"
+            ) from None
         return target
 
 
 def _path_of(dataset: Dataset, slot: str) -> str | None:
-    field = f"{slot}/path"
-    if field not in dataset.fields() or len(dataset) == 0:
+    if f"{slot}/path" not in dataset.fields() or len(dataset) == 0:
         return None
-    value = dataset[field][0]
-    text = value.decode() if isinstance(value, bytes) else str(value)
-    return text or None
+    value = dataset[f"{slot}/path"][0]
+    return (value.decode() if isinstance(value, bytes) else str(value)) or None
 
 
 def _load_one(job: ExternalJobController, name: str, shown: str) -> Dataset:
@@ -177,8 +178,7 @@ def _load_one(job: ExternalJobController, name: str, shown: str) -> Dataset:
 
 @dataclass(frozen=True)
 class LoadedInputs:
-    """The pairing's view of the inputs (``host``) and, for each particle file written into
-    the job folder, the name of the input it came from."""
+    """The pairing's view of the inputs, and the input each particle file came from."""
 
     host: HostInputs
     particle_inputs: dict[Path, str]
@@ -307,7 +307,7 @@ def save_outputs(
         rewritten = Dataset.load(run_dir / item.path)
         name = "particles" if item.volume is None else f"particles_{item.volume}"
         job.add_output("particle", name, slots=["alignments3D"], passthrough=sources[item.volume])
-        job.save_output(name, rewritten.filter_fields(["uid", *ALIGNMENT_FIELDS]))
+        job.save_output(name, rewritten.filter_fields(["uid", *CS_FIELDS]))
 
 
 def run_job(cs: CryoSPARC, args: argparse.Namespace, params: dict[str, Any]) -> int:
@@ -373,9 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: 0 on success, 2 for a user's mistake or an unreachable instance, else
     align3d's exit code; a message on standard error, never a traceback for a user's error."""
     args = parser().parse_args(argv)
-    names = [p.name for p in describe(JOB).params]
     try:
-        params = job_params({name: getattr(args, name) for name in names})
+        params = job_params(args)
         cs = connect(connection_settings(args.env_file))
         return run_job(cs, args, params)
     except (CryoSPARCJobError, CryoSPARCConnectionError, PairingError, MapReadError) as exc:
