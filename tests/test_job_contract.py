@@ -25,6 +25,7 @@ from align3d.jobs.align_3d_maps.hosts.outputs import output_files, read_result
 from align3d.schemas.documents import SCHEMA_VERSION, AlignmentDetails
 from align3d.slots.mrc import read_map, write_map
 from tests.helpers import cli
+from tests.test_host_pipeliner import require_pipeliner
 
 PLUGIN = Path(__file__).parent / "plugin" / "threshold_mask.py"
 GOLDEN_V2 = Path(__file__).parent / "golden" / "result_v2"
@@ -245,7 +246,7 @@ def test_apply_and_the_hosts_read_a_version_2_result(demo: Path, tmp_path: Path)
 def test_the_pipeliners_results_display_reads_a_version_2_result(
     demo: Path, tmp_path: Path
 ) -> None:
-    pytest.importorskip("pipeliner")
+    require_pipeliner()  # skips outside CI only
     from align3d.jobs.align_3d_maps.hosts.pipeliner_job import Align3DMapsJob
     from align3d.jobs.align_3d_maps.hosts.run_folder import RUN_FOLDER
 
