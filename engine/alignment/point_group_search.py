@@ -22,6 +22,7 @@ it in RELION's orientation (:mod:`.symmetry`).
 
 The move to RELION's orientation is ``y = Qᵀ (x - c)`` (Å about box centres; ``c`` the
 symmetry centre): the moved map ``V'(y) = V(Q y + c)`` is invariant under RELION's operators.
+For C1 it is the identity (no axis, no centre).
 """
 
 from __future__ import annotations
@@ -240,7 +241,9 @@ def find_point_group(volume: NDArray[np.floating], voxel_A: float | Array) -> Po
         random_level,
     )
     frame = chosen.frame
-    to_relion = RigidTransform(frame.T, -(frame.T @ maps.centre_A))
+    # C1 has no axes nor centre: the map stays as it is
+    centred = chosen.order > 1
+    to_relion = RigidTransform(frame.T, -(frame.T @ maps.centre_A) if centred else np.zeros(3))
     ordered = sorted(candidates, key=lambda c: (-c.order, -c.score))
     return PointGroupResult(chosen.name, tuple(ordered), random_level, maps.centre_A, to_relion)
 
