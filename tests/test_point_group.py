@@ -25,6 +25,7 @@ from align3d.engine.cli import main
 from align3d.engine.exit_codes import Exit
 from align3d.slots.mrc import MapData, read_map, write_map
 from align3d.slots.rotations import seeded_random_rotations
+from tests.helpers import cli
 
 BOX, VOXEL_A = 48, 2.0
 CENTRE_A = np.array([2.0, -3.0, 1.5])  # the symmetry centre, off the box centre
@@ -160,3 +161,24 @@ def test_the_command_writes_the_json_and_the_moved_map(
     assert "--out" in capsys.readouterr().err
     assert main(["symmetry", str(source), "--out", str(tmp_path / "x.txt")]) == Exit.INVALID_INPUT
     assert ".mrc" in capsys.readouterr().err
+
+
+def test_the_align_job_reports_the_references_point_group(tmp_path: Path) -> None:
+    vol, _, _ = found("D3")
+    write_map(tmp_path / "reference.mrc", vol, VOXEL_A)
+    write_map(tmp_path / "moving.mrc", vol, VOXEL_A)
+    spec = {
+        "job": "align_3d_maps",
+        "params": {"detect_symmetry": True, "log_diagnostics": False},
+        "inputs": {
+            "reference_map": {"map": "reference.mrc"},
+            "maps_to_align": [{"map": "moving.mrc"}],
+        },
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    out = tmp_path / "job"
+    done = cli("run", "spec.json", "--out", str(out), "--workers", "1", cwd=tmp_path)
+    assert done.returncode == Exit.OK, done.stderr
+    details = json.loads((out / "result.json").read_text())["details"]
+    assert details["detected_symmetry"]["point_group"] == "D3"
+    assert "reference's point group (detect_symmetry): D3" in (out / "job.log").read_text()

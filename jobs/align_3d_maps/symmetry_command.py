@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
 from align3d.engine.cli_options import CommandDefaults, InvalidInput
 from align3d.engine.exit_codes import Exit
 from align3d.engine.outputs import check_distinct, check_output_file
+from align3d.schemas.documents import DetectedSymmetry, SymmetryAxis, SymmetryCandidate
 from align3d.slots.atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -25,63 +24,33 @@ if TYPE_CHECKING:
     from align3d.slots.mrc import MapData
 
 
-class AxisReport(BaseModel):
-    """An axis of a group: its fold, unit direction ``(x, y, z)`` in the map's frame, score."""
-
-    fold: int
-    direction: list[float]
-    score: float
-
-
-class CandidateReport(BaseModel):
-    """A candidate group: RELION name, order, score (the smallest over its operators), its
-    axes, the score it must reach and whether it does (see
-    :mod:`align3d.engine.alignment.point_group_search`)."""
-
-    name: str
-    order: int
-    score: float
-    threshold: float
-    holds: bool
-    axes: list[AxisReport]
-
-
-class SymmetryReport(BaseModel):
-    """What ``align3d symmetry --json`` writes."""
+class SymmetryReport(DetectedSymmetry):
+    """What ``align3d symmetry --json`` writes: the result, the map and the moved map."""
 
     map: str
-    point_group: str = Field(description="the group found, RELION's name (e.g. D7; I is I2)")
-    axes: list[AxisReport] = Field(description="the found group's axes, in the map's frame")
-    random_level: float = Field(description="median score of seeded random rotations (C1)")
-    centre_A: list[float] = Field(description="symmetry centre, Å about the box centre (x, y, z)")
-    to_relion_matrix: list[list[float]] = Field(
-        description="4x4 [[R, t], [0, 1]] (docs/conventions.md) that moves the map into "
-        "RELION's orientation of its group, the centre on the box centre"
-    )
-    candidates: list[CandidateReport]
     moved_map: str | None = None
 
 
-def report(path: Path, result: PointGroupResult, moved: Path | None) -> SymmetryReport:
-    """The JSON document of a result."""
+def detected_symmetry(result: PointGroupResult) -> DetectedSymmetry:
+    """The document of a result (``details.detected_symmetry`` of the align job, and the
+    command's JSON)."""
 
-    def axes(items: tuple) -> list[AxisReport]:
+    def axes(items: tuple) -> list[SymmetryAxis]:
         return [
-            AxisReport(
+            SymmetryAxis(
                 fold=a.fold, direction=[round(float(v), 6) for v in a.direction], score=a.score
             )
             for a in items
         ]
 
-    return SymmetryReport(
-        map=str(path),
+    return DetectedSymmetry(
         point_group=result.point_group,
         axes=axes(result.found.axes),
         random_level=result.random_level,
         centre_A=[float(v) for v in result.centre_A],
         to_relion_matrix=[[float(v) for v in row] for row in result.to_relion.matrix],
         candidates=[
-            CandidateReport(
+            SymmetryCandidate(
                 name=c.name,
                 order=c.order,
                 score=c.score,
@@ -91,13 +60,18 @@ def report(path: Path, result: PointGroupResult, moved: Path | None) -> Symmetry
             )
             for c in result.candidates
         ],
-        moved_map=None if moved is None else str(moved),
     )
 
 
-def summary_text(doc: SymmetryReport) -> str:
-    """The report in words (what the command prints without ``--json -``)."""
-    lines = [
+def report(path: Path, result: PointGroupResult, moved: Path | None) -> SymmetryReport:
+    """The command's JSON document of a result."""
+    found = detected_symmetry(result).model_dump()
+    return SymmetryReport(**found, map=str(path), moved_map=None if moved is None else str(moved))
+
+
+def summary_lines(doc: DetectedSymmetry) -> list[str]:
+    """The result in words (the command's output, and the align job's log)."""
+    return [
         f"point group: {doc.point_group}",
         f"random rotations score {doc.random_level:.3f} (median)",
         "axes (map frame):",
@@ -115,6 +89,11 @@ def summary_text(doc: SymmetryReport) -> str:
             for c in doc.candidates
         ),
     ]
+
+
+def summary_text(doc: SymmetryReport) -> str:
+    """The report in words (what the command prints without ``--json -``)."""
+    lines = summary_lines(doc)
     if doc.moved_map:
         lines.append(f"moved map: {doc.moved_map}")
     return "\n".join(lines)
