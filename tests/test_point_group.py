@@ -182,3 +182,13 @@ def test_the_align_job_reports_the_references_point_group(tmp_path: Path) -> Non
     details = json.loads((out / "result.json").read_text())["details"]
     assert details["detected_symmetry"]["point_group"] == "D3"
     assert "reference's point group (detect_symmetry): D3" in (out / "job.log").read_text()
+
+
+def test_a_bad_voxel_size_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "d3.mrc"
+    write_map(source, found("D3")[0], VOXEL_A)
+    assert main(["symmetry", str(source), "--voxel", "-1"]) == Exit.INVALID_INPUT
+    err = capsys.readouterr().err
+    assert "--voxel" in err and "Traceback" not in err

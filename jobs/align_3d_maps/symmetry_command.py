@@ -146,7 +146,10 @@ class SymmetryCommand(CommandDefaults):
         self.precheck(args)
         source = Path(args.map)
         data = read_map(source, args.voxel)
-        result = find_point_group(data.data, data.voxel_size_A)
+        try:
+            result = find_point_group(data.data, data.voxel_size_A)
+        except ValueError as exc:  # a map with nothing to find a symmetry of
+            raise InvalidInput(f"{source}: {exc}; give the map itself, not a mask") from exc
         out = Path(args.out) if args.out else None
         if out is not None:
             _write_moved(out, data, result)
