@@ -207,6 +207,44 @@ class AlignmentRecord(BaseModel):
     )
 
 
+class SymmetryAxis(BaseModel):
+    """An axis of a point group found on a map: its fold, unit direction ``(x, y, z)`` in the
+    map's frame, and its score (the smallest over its turns)."""
+
+    model_config = _STRICT
+    fold: int
+    direction: list[float]
+    score: float
+
+
+class SymmetryCandidate(BaseModel):
+    """A candidate point group: RELION's name, its order, its score (the smallest over its
+    operators), the score it must reach to hold, whether it does, and its axes."""
+
+    model_config = _STRICT
+    name: str
+    order: int
+    score: float
+    threshold: float
+    holds: bool
+    axes: list[SymmetryAxis]
+
+
+class DetectedSymmetry(BaseModel):
+    """The point group found on a map (``align3d symmetry``; README, *Which symmetry?*)."""
+
+    model_config = _STRICT
+    point_group: str = Field(description="The group found, RELION's name (e.g. D7; I is I2).")
+    axes: list[SymmetryAxis] = Field(description="The found group's axes, in the map's frame.")
+    random_level: float = Field(description="Median score of seeded random rotations (C1).")
+    centre_A: list[float] = Field(description="Symmetry centre, Å about the box centre (x, y, z).")
+    to_relion_matrix: list[list[float]] = Field(
+        description="4x4 [[R, t], [0, 1]] (docs/conventions.md) that moves the map into "
+        "RELION's orientation of its group, the centre on the box centre (identity for C1)."
+    )
+    candidates: list[SymmetryCandidate]
+
+
 class AlignmentDetails(BaseModel):
     """What Align 3D Maps found: the ``details`` of its result manifest (its ``details_model``):
     each volume's alignment, the symmetry, and how far apart the volumes' transforms are."""
@@ -222,6 +260,9 @@ class AlignmentDetails(BaseModel):
     )
     volumes_furthest_apart: list[int] | None = Field(
         None, description="The two volumes of that largest rotation."
+    )
+    detected_symmetry: DetectedSymmetry | None = Field(
+        None, description="The reference's point group, found (with detect_symmetry)."
     )
 
 

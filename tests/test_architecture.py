@@ -20,6 +20,7 @@ PRINTS_ALLOWED = {
     "engine/reference_doc.py",
     "jobs/align_3d_maps/commands.py",
     "jobs/align_3d_maps/apply_command.py",
+    "jobs/align_3d_maps/symmetry_command.py",
     "jobs/align_3d_maps/demo.py",
     "jobs/align_3d_maps/hosts/relion_external.py",
     "jobs/align_3d_maps/hosts/cryosparc_job.py",

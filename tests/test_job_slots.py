@@ -122,6 +122,7 @@ def test_params_have_descriptions_defaults_and_limits() -> None:
         "create_mask_inputs",
         "apply_mask_to_volumes",
         "log_diagnostics",
+        "detect_symmetry",
         "check_both_chiralities",
         "max_shift_A",
         "max_search_angle_deg",
@@ -138,6 +139,7 @@ def test_params_have_descriptions_defaults_and_limits() -> None:
         True,
     )
     assert (p.log_diagnostics, p.check_both_chiralities) == (True, True)
+    assert p.detect_symmetry is False
     assert (p.max_shift_A, p.max_search_angle_deg, p.lowpass_resolution_A) == (40, 180, 10)
     with pytest.raises(ValueError):
         AlignParams(max_search_angle_deg=181)

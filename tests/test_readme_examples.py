@@ -33,6 +33,7 @@ SECTIONS = (
     "### CCP-EM pipeliner",
     "### RELION",
     "### CryoSPARC",
+    "### Which symmetry",
     "## Many volumes",
     "### ChimeraX",
     "### Carrying a transform",
@@ -136,6 +137,14 @@ def test_aligning_two_maps_and_the_example_specs(tmp_path: Path) -> None:
     assert (root / "demo_out/group/all_particles.star").is_file()
     assert (root / "demo_out/individual/volume_001/map_half_A.mrc").is_file()
     assert (root / "demo_out/workflow/check/result.json").is_file()
+    assert_explained(runs, root)
+
+
+def test_the_symmetry_example(tmp_path: Path) -> None:
+    root = layout(tmp_path)
+    runs = [run_as_written(block, root) for block in blocks("### Which symmetry")]
+    assert [r.returncode for r in runs] == [0], runs[0].stderr[-2000:]
+    assert "point group: C1" in runs[0].stdout  # the small reference has no symmetry
     assert_explained(runs, root)
 
 

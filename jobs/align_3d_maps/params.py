@@ -41,6 +41,13 @@ class AlignParams(AlignmentParams):
         description="Write per-volume figures (FSC, difference and overlay slices) and the "
         "difference map, and draw them in report.html.",
     )
+    detect_symmetry: StrictBool = Field(
+        False,
+        title="Detect symmetry",
+        description="Find the reference's point group (C1-C12, D2-D12, T, O, I; as align3d "
+        "symmetry) and report it, with its axes and a score per candidate, in result.json and "
+        "job.log. The alignment itself uses 'symmetry'.",
+    )
 
     output_grid: OutputGridChoice = Field(
         "reference",

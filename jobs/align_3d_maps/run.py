@@ -19,6 +19,7 @@ from align3d.engine.parallel.plan import task_memory_bytes
 from align3d.engine.parallel.run import run_tasks
 from align3d.jobs.align_3d_maps.chimerax import with_grids, write_chimerax_script
 from align3d.jobs.align_3d_maps.consistency import VolumePrint, choose_mates, register_checks
+from align3d.jobs.align_3d_maps.detect_symmetry import reference_symmetry
 from align3d.jobs.align_3d_maps.diagnostics import progress_bars
 from align3d.jobs.align_3d_maps.inputs import AlignInputs
 from align3d.jobs.align_3d_maps.log import log_progress, log_volumes
@@ -198,6 +199,9 @@ def run_align(params: AlignParams, inputs: Mapping[str, Any], context: RunContex
         symmetry=params.symmetry,
         largest_rotation_between_volumes_deg=consistency.largest_rotation_deg,
         volumes_furthest_apart=consistency.pair,
+        detected_symmetry=reference_symmetry(job_inputs.reference, context.log)
+        if params.detect_symmetry
+        else None,
     )
     return JobOutcome(outputs, warnings, details)
 
