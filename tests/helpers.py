@@ -53,6 +53,7 @@ def cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     """``align3d ARGS`` in a fresh interpreter (no numba threads started, as for a user)."""
     return subprocess.run(
         [sys.executable, "-m", "align3d.engine.cli", *args],
+        timeout=900,  # a hung command fails its test instead of the whole run
         capture_output=True,
         text=True,
         check=False,

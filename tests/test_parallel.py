@@ -496,3 +496,40 @@ def test_the_memory_estimate_bounds_a_real_task(tmp_path: Path) -> None:
     peak = int(peak_kb) * 1024
     estimate = task_memory_bytes(2 * box**3)
     assert peak <= estimate <= 1.75 * peak, (peak / 2**20, estimate / 2**20)
+
+
+def _ignore_sigterm(_: int) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return os.getpid()
+
+
+STUBBORN_WORKER = """
+import os, sys
+from align3d.engine.parallel.local import LocalPool
+sys.path.insert(0, sys.argv[1])
+from test_parallel import _ignore_sigterm
+pool = LocalPool(1, "fork")
+pid = pool.submit(_ignore_sigterm, 0, 1).result(timeout=60)  # the worker now ignores SIGTERM
+pool.stop()
+try:
+    os.kill(pid, 0)
+    print("alive")
+except ProcessLookupError:
+    print("gone")
+"""
+
+
+def test_stopping_the_pool_ends_a_worker_that_ignores_sigterm() -> None:
+    """A worker that does not end on SIGTERM (one forked an instant before, whose SIGTERM went
+    into the main process's handler) is killed after a grace period: a run refused as busy, or
+    interrupted, never waits for its workers forever."""
+    done = subprocess.run(
+        [sys.executable, "-c", STUBBORN_WORKER, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["gone"]

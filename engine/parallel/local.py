@@ -74,6 +74,14 @@ def call_with_threads(function: Callable[[T], R], threads: int, task: T) -> R:
         return function(task)
 
 
+TERMINATE_GRACE_S = 5.0
+"""How long :meth:`LocalPool.stop` waits for a worker to end on SIGTERM before it kills it. A
+worker forked a moment before still has the main process's SIGTERM handler (which raises
+KeyboardInterrupt) until its set-up restores the default; a SIGTERM landing then can be spent on
+an interrupt that the worker drops (CI's lowest tier: a run refused as busy waited for its
+worker forever), and the worker goes on waiting for tasks."""
+
+
 class LocalPool:
     """Worker processes on this machine, started at once.
 
@@ -108,7 +116,10 @@ class LocalPool:
         for process in processes:
             process.terminate()
         for process in processes:
-            process.join()
+            process.join(TERMINATE_GRACE_S)
+            if process.exitcode is None:  # SIGTERM did not end it: see TERMINATE_GRACE_S
+                process.kill()
+                process.join()
             _reaped(process)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
